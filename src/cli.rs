@@ -1,0 +1,136 @@
+//! The command line: `serve`, `worker`, `migrate` and `convert`.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use parquetry_convert::{convert_file, ConvertOptions};
+
+use crate::config::{DatabaseSettings, ServeSettings, WorkerProcessSettings};
+
+/// Parquetry turns CSV files into Parquet, as a service or from the command line.
+#[derive(Parser, Debug)]
+#[command(name = "parquetry", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the HTTP API and the background workers (migrations run at start-up).
+    Serve(ServeSettings),
+    /// Run background workers only, sharing the job table with other processes.
+    Worker(WorkerProcessSettings),
+    /// Apply the database migrations and exit.
+    Migrate(DatabaseSettings),
+    /// Convert one CSV file to Parquet with the conversion engine directly.
+    Convert(ConvertArgs),
+}
+
+/// `parquetry convert IN.csv OUT.parquet [options]`: the options are the ones
+/// the API takes in its query string or multipart fields.
+#[derive(Args, Debug)]
+pub struct ConvertArgs {
+    /// The CSV file (plain, gzip or zstd).
+    pub input: PathBuf,
+    /// Where to write the Parquet file.
+    pub output: PathBuf,
+    /// Field delimiter: `,` `;` `|` `tab` or any single character (default: detected).
+    #[arg(long)]
+    pub delimiter: Option<String>,
+    /// Quote character (default `"`).
+    #[arg(long)]
+    pub quote: Option<String>,
+    /// Escape character inside quoted fields (default: doubled quotes).
+    #[arg(long)]
+    pub escape: Option<String>,
+    /// Whether the first row is a header: true or false (default: detected).
+    #[arg(long)]
+    pub header: Option<String>,
+    /// Input encoding: auto, utf-8, windows-1252 or latin1 (default auto).
+    #[arg(long)]
+    pub encoding: Option<String>,
+    /// Decimal separator of numbers: `.` or `,` (default: detected).
+    #[arg(long)]
+    pub decimal_separator: Option<String>,
+    /// Comma-separated tokens read as null, e.g. `NULL,NA,N/A`.
+    #[arg(long)]
+    pub null_values: Option<String>,
+    /// A date format (strftime), e.g. `%d/%m/%Y`; may be repeated.
+    #[arg(long)]
+    pub date_format: Vec<String>,
+    /// A timestamp format (strftime); may be repeated.
+    #[arg(long)]
+    pub timestamp_format: Vec<String>,
+    /// Column types, e.g. `id:int64,price:decimal(12,2)`.
+    #[arg(long)]
+    pub schema: Option<String>,
+    /// Parquet codec: snappy, zstd, zstd:LEVEL, lz4, gzip or none (default snappy).
+    #[arg(long)]
+    pub compression: Option<String>,
+    /// Codec level, for zstd and gzip.
+    #[arg(long)]
+    pub compression_level: Option<String>,
+    /// Rows per Parquet row group.
+    #[arg(long)]
+    pub row_group_size: Option<String>,
+    /// Dictionary encoding: true or false.
+    #[arg(long)]
+    pub dictionary: Option<String>,
+}
+
+impl ConvertArgs {
+    /// The options as (name, value) pairs, in the API's spelling.
+    pub fn option_pairs(&self) -> Vec<(&'static str, String)> {
+        let single = [
+            ("delimiter", &self.delimiter),
+            ("quote", &self.quote),
+            ("escape", &self.escape),
+            ("header", &self.header),
+            ("encoding", &self.encoding),
+            ("decimal_separator", &self.decimal_separator),
+            ("null_values", &self.null_values),
+            ("schema", &self.schema),
+            ("compression", &self.compression),
+            ("compression_level", &self.compression_level),
+            ("row_group_size", &self.row_group_size),
+            ("dictionary", &self.dictionary),
+        ];
+        let mut pairs: Vec<(&'static str, String)> = single
+            .into_iter()
+            .filter_map(|(name, value)| value.clone().map(|v| (name, v)))
+            .collect();
+        pairs.extend(self.date_format.iter().map(|f| ("date_format", f.clone())));
+        pairs.extend(
+            self.timestamp_format
+                .iter()
+                .map(|f| ("timestamp_format", f.clone())),
+        );
+        pairs
+    }
+}
+
+/// Runs `parquetry convert` and prints the report as JSON on stdout.
+pub fn run_convert(args: ConvertArgs) -> anyhow::Result<()> {
+    let mut options = ConvertOptions::default();
+    for (name, value) in args.option_pairs() {
+        options.set(name, &value)?;
+    }
+    let never_canceled = AtomicBool::new(false);
+    let report = convert_file(&args.input, &args.output, &options, &never_canceled)
+        .map_err(|error| {
+            let mut text = format!("{} ({})", error, error.code());
+            if let Some(line) = error.line {
+                text.push_str(&format!(", line {line}"));
+            }
+            if let Some(column) = &error.column {
+                text.push_str(&format!(", column {column}"));
+            }
+            anyhow::anyhow!(text)
+        })
+        .with_context(|| format!("converting {}", args.input.display()))?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}

@@ -1,0 +1,159 @@
+//! Reading, listing, downloading and removing jobs.
+
+use actix_files::NamedFile;
+use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionType};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::problem::ApiError;
+use super::views::{JobListView, JobView};
+use super::AppState;
+use crate::jobs::{JobStatus, ListCursor, Removal};
+
+const DEFAULT_PAGE_SIZE: i64 = 20;
+const MAX_PAGE_SIZE: i64 = 100;
+
+/// An id that is not a UUID names no job: 404, like an unknown one.
+pub(super) fn parse_job_id(raw: &str) -> Result<Uuid, ApiError> {
+    raw.parse().map_err(|_| ApiError::NotFound)
+}
+
+pub async fn get_job(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_job_id(&path)?;
+    let job = state.store.get(id).await?.ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(JobView::new(job, state.trace_url.as_deref())))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    status: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+pub async fn list_jobs(
+    query: web::Query<ListQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let status = match query.status.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(JobStatus::parse(text).ok_or_else(|| {
+            ApiError::InvalidQuery(format!(
+                "unknown status {text:?}: use queued, running, succeeded, failed or canceled"
+            ))
+        })?),
+    };
+    let limit = match query.limit.as_deref() {
+        None | Some("") => DEFAULT_PAGE_SIZE,
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+            .ok_or_else(|| {
+                ApiError::InvalidQuery(format!("limit must be a whole number from 1 to {MAX_PAGE_SIZE}"))
+            })?,
+    };
+    let cursor = match query.cursor.as_deref() {
+        None | Some("") => None,
+        Some(token) => Some(ListCursor::decode(token).ok_or(ApiError::InvalidCursor)?),
+    };
+    // One row more than asked tells whether another page exists.
+    let mut jobs = state.store.list(status, limit + 1, cursor.as_ref()).await?;
+    let next_cursor = if jobs.len() as i64 > limit {
+        jobs.truncate(limit as usize);
+        jobs.last().map(|last| {
+            ListCursor {
+                created_at: last.created_at,
+                id: last.id,
+            }
+            .encode()
+        })
+    } else {
+        None
+    };
+    let trace_url = state.trace_url.as_deref();
+    Ok(HttpResponse::Ok().json(JobListView {
+        jobs: jobs.into_iter().map(|job| JobView::new(job, trace_url)).collect(),
+        next_cursor,
+    }))
+}
+
+/// Streams the Parquet file; `NamedFile` answers `Range`, `If-None-Match`
+/// and friends from the file's metadata.
+pub async fn get_result(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_job_id(&path)?;
+    let job = state.store.get(id).await?.ok_or(ApiError::NotFound)?;
+    if job.status != JobStatus::Succeeded {
+        return Err(ApiError::JobNotSucceeded(job.status));
+    }
+    let file = NamedFile::open_async(state.storage.result_path(id))
+        .await
+        .map_err(|error| anyhow::anyhow!(error).context("opening the result of a succeeded job"))?;
+    let filename = result_filename(&job.input_filename);
+    let file = file
+        .set_content_type("application/vnd.apache.parquet".parse().expect("a valid mime type"))
+        .set_content_disposition(ContentDisposition {
+            disposition: DispositionType::Attachment,
+            parameters: vec![DispositionParam::Filename(filename)],
+        });
+    Ok(file.into_response(&request))
+}
+
+/// `sales.csv` → `sales.parquet`; `data.csv.gz` → `data.parquet`.
+fn result_filename(input: &str) -> String {
+    let base = input.rsplit(['/', '\\']).next().unwrap_or(input);
+    let mut stem = base;
+    for suffix in [".gz", ".zst", ".zstd", ".csv", ".tsv", ".txt"] {
+        if stem.len() > suffix.len() && stem.to_ascii_lowercase().ends_with(suffix) {
+            stem = &stem[..stem.len() - suffix.len()];
+        }
+    }
+    let clean: String = stem
+        .chars()
+        .map(|c| if c.is_control() || c == '"' { '_' } else { c })
+        .collect();
+    let clean = if clean.is_empty() { "result".to_string() } else { clean };
+    format!("{clean}.parquet")
+}
+
+/// Cancels a queued job, stops a running one (its worker sees the status at
+/// its next heartbeat), or deletes a finished one; its files go in all cases.
+pub async fn delete_job(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_job_id(&path)?;
+    match state.store.remove(id).await? {
+        Removal::NotFound => Err(ApiError::NotFound),
+        Removal::Canceled { .. } | Removal::Deleted => {
+            state
+                .storage
+                .remove_job_files(id)
+                .await
+                .map_err(|error| anyhow::anyhow!(error).context("removing a job's files"))?;
+            Ok(HttpResponse::NoContent().finish())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::result_filename;
+
+    #[test]
+    fn a_result_is_named_after_its_input() {
+        assert_eq!(result_filename("sales.csv"), "sales.parquet");
+        assert_eq!(result_filename("data.csv.gz"), "data.parquet");
+        assert_eq!(result_filename("C:\\x\\report.TXT"), "report.parquet");
+        assert_eq!(result_filename(".csv"), "result.parquet");
+        assert_eq!(result_filename("a\"b.csv"), "a_b.parquet");
+    }
+}

@@ -1,0 +1,166 @@
+//! The HTTP API (v1): routes, shared state and the telemetry middleware.
+
+mod jobs;
+mod problem;
+mod upload;
+mod views;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{web, Error, HttpResponse};
+use opentelemetry::KeyValue;
+use tracing::Span;
+use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
+
+pub use problem::{ApiError, Problem};
+pub use views::{JobListView, JobView};
+
+use crate::jobs::JobStore;
+use crate::storage::Storage;
+use crate::telemetry::metrics::{Metrics, MetricsPipeline};
+
+/// What every handler can reach.
+pub struct AppState {
+    pub store: JobStore,
+    pub storage: Storage,
+    pub metrics: Metrics,
+    pub metrics_pipeline: Arc<MetricsPipeline>,
+    pub max_upload_bytes: u64,
+    pub trace_url: Option<String>,
+}
+
+/// Every route of the API as `(method, path)`, as `openapi.yaml` must list them.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("post", "/v1/jobs"),
+    ("get", "/v1/jobs"),
+    ("get", "/v1/jobs/{id}"),
+    ("delete", "/v1/jobs/{id}"),
+    ("get", "/v1/jobs/{id}/result"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+];
+
+/// Registers the routes listed in `ROUTES`.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .app_data(web::QueryConfig::default().error_handler(|error, _| {
+            ApiError::InvalidQuery(error.to_string()).into()
+        }))
+        .service(
+            web::resource("/v1/jobs")
+                .route(web::post().to(upload::create_job))
+                .route(web::get().to(jobs::list_jobs)),
+        )
+        .service(
+            web::resource("/v1/jobs/{id}")
+                .route(web::get().to(jobs::get_job))
+                .route(web::delete().to(jobs::delete_job)),
+        )
+        .service(web::resource("/v1/jobs/{id}/result").route(web::get().to(jobs::get_result)))
+        .route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics))
+        .default_service(web::to(not_found));
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    sqlx::query("SELECT 1")
+        .execute(state.store.pool())
+        .await
+        .map_err(|error| {
+            tracing::warn!(%error, "readiness check failed");
+            ApiError::DatabaseUnavailable
+        })?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    // Queue gauges are read from the database so every process reports the
+    // same, true figures; refresh them for this scrape.
+    if let Ok((queued, running)) = state.store.count_active().await {
+        state.metrics.jobs_queued.record(queued, &[]);
+        state.metrics.jobs_running.record(running, &[]);
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics_pipeline.render())
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
+
+/// The request span of tracing-actix-web with the current HTTP semantic
+/// convention names added.
+pub struct ParquetryRootSpan;
+
+impl RootSpanBuilder for ParquetryRootSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        let method = request.method().as_str().to_string();
+        tracing_actix_web::root_span!(
+            request,
+            http.request.method = %method,
+            http.response.status_code = tracing::field::Empty,
+            http.request.body.size = tracing::field::Empty,
+            url.path = %request.path(),
+        )
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        let status = match outcome {
+            Ok(response) => response.status(),
+            Err(error) => error.as_response_error().status_code(),
+        };
+        span.record("http.response.status_code", status.as_u16());
+        DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
+/// Runs inside the request span: adds the `traceparent` response header (so
+/// a curl user can find the trace) and records `http.server.request.duration`.
+pub async fn observe_request(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let started = Instant::now();
+    let metrics = request
+        .app_data::<web::Data<AppState>>()
+        .map(|state| state.metrics.http_server_request_duration.clone());
+    let method = request.method().as_str().to_string();
+    let route = request.match_pattern();
+    let traceparent = crate::telemetry::trace_context_of(&Span::current()).map(|(parent, _)| parent);
+
+    let outcome = next.call(request).await;
+
+    let status = match &outcome {
+        Ok(response) => response.status(),
+        Err(error) => error.as_response_error().status_code(),
+    };
+    if let Some(histogram) = metrics {
+        let mut attributes = vec![
+            KeyValue::new("http.request.method", method),
+            KeyValue::new("http.response.status_code", i64::from(status.as_u16())),
+        ];
+        if let Some(route) = route {
+            attributes.push(KeyValue::new("http.route", route));
+        }
+        histogram.record(started.elapsed().as_secs_f64(), &attributes);
+    }
+    let mut response = outcome?;
+    if let Some(Ok(value)) = traceparent.map(|t| HeaderValue::from_str(&t)) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("traceparent"), value);
+    }
+    Ok(response)
+}

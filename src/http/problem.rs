@@ -1,0 +1,132 @@
+//! The HTTP layer's one error type, answered as `application/problem+json`
+//! (RFC 9457) with a stable machine-readable `code`.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::jobs::JobStatus;
+
+/// Everything a request can fail with. Client mistakes are 4xx with a
+/// message that says what to fix; a 5xx is logged with its cause and answered
+/// with a fixed message, so internals never leak.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidOption(String),
+    #[error("the upload has no part named `file`; send the CSV as `-F file=@data.csv` or as the raw request body")]
+    MissingFile,
+    #[error("the multipart body could not be read: {0}")]
+    InvalidMultipart(String),
+    #[error("the upload could not be read: {0}")]
+    UploadInterrupted(String),
+    #[error("the upload is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: u64 },
+    #[error("content type {0:?} is not accepted: send multipart/form-data, text/csv or application/octet-stream")]
+    UnsupportedMediaType(String),
+    #[error("no job with this id")]
+    NotFound,
+    #[error("the job is {} and has no result; a result exists once the job has succeeded", .0.as_str())]
+    JobNotSucceeded(JobStatus),
+    #[error("{0}")]
+    InvalidQuery(String),
+    #[error("the cursor is not one this server gave out")]
+    InvalidCursor,
+    #[error("the database cannot be reached")]
+    DatabaseUnavailable,
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    /// The stable machine-readable code of the problem.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidOption(_) => "invalid-option",
+            ApiError::MissingFile => "missing-file",
+            ApiError::InvalidMultipart(_) => "invalid-multipart",
+            ApiError::UploadInterrupted(_) => "upload-interrupted",
+            ApiError::PayloadTooLarge { .. } => "payload-too-large",
+            ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
+            ApiError::NotFound => "not-found",
+            ApiError::JobNotSucceeded(_) => "job-not-succeeded",
+            ApiError::InvalidQuery(_) => "invalid-query",
+            ApiError::InvalidCursor => "invalid-cursor",
+            ApiError::DatabaseUnavailable => "database-unavailable",
+            ApiError::Database(_) | ApiError::Internal(_) => "internal-error",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            ApiError::InvalidOption(_) => "Invalid conversion option",
+            ApiError::MissingFile => "No file in the upload",
+            ApiError::InvalidMultipart(_) => "Malformed multipart body",
+            ApiError::UploadInterrupted(_) => "Upload interrupted",
+            ApiError::PayloadTooLarge { .. } => "Upload too large",
+            ApiError::UnsupportedMediaType(_) => "Unsupported media type",
+            ApiError::NotFound => "Job not found",
+            ApiError::JobNotSucceeded(_) => "Job has no result",
+            ApiError::InvalidQuery(_) => "Invalid query",
+            ApiError::InvalidCursor => "Invalid cursor",
+            ApiError::DatabaseUnavailable => "Database unavailable",
+            ApiError::Database(_) | ApiError::Internal(_) => "Internal error",
+        }
+    }
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    pub code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidOption(_)
+            | ApiError::MissingFile
+            | ApiError::InvalidMultipart(_)
+            | ApiError::UploadInterrupted(_)
+            | ApiError::InvalidQuery(_)
+            | ApiError::InvalidCursor => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::JobNotSucceeded(_) => StatusCode::CONFLICT,
+            ApiError::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Database(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let detail = if status.is_server_error() {
+            tracing::error!(error.code = self.code(), error = ?self, "request failed");
+            "The server could not complete the request; the trace id identifies it in the logs."
+                .to_string()
+        } else {
+            self.to_string()
+        };
+        let problem = Problem {
+            problem_type: format!("https://parquetry.dev/problems/{}", self.code()),
+            title: self.title(),
+            status: status.as_u16(),
+            detail,
+            code: self.code(),
+            trace_id: crate::telemetry::trace_id_of(&tracing::Span::current()),
+        };
+        HttpResponse::build(status)
+            .insert_header((header::CONTENT_TYPE, "application/problem+json"))
+            .body(serde_json::to_string(&problem).unwrap_or_default())
+    }
+}

@@ -1,0 +1,319 @@
+//! `POST /v1/jobs`: the upload is streamed to storage as it arrives (never
+//! held in memory), its options are checked, then the job is enqueued inside
+//! a PRODUCER span whose context travels with the job.
+
+use std::collections::BTreeMap;
+
+use actix_multipart::{Field, Multipart};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use parquetry_convert::ConvertOptions;
+use tracing::Instrument;
+use tracing_actix_web::RootSpan;
+use uuid::Uuid;
+
+use super::problem::ApiError;
+use super::views::JobView;
+use super::AppState;
+use crate::jobs::NewJob;
+use crate::storage::{UploadError, UploadSink};
+use crate::telemetry;
+
+/// Longest accepted value of a non-file multipart field.
+const MAX_OPTION_FIELD_BYTES: usize = 64 * 1024;
+
+/// The options of one upload, in the order given (a name may repeat).
+type OptionPairs = Vec<(String, String)>;
+
+struct StoredUpload {
+    filename: String,
+    bytes: u64,
+}
+
+pub async fn create_job(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    root_span: RootSpan,
+) -> Result<HttpResponse, ApiError> {
+    let limit = state.max_upload_bytes;
+    if let Some(length) = declared_length(&request) {
+        if length > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+    }
+    let mut options: OptionPairs = serde_urlencoded::from_str(request.query_string())
+        .map_err(|error| ApiError::InvalidQuery(format!("the query string is malformed: {error}")))?;
+    let query_filename = take_option(&mut options, "filename");
+
+    let id = Uuid::now_v7();
+    let sink = state
+        .storage
+        .begin_upload(id, limit)
+        .await
+        .map_err(|error| anyhow::anyhow!(error).context("creating the upload file"))?;
+    let received = if is_multipart(&request) {
+        let multipart = Multipart::new(request.headers(), payload);
+        receive_multipart(multipart, sink, &mut options).await
+    } else {
+        check_raw_content_type(&request)?;
+        receive_raw(payload, sink).await
+    };
+    let stored = match received.and_then(|upload| validate_options(&options).map(|_| upload)) {
+        Ok(stored) => stored,
+        Err(error) => {
+            remove_upload(&state, id).await;
+            return Err(error);
+        }
+    };
+    root_span.record("http.request.body.size", stored.bytes);
+    state.metrics.upload_bytes.add(stored.bytes, &[]);
+
+    let filename = query_filename
+        .or(Some(stored.filename).filter(|f| !f.is_empty()))
+        .unwrap_or_else(|| "upload.csv".to_string());
+    let job = match enqueue(&state, id, filename, stored.bytes, &options).await {
+        Ok(job) => job,
+        Err(error) => {
+            remove_upload(&state, id).await;
+            return Err(error);
+        }
+    };
+    state.metrics.jobs_created.add(1, &[]);
+    tracing::info!(job.id = %id, input.bytes = stored.bytes, "job queued");
+    Ok(HttpResponse::Accepted()
+        .insert_header((header::LOCATION, format!("/v1/jobs/{id}")))
+        .json(JobView::new(job, state.trace_url.as_deref())))
+}
+
+/// The PRODUCER span of the enqueue; its context is stored in the row so the
+/// worker's CONSUMER span continues this trace, in whatever process it runs.
+async fn enqueue(
+    state: &AppState,
+    id: Uuid,
+    filename: String,
+    bytes: u64,
+    options: &OptionPairs,
+) -> Result<crate::jobs::Job, ApiError> {
+    let producer = tracing::info_span!(
+        "enqueue job",
+        otel.name = "publish jobs",
+        otel.kind = "producer",
+        messaging.system = "parquetry",
+        messaging.operation.type = "send",
+        messaging.operation.name = "publish",
+        messaging.destination.name = "jobs",
+        messaging.message.id = %id,
+        parquetry.job.id = %id,
+    );
+    let context = telemetry::trace_context_of(&producer);
+    let new_job = NewJob {
+        id,
+        input_filename: filename,
+        input_bytes: bytes as i64,
+        options: options_json(options),
+        traceparent: context.as_ref().map(|(parent, _)| parent.clone()),
+        tracestate: context.and_then(|(_, state)| state),
+        trace_id: telemetry::trace_id_of(&producer),
+    };
+    Ok(state.store.insert(&new_job).instrument(producer).await?)
+}
+
+/// Options as stored with the job: name → value, or a list of values when a
+/// name was given more than once (e.g. several `date_format`s).
+fn options_json(options: &OptionPairs) -> serde_json::Value {
+    let mut grouped: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (name, value) in options {
+        grouped.entry(name).or_default().push(value);
+    }
+    grouped
+        .into_iter()
+        .map(|(name, values)| {
+            let value = if values.len() == 1 {
+                serde_json::Value::from(values[0])
+            } else {
+                serde_json::Value::from(values)
+            };
+            (name.to_string(), value)
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// Parses the options the way the worker will, so a mistake is a 400 now
+/// rather than a failed job later.
+fn validate_options(options: &OptionPairs) -> Result<ConvertOptions, ApiError> {
+    let mut parsed = ConvertOptions::default();
+    for (name, value) in options {
+        parsed
+            .set(name, value)
+            .map_err(|error| ApiError::InvalidOption(error.to_string()))?;
+    }
+    Ok(parsed)
+}
+
+fn take_option(options: &mut OptionPairs, name: &str) -> Option<String> {
+    let position = options.iter().position(|(n, _)| n == name)?;
+    Some(options.remove(position).1)
+}
+
+fn declared_length(request: &HttpRequest) -> Option<u64> {
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+fn content_type(request: &HttpRequest) -> String {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+fn is_multipart(request: &HttpRequest) -> bool {
+    content_type(request) == "multipart/form-data"
+}
+
+/// A raw body may be CSV text or compressed bytes. `curl --data-binary`
+/// sends `application/x-www-form-urlencoded` unless told otherwise, so that
+/// is accepted too; structured types that cannot be a CSV are refused.
+fn check_raw_content_type(request: &HttpRequest) -> Result<(), ApiError> {
+    let kind = content_type(request);
+    let accepted = kind.is_empty()
+        || kind.starts_with("text/")
+        || matches!(
+            kind.as_str(),
+            "application/octet-stream"
+                | "application/csv"
+                | "application/x-www-form-urlencoded"
+                | "application/gzip"
+                | "application/x-gzip"
+                | "application/zstd"
+        );
+    if accepted {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(kind))
+    }
+}
+
+fn upload_error(error: UploadError) -> ApiError {
+    match error {
+        UploadError::TooLarge { limit } => ApiError::PayloadTooLarge { limit },
+        UploadError::Io(error) => ApiError::Internal(anyhow::anyhow!(error).context("writing an upload")),
+    }
+}
+
+async fn receive_raw(mut payload: web::Payload, mut sink: UploadSink) -> Result<StoredUpload, ApiError> {
+    while let Some(chunk) = payload.next().await {
+        let outcome = match chunk {
+            Ok(chunk) => sink.write(&chunk).await.map_err(upload_error),
+            Err(error) => Err(ApiError::UploadInterrupted(error.to_string())),
+        };
+        if let Err(error) = outcome {
+            sink.abort().await;
+            return Err(error);
+        }
+    }
+    finish(sink, String::new()).await
+}
+
+async fn finish(sink: UploadSink, filename: String) -> Result<StoredUpload, ApiError> {
+    let bytes = sink
+        .finish()
+        .await
+        .map_err(|error| anyhow::anyhow!(error).context("storing an upload"))?;
+    Ok(StoredUpload { filename, bytes })
+}
+
+async fn receive_multipart(
+    mut multipart: Multipart,
+    sink: UploadSink,
+    options: &mut OptionPairs,
+) -> Result<StoredUpload, ApiError> {
+    let mut sink = Some(sink);
+    let mut stored = None;
+    while let Some(field) = multipart.next().await {
+        let outcome = match field {
+            Err(error) => Err(ApiError::InvalidMultipart(error.to_string())),
+            Ok(field) => match field.name().unwrap_or("").to_string().as_str() {
+                "file" => match sink.take() {
+                    Some(sink) => receive_file_field(field, sink).await.map(|s| stored = Some(s)),
+                    None => Err(ApiError::InvalidMultipart(
+                        "only one part named `file` is accepted".into(),
+                    )),
+                },
+                name => read_text_field(field)
+                    .await
+                    .map(|value| options.push((name.to_string(), value))),
+            },
+        };
+        if let Err(error) = outcome {
+            if let Some(sink) = sink {
+                sink.abort().await;
+            }
+            return Err(error);
+        }
+    }
+    if let Some(sink) = sink {
+        sink.abort().await;
+        return Err(ApiError::MissingFile);
+    }
+    let mut stored = stored.ok_or(ApiError::MissingFile)?;
+    if let Some(name) = take_option(options, "filename") {
+        stored.filename = name;
+    }
+    Ok(stored)
+}
+
+async fn receive_file_field(mut field: Field, mut sink: UploadSink) -> Result<StoredUpload, ApiError> {
+    let filename = field
+        .content_disposition()
+        .and_then(|disposition| disposition.get_filename())
+        .unwrap_or("")
+        .to_string();
+    while let Some(chunk) = field.next().await {
+        let outcome = match chunk {
+            Ok(chunk) => sink.write(&chunk).await.map_err(upload_error),
+            Err(error) => Err(ApiError::InvalidMultipart(error.to_string())),
+        };
+        if let Err(error) = outcome {
+            sink.abort().await;
+            return Err(error);
+        }
+    }
+    finish(sink, filename).await
+}
+
+async fn read_text_field(mut field: Field) -> Result<String, ApiError> {
+    let name = field.name().unwrap_or("").to_string();
+    let mut value = Vec::new();
+    while let Some(chunk) = field.next().await {
+        let chunk = chunk.map_err(|error| ApiError::InvalidMultipart(error.to_string()))?;
+        if value.len() + chunk.len() > MAX_OPTION_FIELD_BYTES {
+            return Err(ApiError::InvalidOption(format!(
+                "the value of `{name}` is longer than {MAX_OPTION_FIELD_BYTES} bytes"
+            )));
+        }
+        value.extend_from_slice(&chunk);
+    }
+    String::from_utf8(value)
+        .map_err(|_| ApiError::InvalidOption(format!("the value of `{name}` is not UTF-8")))
+}
+
+async fn remove_upload(state: &AppState, id: Uuid) {
+    if let Err(error) = state.storage.remove_job_files(id).await {
+        tracing::warn!(%error, job.id = %id, "could not remove the files of a refused upload");
+    }
+}

@@ -1,0 +1,79 @@
+//! The JSON shapes of the API.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::jobs::{Job, JobError, JobStatus};
+
+#[derive(Debug, Serialize)]
+pub struct InputView {
+    pub filename: String,
+    pub bytes: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LinksView {
+    #[serde(rename = "self")]
+    pub self_link: String,
+    pub result: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
+}
+
+/// A job as `GET /v1/jobs/{id}` shows it.
+#[derive(Debug, Serialize)]
+pub struct JobView {
+    pub id: Uuid,
+    pub status: JobStatus,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub attempts: i32,
+    pub input: InputView,
+    pub options: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<JobError>,
+    pub trace_id: Option<String>,
+    pub links: LinksView,
+}
+
+impl JobView {
+    /// `trace_url` is a template with `{trace_id}` in it (`PARQUETRY_TRACE_URL`).
+    pub fn new(job: Job, trace_url: Option<&str>) -> JobView {
+        let trace = match (trace_url, &job.trace_id) {
+            (Some(template), Some(trace_id)) => Some(template.replace("{trace_id}", trace_id)),
+            _ => None,
+        };
+        JobView {
+            links: LinksView {
+                self_link: format!("/v1/jobs/{}", job.id),
+                result: format!("/v1/jobs/{}/result", job.id),
+                trace,
+            },
+            id: job.id,
+            status: job.status,
+            created_at: job.created_at,
+            started_at: job.started_at,
+            finished_at: job.finished_at,
+            attempts: job.attempts,
+            input: InputView {
+                filename: job.input_filename,
+                bytes: job.input_bytes,
+            },
+            options: job.options,
+            result: job.result,
+            error: job.error,
+            trace_id: job.trace_id,
+        }
+    }
+}
+
+/// A page of `GET /v1/jobs`.
+#[derive(Debug, Serialize)]
+pub struct JobListView {
+    pub jobs: Vec<JobView>,
+    pub next_cursor: Option<String>,
+}

@@ -1,0 +1,109 @@
+//! The job table: the model of a conversion job and, in `store`, every SQL
+//! statement that touches it.
+
+mod store;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+pub use store::{JobStore, ListCursor};
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Canceled,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 5] = [
+        JobStatus::Queued,
+        JobStatus::Running,
+        JobStatus::Succeeded,
+        JobStatus::Failed,
+        JobStatus::Canceled,
+    ];
+
+    /// The spelling used in the database and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Failed => "failed",
+            JobStatus::Canceled => "canceled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<JobStatus> {
+        JobStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// Finished jobs never change status again.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            JobStatus::Succeeded | JobStatus::Failed | JobStatus::Canceled
+        )
+    }
+}
+
+/// Why a job failed, as shown to the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobError {
+    pub code: String,
+    pub message: String,
+    /// 1-based line of the CSV where the faulty record starts.
+    pub line: Option<i64>,
+    pub column: Option<String>,
+}
+
+/// A row of the job table.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: Uuid,
+    pub status: JobStatus,
+    pub input_filename: String,
+    pub input_bytes: i64,
+    /// The conversion options as given: an object of name → text value.
+    pub options: serde_json::Value,
+    /// The conversion report, once succeeded.
+    pub result: Option<serde_json::Value>,
+    pub error: Option<JobError>,
+    /// W3C `traceparent` of the enqueue span.
+    pub traceparent: Option<String>,
+    pub tracestate: Option<String>,
+    pub trace_id: Option<String>,
+    pub worker_id: Option<String>,
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// What an upload hands to the store to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub id: Uuid,
+    pub input_filename: String,
+    pub input_bytes: i64,
+    pub options: serde_json::Value,
+    pub traceparent: Option<String>,
+    pub tracestate: Option<String>,
+    pub trace_id: Option<String>,
+}
+
+/// What `DELETE /v1/jobs/{id}` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// The job was queued or running and is now canceled.
+    Canceled { was: JobStatus },
+    /// The job had finished; its row is gone.
+    Deleted,
+    NotFound,
+}

@@ -1,0 +1,35 @@
+//! The `parquetry` binary: a thin dispatcher over the library.
+
+use clap::Parser;
+use parquetry::cli::{Cli, Command};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Convert(args) => parquetry::cli::run_convert(args),
+        Command::Serve(args) => run_async(parquetry::startup::serve(args)),
+        Command::Worker(args) => run_async(parquetry::startup::run_workers_only(args)),
+        Command::Migrate(args) => run_async(parquetry::startup::migrate(args)),
+    };
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("parquetry: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The service runs on a multi-threaded tokio runtime: actix-web's server is
+/// started on it through `actix_web::rt::System::with_tokio_rt`-free APIs
+/// (actix-web 4 runs fine on a plain tokio runtime), and the OTLP exporters
+/// need a reactor to be built in.
+fn run_async<F>(future: F) -> anyhow::Result<()>
+where
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(future)
+}

@@ -1,0 +1,187 @@
+//! Building and running the service: `serve`, `worker` and `migrate`.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use tracing_actix_web::TracingLogger;
+
+use crate::config::{DatabaseSettings, ServeSettings, WorkerProcessSettings};
+use crate::http::{self, AppState, ParquetryRootSpan};
+use crate::jobs::JobStore;
+use crate::storage::Storage;
+use crate::telemetry::metrics::MetricsPipeline;
+use crate::telemetry::{self, ExporterChoice};
+use crate::worker::{WorkerContext, WorkerPool};
+
+/// How long running jobs may take to finish after SIGTERM before they are
+/// put back in the queue.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+
+/// Connects to PostgreSQL.
+pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
+    PgPoolOptions::new()
+        .max_connections(settings.database_max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(&settings.database_url)
+        .await
+        .context("connecting to the database (DATABASE_URL)")
+}
+
+/// Applies `migrations/`; safe to run from several processes at once.
+pub async fn run_migrations(pool: &PgPool) -> anyhow::Result<()> {
+    sqlx::migrate!("./migrations")
+        .run(pool)
+        .await
+        .context("applying database migrations")
+}
+
+/// The API with its workers, built and bound but not yet running.
+pub struct Application {
+    port: u16,
+    server: Server,
+    workers: Option<WorkerPool>,
+    metrics: Arc<MetricsPipeline>,
+}
+
+impl Application {
+    /// Connects, migrates, binds `settings.bind` (port 0 picks a free port)
+    /// and starts the workers.
+    pub async fn build(settings: ServeSettings) -> anyhow::Result<Application> {
+        let pool = connect(&settings.database).await?;
+        run_migrations(&pool).await?;
+        let store = JobStore::new(pool);
+        let storage = Storage::open(&settings.storage.data_dir)
+            .await
+            .with_context(|| format!("opening the data directory {}", settings.storage.data_dir.display()))?;
+        let metrics = Arc::new(MetricsPipeline::build(&ExporterChoice::from_env())?);
+
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("binding {}", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState {
+            store: store.clone(),
+            storage: storage.clone(),
+            metrics: metrics.metrics.clone(),
+            metrics_pipeline: metrics.clone(),
+            max_upload_bytes: settings.max_upload_bytes,
+            trace_url: settings.trace_url.clone(),
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(http::observe_request))
+                .wrap(TracingLogger::<ParquetryRootSpan>::new())
+                .app_data(state.clone())
+                .configure(http::configure)
+        })
+        .listen(listener)?
+        .disable_signals()
+        .shutdown_timeout(30)
+        .run();
+
+        let workers = if settings.worker.worker_count() > 0 {
+            Some(
+                WorkerPool::start(WorkerContext {
+                    store,
+                    storage,
+                    metrics: metrics.metrics.clone(),
+                    settings: settings.worker.clone(),
+                })
+                .await,
+            )
+        } else {
+            None
+        };
+        tracing::info!(address = %settings.bind, port, "listening");
+        Ok(Application {
+            port,
+            server,
+            workers,
+            metrics,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Runs until `stop` resolves, then shuts down gracefully: no new
+    /// requests, running jobs finish or go back to the queue, metrics flushed.
+    pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+        let handle: ServerHandle = self.server.handle();
+        let server = tokio::spawn(self.server);
+        stop.await;
+        tracing::info!("shutting down");
+        handle.stop(true).await;
+        if let Some(workers) = self.workers {
+            workers.shutdown(SHUTDOWN_GRACE).await;
+        }
+        self.metrics.shutdown().await;
+        server.await??;
+        Ok(())
+    }
+}
+
+/// Resolves at SIGTERM or SIGINT: both shut down gracefully.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    let mut interrupt = signal(SignalKind::interrupt()).expect("installing the SIGINT handler");
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+}
+
+/// `parquetry serve`.
+pub async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
+    let guard = telemetry::init(std::io::stdout)?;
+    let outcome = match Application::build(settings).await {
+        Ok(app) => app.run_until(shutdown_signal()).await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = &outcome {
+        tracing::error!(error = format!("{error:#}"), "parquetry stopped with an error");
+    }
+    guard.shutdown().await;
+    outcome
+}
+
+/// `parquetry worker`: workers only, sharing the job table.
+pub async fn run_workers_only(settings: WorkerProcessSettings) -> anyhow::Result<()> {
+    let guard = telemetry::init(std::io::stdout)?;
+    let outcome = async {
+        let pool = connect(&settings.database).await?;
+        run_migrations(&pool).await?;
+        let storage = Storage::open(&settings.storage.data_dir).await?;
+        let metrics = MetricsPipeline::build(&ExporterChoice::from_env())?;
+        let workers = WorkerPool::start(WorkerContext {
+            store: JobStore::new(pool),
+            storage,
+            metrics: metrics.metrics.clone(),
+            settings: settings.worker.clone(),
+        })
+        .await;
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        workers.shutdown(SHUTDOWN_GRACE).await;
+        metrics.shutdown().await;
+        anyhow::Ok(())
+    }
+    .await;
+    guard.shutdown().await;
+    outcome
+}
+
+/// `parquetry migrate`.
+pub async fn migrate(settings: DatabaseSettings) -> anyhow::Result<()> {
+    let pool = connect(&settings).await?;
+    run_migrations(&pool).await?;
+    println!("migrations applied");
+    Ok(())
+}
