@@ -66,7 +66,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics))
-        .default_service(web::to(not_found));
+        .default_service(web::to(no_such_route));
 }
 
 async fn healthz() -> HttpResponse {
@@ -96,8 +96,8 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .body(state.metrics_pipeline.render())
 }
 
-async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound)
+async fn no_such_route() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NoSuchRoute)
 }
 
 /// The request span of tracing-actix-web with the current HTTP semantic

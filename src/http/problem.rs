@@ -26,6 +26,8 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("no job with this id")]
     NotFound,
+    #[error("no such route; the API is described in openapi.yaml")]
+    NoSuchRoute,
     #[error("the job is {} and has no result; a result exists once the job has succeeded", .0.as_str())]
     JobNotSucceeded(JobStatus),
     #[error("{0}")]
@@ -51,6 +53,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::NotFound => "not-found",
+            ApiError::NoSuchRoute => "no-such-route",
             ApiError::JobNotSucceeded(_) => "job-not-succeeded",
             ApiError::InvalidQuery(_) => "invalid-query",
             ApiError::InvalidCursor => "invalid-cursor",
@@ -68,6 +71,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "Upload too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::NotFound => "Job not found",
+            ApiError::NoSuchRoute => "Not found",
             ApiError::JobNotSucceeded(_) => "Job has no result",
             ApiError::InvalidQuery(_) => "Invalid query",
             ApiError::InvalidCursor => "Invalid cursor",
@@ -101,7 +105,7 @@ impl ResponseError for ApiError {
             | ApiError::InvalidCursor => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::NoSuchRoute => StatusCode::NOT_FOUND,
             ApiError::JobNotSucceeded(_) => StatusCode::CONFLICT,
             ApiError::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Database(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -269,7 +269,9 @@ async fn finish(context: &WorkerContext, worker_id: &str, job: &Job, outcome: Ou
         Outcome::Converted(report) => {
             let stored = async {
                 context.storage.publish_result(job.id).await?;
-                let result = serde_json::to_value(&report)?;
+                let mut result = serde_json::to_value(&report)?;
+                // `bytes` is the size of the Parquet file the user downloads.
+                result["bytes"] = report.output_bytes.into();
                 let updated = context.store.succeed(job.id, worker_id, &result).await?;
                 anyhow::Ok(updated.is_some())
             }

@@ -1,0 +1,234 @@
+//! Test harness: every test gets its own PostgreSQL database, its own data
+//! directory and the real application on port 0.
+
+use std::path::PathBuf;
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use parquetry::config::{DatabaseSettings, ServeSettings, StorageSettings, WorkerSettings};
+use parquetry::startup::Application;
+use serde_json::Value;
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use tokio::sync::oneshot;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use uuid::Uuid;
+
+static TELEMETRY: Once = Once::new();
+
+/// Logs only when `TEST_LOG` is set, so a failing test can be re-run loudly.
+fn init_telemetry() {
+    TELEMETRY.call_once(|| {
+        let writer = if std::env::var_os("TEST_LOG").is_some() {
+            BoxMakeWriter::new(std::io::stdout)
+        } else {
+            BoxMakeWriter::new(std::io::sink)
+        };
+        // Exporters stay off in-process: the telemetry tests run the binary.
+        std::env::set_var("OTEL_SDK_DISABLED", "true");
+        let guard = parquetry::telemetry::init(writer).expect("telemetry");
+        std::mem::forget(guard);
+    });
+}
+
+/// The server the tests use; `TEST_DATABASE_URL` overrides it.
+pub fn server_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
+}
+
+/// Creates an empty database and returns its URL.
+pub async fn create_database() -> String {
+    let name = format!("parquetry_test_{}", Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(&format!("{}/postgres", server_url()))
+        .await
+        .expect("PostgreSQL must run on 127.0.0.1:5432 (see README)");
+    admin
+        .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
+        .await
+        .expect("create the test database");
+    format!("{}/{name}", server_url())
+}
+
+pub fn temp_data_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("parquetry-test-{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub pool: PgPool,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub fn settings(database_url: &str, data_dir: &std::path::Path, workers: usize) -> ServeSettings {
+    ServeSettings {
+        bind: "127.0.0.1:0".into(),
+        database: DatabaseSettings {
+            database_url: database_url.to_string(),
+            database_max_connections: 10,
+        },
+        storage: StorageSettings {
+            data_dir: data_dir.to_path_buf(),
+        },
+        max_upload_bytes: 512 * 1024 * 1024,
+        trace_url: Some("http://jaeger.test/trace/{trace_id}".into()),
+        worker: WorkerSettings {
+            workers: Some(workers),
+            poll_interval_ms: 200,
+            heartbeat_interval_ms: 200,
+            lease_timeout_secs: 30,
+        },
+    }
+}
+
+/// The application with two workers.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeSettings)) -> TestApp {
+    init_telemetry();
+    let database_url = create_database().await;
+    let data_dir = temp_data_dir();
+    let mut settings = settings(&database_url, &data_dir, 2);
+    configure(&mut settings);
+    let app = Application::build(settings).await.expect("build the app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        address,
+        pool: PgPool::connect(&database_url).await.unwrap(),
+        database_url,
+        data_dir,
+        client: reqwest::Client::new(),
+        stop: Some(stop),
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// `POST /v1/jobs` with the CSV as the raw body.
+    pub async fn upload_raw(&self, csv: impl Into<reqwest::Body>, query: &str) -> reqwest::Response {
+        self.client
+            .post(self.url(&format!("/v1/jobs{query}")))
+            .header("Content-Type", "text/csv")
+            .body(csv)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST /v1/jobs` as multipart, with extra text fields.
+    pub async fn upload_multipart(
+        &self,
+        csv: Vec<u8>,
+        filename: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut form = reqwest::multipart::Form::new();
+        for (name, value) in fields {
+            form = form.text(name.to_string(), value.to_string());
+        }
+        form = form.part(
+            "file",
+            reqwest::multipart::Part::bytes(csv).file_name(filename.to_string()),
+        );
+        self.client
+            .post(self.url("/v1/jobs"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Uploads and returns the job id, asserting 202.
+    pub async fn enqueue(&self, csv: &str) -> String {
+        let response = self.upload_raw(csv.to_string(), "?filename=data.csv").await;
+        assert_eq!(response.status(), 202, "{}", response.text().await.unwrap());
+        let job: Value = response.json().await.unwrap();
+        job["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn get_job(&self, id: &str) -> Value {
+        let response = self
+            .client
+            .get(self.url(&format!("/v1/jobs/{id}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// Polls until the job reaches one of `statuses`.
+    pub async fn wait_for_status(&self, id: &str, statuses: &[&str], timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let job = self.get_job(id).await;
+            if statuses.contains(&job["status"].as_str().unwrap()) {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "job never reached {statuses:?}: {job:#}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn wait_until_finished(&self, id: &str) -> Value {
+        self.wait_for_status(id, &["succeeded", "failed", "canceled"], Duration::from_secs(60))
+            .await
+    }
+
+    pub async fn download(&self, id: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(&format!("/v1/jobs/{id}/result")))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Every file below the data directory's uploads and results.
+    pub fn stored_files(&self) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for sub in ["uploads", "results"] {
+            if let Ok(entries) = std::fs::read_dir(self.data_dir.join(sub)) {
+                files.extend(entries.filter_map(|e| e.ok()).map(|e| e.path()));
+            }
+        }
+        files
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// Reads a whole Parquet file into one record batch.
+pub fn read_parquet(bytes: bytes::Bytes) -> arrow_array::RecordBatch {
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .expect("a Parquet file");
+    let schema = builder.schema().clone();
+    let batches = builder
+        .build()
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    arrow_select::concat::concat_batches(&schema, &batches).unwrap()
+}

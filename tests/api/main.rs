@@ -1,0 +1,8 @@
+//! Integration tests: the real HTTP server, real PostgreSQL (a fresh database
+//! per test), real files, and for telemetry a real OTLP receiver.
+
+mod helpers;
+mod jobs_lifecycle;
+mod openapi;
+mod upload;
+mod workers;
