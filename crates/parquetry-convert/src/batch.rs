@@ -1,0 +1,317 @@
+//! Turns one chunk of records into an Arrow `RecordBatch` following the plan.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int64Builder,
+    TimestampMicrosecondBuilder,
+};
+use arrow_array::{ArrayRef, RecordBatch, StringArray};
+use arrow_buffer::{Buffer, NullBufferBuilder, OffsetBuffer, ScalarBuffer};
+use arrow_schema::Schema;
+
+use crate::error::{ConvertError, ErrorKind};
+use crate::input::{count_lines, Chunk};
+use crate::plan::{self, DateFmt, Kind, Plan, TsFmt};
+use crate::report::TypeSource;
+use crate::tokenize::{is_blank, Field, Tokenizer, QUOTED};
+use crate::values;
+
+/// Why a chunk could not become a batch.
+pub(crate) enum Fault {
+    Error(ConvertError),
+    /// Sampled columns whose values did not fit: (column, wider kind).
+    Widen(Vec<(usize, Kind)>),
+}
+
+impl From<ConvertError> for Fault {
+    fn from(e: ConvertError) -> Self {
+        Fault::Error(e)
+    }
+}
+
+/// Text column built straight into Arrow buffers (no per-value `&str` check: the chunk was
+/// validated as UTF-8 as a whole and fields are cut at ASCII bytes).
+struct TextBuilder {
+    offsets: Vec<i32>,
+    values: Vec<u8>,
+    nulls: NullBufferBuilder,
+}
+
+enum Builder {
+    Text(TextBuilder),
+    Int(Int64Builder),
+    Float(Float64Builder),
+    Bool(BooleanBuilder),
+    Date(Date32Builder),
+    Ts(TimestampMicrosecondBuilder),
+    Dec(Decimal128Builder),
+}
+
+impl Builder {
+    fn new(kind: Kind, rows: usize, bytes: usize) -> Builder {
+        match kind {
+            Kind::Utf8 => {
+                let mut offsets = Vec::with_capacity(rows + 1);
+                offsets.push(0);
+                Builder::Text(TextBuilder {
+                    offsets,
+                    values: Vec::with_capacity(bytes),
+                    nulls: NullBufferBuilder::new(rows),
+                })
+            }
+            Kind::Int64 => Builder::Int(Int64Builder::with_capacity(rows)),
+            Kind::Float64 => Builder::Float(Float64Builder::with_capacity(rows)),
+            Kind::Boolean => Builder::Bool(BooleanBuilder::with_capacity(rows)),
+            Kind::Date(_) => Builder::Date(Date32Builder::with_capacity(rows)),
+            Kind::Timestamp { .. } => Builder::Ts(TimestampMicrosecondBuilder::with_capacity(rows)),
+            Kind::Decimal(..) => Builder::Dec(Decimal128Builder::with_capacity(rows)),
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            Builder::Text(t) => {
+                t.offsets.push(t.values.len() as i32);
+                t.nulls.append_null();
+            }
+            Builder::Int(b) => b.append_null(),
+            Builder::Float(b) => b.append_null(),
+            Builder::Bool(b) => b.append_null(),
+            Builder::Date(b) => b.append_null(),
+            Builder::Ts(b) => b.append_null(),
+            Builder::Dec(b) => b.append_null(),
+        }
+    }
+
+    /// Appends a non-null value; false when it is not a value of `kind`.
+    fn append(&mut self, kind: Kind, v: &[u8], plan: &Plan) -> bool {
+        match self {
+            Builder::Text(t) => {
+                t.values.extend_from_slice(v);
+                match i32::try_from(t.values.len()) {
+                    Ok(end) => t.offsets.push(end),
+                    Err(_) => return false,
+                }
+                t.nulls.append_non_null();
+                true
+            }
+            Builder::Int(b) => values::parse_i64(v, plan.decimal)
+                .map(|x| b.append_value(x))
+                .is_some(),
+            Builder::Float(b) => values::parse_f64(v, plan.decimal)
+                .map(|x| b.append_value(x))
+                .is_some(),
+            Builder::Bool(b) => values::parse_bool(v).map(|x| b.append_value(x)).is_some(),
+            Builder::Date(b) => {
+                let Kind::Date(fmt) = kind else { return false };
+                parse_date(v, fmt, plan)
+                    .map(|x| b.append_value(x))
+                    .is_some()
+            }
+            Builder::Ts(b) => {
+                let Kind::Timestamp { fmt, utc } = kind else {
+                    return false;
+                };
+                parse_ts(v, fmt, utc, plan)
+                    .map(|x| b.append_value(x))
+                    .is_some()
+            }
+            Builder::Dec(b) => {
+                let Kind::Decimal(p, s) = kind else {
+                    return false;
+                };
+                values::parse_decimal(v, p, s, plan.decimal)
+                    .map(|x| b.append_value(x))
+                    .is_some()
+            }
+        }
+    }
+
+    fn finish(self, kind: Kind) -> Result<ArrayRef, ConvertError> {
+        Ok(match self {
+            Builder::Text(mut t) => Arc::new(StringArray::try_new(
+                OffsetBuffer::new(ScalarBuffer::from(t.offsets)),
+                Buffer::from_vec(t.values),
+                t.nulls.finish(),
+            )?),
+            Builder::Int(mut b) => Arc::new(b.finish()),
+            Builder::Float(mut b) => Arc::new(b.finish()),
+            Builder::Bool(mut b) => Arc::new(b.finish()),
+            Builder::Date(mut b) => Arc::new(b.finish()),
+            Builder::Ts(mut b) => {
+                let a = b.finish();
+                Arc::new(match kind {
+                    Kind::Timestamp { utc: true, .. } => a.with_timezone("UTC"),
+                    _ => a,
+                })
+            }
+            Builder::Dec(mut b) => {
+                let Kind::Decimal(p, s) = kind else {
+                    unreachable!("decimal builder for {kind:?}")
+                };
+                Arc::new(b.finish().with_precision_and_scale(p, s)?)
+            }
+        })
+    }
+}
+
+fn parse_date(v: &[u8], fmt: DateFmt, plan: &Plan) -> Option<i32> {
+    match fmt {
+        DateFmt::Iso => values::parse_iso_date(v),
+        DateFmt::DayFirst => values::parse_slash_date(v, true),
+        DateFmt::MonthFirst => values::parse_slash_date(v, false),
+        DateFmt::Custom(i) => plan::custom_date(v, plan.date_formats.get(i as usize)?),
+        DateFmt::Any => values::parse_iso_date(v)
+            .or_else(|| {
+                plan.date_formats
+                    .iter()
+                    .find_map(|f| plan::custom_date(v, f))
+            })
+            .or_else(|| values::parse_slash_date(v, true)),
+    }
+}
+
+fn parse_ts(v: &[u8], fmt: TsFmt, utc: bool, plan: &Plan) -> Option<i64> {
+    let iso = || match values::parse_iso_timestamp(v)? {
+        (us, None) if !utc || fmt == TsFmt::Any => Some(us),
+        (us, Some(_)) if utc => Some(us),
+        _ => None,
+    };
+    match fmt {
+        TsFmt::Iso => iso(),
+        TsFmt::Custom(i) => plan::custom_timestamp(v, plan.timestamp_formats.get(i as usize)?),
+        TsFmt::Any => iso().or_else(|| {
+            plan.timestamp_formats
+                .iter()
+                .find(|f| plan::format_has_offset(f) == utc || !utc)
+                .and_then(|f| plan::custom_timestamp(v, f))
+        }),
+    }
+}
+
+/// Reusable state of one parsing thread.
+pub(crate) struct BatchParser {
+    tok: Tokenizer,
+    fields: Vec<Field>,
+    scratch: Vec<u8>,
+}
+
+impl BatchParser {
+    pub(crate) fn new(plan: &Plan) -> Self {
+        BatchParser {
+            tok: Tokenizer::new(plan.delimiter, plan.quote, plan.escape),
+            fields: Vec::with_capacity(plan.columns.len() + 1),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Parses every record of `chunk` (skipping the header in chunk 0).
+    pub(crate) fn parse(
+        &mut self,
+        plan: &Plan,
+        schema: &Arc<Schema>,
+        chunk: &Chunk,
+    ) -> Result<RecordBatch, Fault> {
+        let data = &chunk.data[..];
+        let ncols = plan.columns.len();
+        // Rough per-chunk sizes: avoids regrowing the builders.
+        let est_rows = data.len() / (ncols * 8).max(16) + 16;
+        let mut kinds: Vec<Kind> = plan.columns.iter().map(|c| c.kind).collect();
+        let mut builders: Vec<Builder> = kinds
+            .iter()
+            .map(|&k| Builder::new(k, est_rows, data.len() / ncols.max(1)))
+            .collect();
+        let mut widened: Vec<(usize, Kind)> = Vec::new();
+        let mut skip_header = chunk.index == 0 && plan.header;
+        let line_of = |start: usize| chunk.first_line + count_lines(&data[..start]);
+        let mut pos = 0;
+        let mut rows = 0usize;
+        while pos < data.len() {
+            let start = pos;
+            pos = self.tok.record(data, pos, &mut self.fields).map_err(|_| {
+                let line = line_of(start);
+                ConvertError::new(
+                    ErrorKind::UnterminatedQuote,
+                    format!("line {line}: a quoted field is not closed before the end of the file"),
+                )
+                .at_line(line)
+            })?;
+            if is_blank(&self.fields) {
+                continue;
+            }
+            if skip_header {
+                skip_header = false;
+                continue;
+            }
+            if self.fields.len() != ncols {
+                let line = line_of(start);
+                return Err(ConvertError::new(
+                    ErrorKind::RaggedRow,
+                    format!(
+                        "line {line}: {} fields, expected {ncols} as in the header",
+                        self.fields.len()
+                    ),
+                )
+                .at_line(line)
+                .into());
+            }
+            for j in 0..ncols {
+                let f = self.fields[j];
+                let v = self.tok.value(data, &f, &mut self.scratch);
+                let quoted = f.flags & QUOTED != 0;
+                if v.is_empty() {
+                    // `""` is an empty string in a text column; an empty unquoted cell is null.
+                    if quoted && kinds[j] == Kind::Utf8 {
+                        builders[j].append(Kind::Utf8, v, plan);
+                    } else {
+                        builders[j].append_null();
+                    }
+                    continue;
+                }
+                if plan.null_values.iter().any(|n| n.as_slice() == v) {
+                    builders[j].append_null();
+                    continue;
+                }
+                while !builders[j].append(kinds[j], v, plan) {
+                    let col = &plan.columns[j];
+                    if col.source == TypeSource::Forced || kinds[j] == Kind::Utf8 {
+                        let line = line_of(start);
+                        let shown = String::from_utf8_lossy(&v[..v.len().min(60)]).into_owned();
+                        return Err(ConvertError::new(
+                            ErrorKind::InvalidValue,
+                            format!(
+                                "line {line}, column `{}`: `{shown}` is not a valid {}",
+                                col.name,
+                                kinds[j].data_type()
+                            ),
+                        )
+                        .at_line(line)
+                        .in_column(col.name.clone())
+                        .into());
+                    }
+                    // Keep scanning with the wider type so one pass finds every break of the chunk.
+                    let k = plan::widen(kinds[j], v, plan);
+                    kinds[j] = k;
+                    builders[j] = Builder::new(k, 0, 0);
+                    match widened.iter_mut().find(|(c, _)| *c == j) {
+                        Some(w) => w.1 = k,
+                        None => widened.push((j, k)),
+                    }
+                }
+            }
+            rows += 1;
+        }
+        if !widened.is_empty() {
+            return Err(Fault::Widen(widened));
+        }
+        let arrays = builders
+            .into_iter()
+            .zip(&kinds)
+            .map(|(b, &k)| b.finish(k))
+            .collect::<Result<Vec<_>, _>>()?;
+        let opts = arrow_array::RecordBatchOptions::new().with_row_count(Some(rows));
+        RecordBatch::try_new_with_options(schema.clone(), arrays, &opts)
+            .map_err(|e| Fault::Error(e.into()))
+    }
+}

@@ -1,0 +1,395 @@
+//! Builds the [`Plan`] from a sample at the start of the file: encoding, dialect, header,
+//! decimal separator and column types.
+
+use std::path::Path;
+
+use tracing::field::Empty;
+
+use crate::error::{ConvertError, ErrorKind};
+use crate::input::{self, InputCompression};
+use crate::options::{ConvertOptions, Encoding, Escape};
+use crate::plan::{self, ColumnPlan, Kind, Plan};
+use crate::report::TypeSource;
+use crate::tokenize::{is_blank, Field, Tokenizer};
+
+/// Bytes read for detection and inference. Big enough for thousands of rows, small enough
+/// that a later type break is handled by widening rather than by reading more up front.
+const SAMPLE_BYTES: usize = 1 << 20;
+/// Records used to detect the dialect.
+const DIALECT_RECORDS: usize = 500;
+/// Records used to infer types.
+const INFER_RECORDS: usize = 20_000;
+
+/// The sample, decoded to UTF-8 and cut after its last complete line.
+struct Sample {
+    text: Vec<u8>,
+}
+
+fn read_sample(
+    path: &Path,
+    windows_1252: bool,
+) -> Result<(Sample, InputCompression, bool), ConvertError> {
+    let (mut reader, compression) = input::open(path)?;
+    let mut raw = vec![0u8; SAMPLE_BYTES];
+    let n = input::read_full(&mut *reader, &mut raw)?;
+    raw.truncate(n);
+    let complete = n < SAMPLE_BYTES;
+    if raw.starts_with(b"\xEF\xBB\xBF") {
+        raw.drain(..3);
+    }
+    // A megabyte of whitespace followed by data is left to the conversion pass.
+    if complete && raw.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(ConvertError::new(
+            ErrorKind::EmptyInput,
+            "the file is empty (no data, only whitespace or a byte-order mark)",
+        ));
+    }
+    if !complete {
+        if let Some(p) = memchr::memrchr(b'\n', &raw) {
+            raw.truncate(p + 1);
+        }
+    }
+    let utf8 = match std::str::from_utf8(&raw) {
+        Ok(_) => true,
+        // A character cut at the end of the sample is not evidence against UTF-8.
+        Err(e) => e.error_len().is_none() && !complete,
+    };
+    let text = if windows_1252 || !utf8 {
+        encoding_rs::WINDOWS_1252
+            .decode_without_bom_handling(&raw)
+            .0
+            .into_owned()
+            .into_bytes()
+    } else {
+        raw
+    };
+    Ok((Sample { text }, compression, utf8))
+}
+
+/// Up to `max` non-blank records of the sample; a record cut by the end of the sample is
+/// dropped (or, when the sample is the whole file, reported as unterminated by the real pass).
+fn records(t: &Tokenizer, text: &[u8], max: usize) -> Vec<Vec<Field>> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < text.len() && out.len() < max {
+        let mut fields = Vec::new();
+        match t.record(text, pos, &mut fields) {
+            Ok(next) => pos = next,
+            Err(_) => break,
+        }
+        if !is_blank(&fields) {
+            out.push(fields);
+        }
+    }
+    out
+}
+
+/// How regular the records are with this dialect: (share of records with the most common
+/// field count, that count).
+fn score(t: &Tokenizer, text: &[u8]) -> (f64, usize) {
+    let recs = records(t, text, DIALECT_RECORDS);
+    if recs.is_empty() {
+        return (0.0, 0);
+    }
+    let mut counts: Vec<(usize, usize)> = Vec::new();
+    for r in &recs {
+        match counts.iter_mut().find(|(n, _)| *n == r.len()) {
+            Some(c) => c.1 += 1,
+            None => counts.push((r.len(), 1)),
+        }
+    }
+    let (fields, hits) = counts
+        .into_iter()
+        .max_by_key(|&(n, c)| (c, n))
+        .unwrap_or((1, 0));
+    (hits as f64 / recs.len() as f64, fields)
+}
+
+/// Detects delimiter, quote and escape, honouring the forced ones.
+fn detect_dialect(options: &ConvertOptions, text: &[u8]) -> (u8, u8, Option<u8>) {
+    let delims: Vec<u8> = match options.delimiter {
+        Some(d) => vec![d],
+        None => vec![b',', b';', b'\t', b'|'],
+    };
+    let quotes: Vec<u8> = match options.quote {
+        Some(q) => vec![q],
+        None => vec![b'"', b'\''],
+    };
+    let escapes: Vec<Option<u8>> = match options.escape {
+        Escape::Doubled => vec![None],
+        Escape::Char(c) => vec![Some(c)],
+        Escape::Auto => {
+            if text.windows(2).any(|w| w == b"\\\"" || w == b"\\'") {
+                vec![None, Some(b'\\')]
+            } else {
+                vec![None]
+            }
+        }
+    };
+    let mut best = (delims[0], quotes[0], escapes[0]);
+    let mut best_score = (-1.0, 0usize);
+    // Candidates are in order of preference, so only a strictly better score replaces one.
+    for &q in &quotes {
+        for &e in &escapes {
+            for &d in &delims {
+                if d == q || Some(d) == e {
+                    continue;
+                }
+                let (share, fields) = score(&Tokenizer::new(d, q, e), text);
+                // Several fields beat one; then regularity decides.
+                let s = (if fields > 1 { share } else { share / 100.0 }, fields);
+                if s.0 > best_score.0 + 1e-9
+                    || ((s.0 - best_score.0).abs() <= 1e-9 && s.1 > best_score.1 && e.is_none())
+                {
+                    best_score = s;
+                    best = (d, q, e);
+                }
+            }
+        }
+    }
+    best
+}
+
+fn field_text(t: &Tokenizer, text: &[u8], f: &Field) -> Vec<u8> {
+    let mut scratch = Vec::new();
+    t.value(text, f, &mut scratch).to_vec()
+}
+
+/// `,` when numbers in the sample look like `1.234,56` and none like `12.5`.
+fn detect_decimal(values: &[Vec<Vec<u8>>]) -> u8 {
+    let (mut comma, mut dot) = (0, 0);
+    for v in values.iter().flatten() {
+        let t = crate::values::trim(v);
+        if t.is_empty()
+            || !t
+                .iter()
+                .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b',' | b'-' | b'+'))
+        {
+            continue;
+        }
+        if crate::values::parse_f64(t, b',').is_some() && t.contains(&b',') {
+            comma += 1;
+        } else if let Some(p) = t.iter().position(|&c| c == b'.') {
+            // `1.234` could be either; only other shapes count for the dot.
+            if t.iter().filter(|&&c| c == b'.').count() == 1 && t.len() - p - 1 != 3 {
+                dot += 1;
+            }
+        }
+    }
+    if comma > 0 && dot == 0 {
+        b','
+    } else {
+        b'.'
+    }
+}
+
+/// Names from the header row: empty ones get `column_N`, duplicates a `_2`, `_3`… suffix.
+fn column_names(header: Option<Vec<Vec<u8>>>, n: usize) -> Vec<String> {
+    let mut names: Vec<String> = Vec::with_capacity(n);
+    for i in 0..n {
+        let raw = header
+            .as_ref()
+            .and_then(|h| h.get(i))
+            .map(|b| String::from_utf8_lossy(b).trim().to_string())
+            .unwrap_or_default();
+        let base = if raw.is_empty() {
+            format!("column_{}", i + 1)
+        } else {
+            raw
+        };
+        let mut name = base.clone();
+        let mut k = 2;
+        while names.contains(&name) {
+            name = format!("{base}_{k}");
+            k += 1;
+        }
+        names.push(name);
+    }
+    names
+}
+
+/// Reads the sample and decides everything that can be decided before the real pass.
+/// `encoding_override` replaces the options' encoding when a pass found non-UTF-8 bytes late.
+pub(crate) fn plan(
+    path: &Path,
+    options: &ConvertOptions,
+    encoding_override: Option<Encoding>,
+) -> Result<Plan, ConvertError> {
+    let encoding = encoding_override.unwrap_or(options.encoding);
+    let span = tracing::info_span!(
+        "csv.detect_dialect",
+        delimiter = Empty,
+        quote = Empty,
+        header = Empty,
+        encoding = Empty,
+        decimal_separator = Empty,
+    );
+    let guard = span.enter();
+    let (sample, input_compression, is_utf8) =
+        read_sample(path, encoding == Encoding::Windows1252)?;
+    let windows_1252 = match encoding {
+        Encoding::Auto => !is_utf8,
+        Encoding::Utf8 => false,
+        Encoding::Windows1252 => true,
+    };
+    let text = &sample.text;
+    let (delimiter, quote, escape) = detect_dialect(options, text);
+    let tok = Tokenizer::new(delimiter, quote, escape);
+    let recs = records(&tok, text, INFER_RECORDS + 1);
+    let values: Vec<Vec<Vec<u8>>> = recs
+        .iter()
+        .map(|r| r.iter().map(|f| field_text(&tok, text, f)).collect())
+        .collect();
+    let decimal = options.decimal_separator.unwrap_or_else(|| {
+        if delimiter == b',' {
+            b'.'
+        } else {
+            detect_decimal(&values)
+        }
+    });
+    let ncols = values.first().map_or(0, |r| r.len());
+    let nulls: Vec<Vec<u8>> = options
+        .null_values
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+    let is_null = |v: &[u8]| v.is_empty() || nulls.iter().any(|n| n == v);
+    let classify = |v: &[u8]| {
+        plan::classify(
+            v,
+            decimal,
+            &options.date_formats,
+            &options.timestamp_formats,
+        )
+    };
+
+    // Candidate bits of each column over the records after the first one.
+    let mut bits = vec![plan::ALL; ncols];
+    let mut seen = vec![0usize; ncols];
+    for row in values.iter().skip(1) {
+        for (j, v) in row.iter().enumerate().take(ncols) {
+            if !is_null(v) {
+                bits[j] &= classify(v);
+                seen[j] += 1;
+            }
+        }
+    }
+    let header = options.header.unwrap_or_else(|| {
+        let Some(first) = values.first() else {
+            return true;
+        };
+        let (mut for_header, mut against) = (0, 0);
+        for j in 0..ncols {
+            if seen[j] == 0 || plan::choose(bits[j], &options.timestamp_formats) == Kind::Utf8 {
+                continue;
+            }
+            if !is_null(&first[j]) && classify(&first[j]) & bits[j] != 0 {
+                against += 1;
+            } else {
+                for_header += 1;
+            }
+        }
+        if for_header + against > 0 {
+            return for_header > against;
+        }
+        // Only text columns: a header has distinct, non-empty, unquoted-or-not names.
+        let distinct = first
+            .iter()
+            .enumerate()
+            .all(|(i, a)| !a.is_empty() && !first[..i].contains(a));
+        distinct
+    });
+    if !header {
+        // The first record is data too.
+        if let Some(first) = values.first() {
+            for (j, v) in first.iter().enumerate().take(ncols) {
+                if !is_null(v) {
+                    bits[j] &= classify(v);
+                    seen[j] += 1;
+                }
+            }
+        }
+    }
+    span.record("delimiter", (delimiter as char).to_string());
+    span.record("quote", (quote as char).to_string());
+    span.record("header", header);
+    span.record(
+        "encoding",
+        if windows_1252 {
+            "windows-1252"
+        } else {
+            "utf-8"
+        },
+    );
+    span.record("decimal_separator", (decimal as char).to_string());
+    drop(guard);
+
+    let infer = tracing::info_span!("csv.infer_schema", columns = ncols, sample_rows = Empty);
+    let _g = infer.enter();
+    infer.record("sample_rows", values.len().saturating_sub(header as usize));
+    let names = column_names(
+        if header {
+            values.first().cloned()
+        } else {
+            None
+        },
+        ncols,
+    );
+    let mut columns: Vec<ColumnPlan> = names
+        .into_iter()
+        .enumerate()
+        .map(|(j, name)| ColumnPlan {
+            name,
+            kind: if seen[j] == 0 {
+                Kind::Utf8
+            } else {
+                plan::choose(bits[j], &options.timestamp_formats)
+            },
+            source: TypeSource::Sampled,
+        })
+        .collect();
+    for (name, ty) in &options.schema {
+        // Exact name first, so `ID` and `id` can both exist; then case-insensitive.
+        let idx = columns
+            .iter()
+            .position(|c| &c.name == name)
+            .or_else(|| {
+                columns
+                    .iter()
+                    .position(|c| c.name.eq_ignore_ascii_case(name))
+            })
+            .ok_or_else(|| {
+                ConvertError::new(
+                    ErrorKind::InvalidOption,
+                    format!("invalid option `schema`: no column named `{name}`"),
+                )
+                .in_column(name.clone())
+            })?;
+        columns[idx].kind = Kind::forced(*ty);
+        columns[idx].source = TypeSource::Forced;
+    }
+    Ok(Plan {
+        delimiter,
+        quote,
+        escape,
+        header,
+        windows_1252,
+        utf8_forced: encoding == Encoding::Utf8,
+        decimal,
+        input_compression,
+        columns,
+        null_values: nulls,
+        date_formats: options
+            .date_formats
+            .iter()
+            .take(plan::MAX_FORMATS)
+            .cloned()
+            .collect(),
+        timestamp_formats: options
+            .timestamp_formats
+            .iter()
+            .take(plan::MAX_FORMATS)
+            .cloned()
+            .collect(),
+    })
+}

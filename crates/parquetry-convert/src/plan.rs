@@ -1,0 +1,285 @@
+//! The conversion plan: dialect plus one target type per column, and the type lattice used to
+//! classify sampled values and to widen a column when a later value does not fit.
+
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+
+use crate::input::InputCompression;
+use crate::options::ColumnType;
+use crate::report::TypeSource;
+use crate::values;
+
+/// How a date column is written in the CSV.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DateFmt {
+    Iso,
+    DayFirst,
+    MonthFirst,
+    /// Index into the user's date formats.
+    Custom(u8),
+    /// Forced type: try ISO, the user's formats, then day-first.
+    Any,
+}
+
+/// How a timestamp column is written in the CSV.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TsFmt {
+    Iso,
+    Custom(u8),
+    /// Forced type: ISO then the user's formats.
+    Any,
+}
+
+/// The target type of a column and how to read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Utf8,
+    Int64,
+    Float64,
+    Boolean,
+    Date(DateFmt),
+    /// `utc`: values carry offsets and are normalised to UTC.
+    Timestamp {
+        fmt: TsFmt,
+        utc: bool,
+    },
+    Decimal(u8, i8),
+}
+
+impl Kind {
+    pub(crate) fn data_type(self) -> DataType {
+        match self {
+            Kind::Utf8 => DataType::Utf8,
+            Kind::Int64 => DataType::Int64,
+            Kind::Float64 => DataType::Float64,
+            Kind::Boolean => DataType::Boolean,
+            Kind::Date(_) => DataType::Date32,
+            Kind::Timestamp { utc: false, .. } => DataType::Timestamp(TimeUnit::Microsecond, None),
+            Kind::Timestamp { utc: true, .. } => {
+                DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from("UTC")))
+            }
+            Kind::Decimal(p, s) => DataType::Decimal128(p, s),
+        }
+    }
+
+    pub(crate) fn forced(t: ColumnType) -> Kind {
+        match t {
+            ColumnType::Utf8 => Kind::Utf8,
+            ColumnType::Int64 => Kind::Int64,
+            ColumnType::Float64 => Kind::Float64,
+            ColumnType::Boolean => Kind::Boolean,
+            ColumnType::Date => Kind::Date(DateFmt::Any),
+            ColumnType::Timestamp => Kind::Timestamp {
+                fmt: TsFmt::Any,
+                utc: false,
+            },
+            ColumnType::TimestampTz => Kind::Timestamp {
+                fmt: TsFmt::Any,
+                utc: true,
+            },
+            ColumnType::Decimal { precision, scale } => Kind::Decimal(precision, scale),
+        }
+    }
+}
+
+/// One column of the plan.
+#[derive(Debug, Clone)]
+pub(crate) struct ColumnPlan {
+    pub name: String,
+    pub kind: Kind,
+    pub source: TypeSource,
+}
+
+/// Everything a conversion pass needs to know before reading the file.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub delimiter: u8,
+    pub quote: u8,
+    /// `None` = doubled quotes.
+    pub escape: Option<u8>,
+    pub header: bool,
+    pub windows_1252: bool,
+    pub utf8_forced: bool,
+    pub decimal: u8,
+    pub input_compression: InputCompression,
+    pub columns: Vec<ColumnPlan>,
+    pub null_values: Vec<Vec<u8>>,
+    pub date_formats: Vec<String>,
+    pub timestamp_formats: Vec<String>,
+}
+
+impl Plan {
+    pub(crate) fn schema(&self) -> Arc<Schema> {
+        Arc::new(Schema::new(
+            self.columns
+                .iter()
+                .map(|c| Field::new(&c.name, c.kind.data_type(), true))
+                .collect::<Vec<_>>(),
+        ))
+    }
+}
+
+// Candidate bits: what a single value could be. A column's type is chosen from the
+// intersection of its values' bits, so one odd value is enough to rule a type out.
+pub(crate) const BOOL: u64 = 1;
+pub(crate) const INT: u64 = 1 << 1;
+pub(crate) const FLOAT: u64 = 1 << 2;
+pub(crate) const DATE_ISO: u64 = 1 << 3;
+pub(crate) const DATE_DMY: u64 = 1 << 4;
+pub(crate) const DATE_MDY: u64 = 1 << 5;
+pub(crate) const TS_NAIVE: u64 = 1 << 6;
+pub(crate) const TS_UTC: u64 = 1 << 7;
+const DATE_CUSTOM0: u32 = 16;
+const TS_CUSTOM0: u32 = 32;
+/// At most this many user formats of each kind take part in inference.
+pub(crate) const MAX_FORMATS: usize = 16;
+pub(crate) const ALL: u64 = u64::MAX;
+
+/// Parses a date with a user format.
+pub(crate) fn custom_date(v: &[u8], fmt: &str) -> Option<i32> {
+    let s = std::str::from_utf8(values::trim(v)).ok()?;
+    let d = chrono::NaiveDate::parse_from_str(s, fmt).ok()?;
+    values::days_from_civil(
+        chrono::Datelike::year(&d) as i64,
+        chrono::Datelike::month(&d),
+        chrono::Datelike::day(&d),
+    )
+}
+
+/// True when a user timestamp format reads an offset.
+pub(crate) fn format_has_offset(fmt: &str) -> bool {
+    fmt.contains("%z") || fmt.contains("%:z") || fmt.contains("%#z") || fmt.contains("%::z")
+}
+
+/// Parses a timestamp with a user format; microseconds since the epoch (UTC when the format
+/// has an offset).
+pub(crate) fn custom_timestamp(v: &[u8], fmt: &str) -> Option<i64> {
+    let s = std::str::from_utf8(values::trim(v)).ok()?;
+    if format_has_offset(fmt) {
+        let t = chrono::DateTime::parse_from_str(s, fmt).ok()?;
+        Some(t.timestamp_micros())
+    } else {
+        let t = chrono::NaiveDateTime::parse_from_str(s, fmt).ok()?;
+        Some(t.and_utc().timestamp_micros())
+    }
+}
+
+/// Everything a value could be.
+pub(crate) fn classify(
+    v: &[u8],
+    decimal: u8,
+    date_formats: &[String],
+    ts_formats: &[String],
+) -> u64 {
+    let t = values::trim(v);
+    let Some(&first) = t.first() else { return 0 };
+    let mut bits = 0;
+    if first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.' | b',') {
+        if values::parse_i64(t, decimal).is_some() {
+            bits |= INT | FLOAT;
+        } else if values::parse_f64(t, decimal).is_some() {
+            bits |= FLOAT;
+        }
+        if t.len() >= 10 && t[4] == b'-' {
+            match values::parse_iso_timestamp(t) {
+                Some((_, None)) if t.len() == 10 => bits |= DATE_ISO | TS_NAIVE,
+                Some((_, None)) => bits |= TS_NAIVE,
+                Some((_, Some(_))) => bits |= TS_UTC,
+                None => {}
+            }
+        } else if let Some((a, b, y)) = values::split_slash_date(t) {
+            if values::days_from_civil(y, b, a).is_some() {
+                bits |= DATE_DMY;
+            }
+            if values::days_from_civil(y, a, b).is_some() {
+                bits |= DATE_MDY;
+            }
+        }
+    } else if values::parse_bool(t).is_some() {
+        bits |= BOOL;
+    }
+    for (i, f) in date_formats.iter().take(MAX_FORMATS).enumerate() {
+        if custom_date(t, f).is_some() {
+            bits |= 1 << (DATE_CUSTOM0 + i as u32);
+        }
+    }
+    for (i, f) in ts_formats.iter().take(MAX_FORMATS).enumerate() {
+        if custom_timestamp(t, f).is_some() {
+            bits |= 1 << (TS_CUSTOM0 + i as u32);
+        }
+    }
+    bits
+}
+
+/// The most specific type allowed by a column's candidate bits.
+pub(crate) fn choose(bits: u64, ts_formats: &[String]) -> Kind {
+    if bits & BOOL != 0 {
+        return Kind::Boolean;
+    }
+    if bits & INT != 0 {
+        return Kind::Int64;
+    }
+    if bits & FLOAT != 0 {
+        return Kind::Float64;
+    }
+    if bits & DATE_ISO != 0 {
+        return Kind::Date(DateFmt::Iso);
+    }
+    let custom_dates = (bits >> DATE_CUSTOM0) & 0xffff;
+    if custom_dates != 0 {
+        return Kind::Date(DateFmt::Custom(custom_dates.trailing_zeros() as u8));
+    }
+    // A slash date is only a date when the column says which number is the day.
+    match (bits & DATE_DMY != 0, bits & DATE_MDY != 0) {
+        (true, false) => return Kind::Date(DateFmt::DayFirst),
+        (false, true) => return Kind::Date(DateFmt::MonthFirst),
+        _ => {}
+    }
+    if bits & TS_NAIVE != 0 {
+        return Kind::Timestamp {
+            fmt: TsFmt::Iso,
+            utc: false,
+        };
+    }
+    if bits & TS_UTC != 0 {
+        return Kind::Timestamp {
+            fmt: TsFmt::Iso,
+            utc: true,
+        };
+    }
+    let custom_ts = (bits >> TS_CUSTOM0) & 0xffff;
+    if custom_ts != 0 {
+        let i = custom_ts.trailing_zeros() as u8;
+        let utc = format_has_offset(&ts_formats[i as usize]);
+        return Kind::Timestamp {
+            fmt: TsFmt::Custom(i),
+            utc,
+        };
+    }
+    Kind::Utf8
+}
+
+/// Bits of the types a column of `kind` may widen to without losing earlier values.
+fn wider(kind: Kind) -> u64 {
+    match kind {
+        Kind::Int64 => INT | FLOAT,
+        Kind::Date(DateFmt::Iso) => DATE_ISO | TS_NAIVE,
+        _ => 0,
+    }
+}
+
+/// The type a sampled column widens to when `value` does not fit `kind`.
+pub(crate) fn widen(kind: Kind, value: &[u8], plan: &Plan) -> Kind {
+    let bits = classify(
+        value,
+        plan.decimal,
+        &plan.date_formats,
+        &plan.timestamp_formats,
+    );
+    let allowed = bits & wider(kind);
+    if allowed == 0 {
+        return Kind::Utf8;
+    }
+    choose(allowed, &plan.timestamp_formats)
+}

@@ -1,0 +1,66 @@
+//! What a conversion produced, serialisable for the job record.
+
+use serde::{Deserialize, Serialize};
+
+/// Summary of a finished conversion.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConversionReport {
+    /// Data rows written (the header is not counted).
+    pub rows: u64,
+    /// Size of the input file as stored (compressed size for gzip/zstd input).
+    pub input_bytes: u64,
+    /// Size of the Parquet file.
+    pub output_bytes: u64,
+    /// Number of row groups in the Parquet file.
+    pub row_groups: usize,
+    /// Parquet codec, e.g. `snappy` or `zstd:3`.
+    pub compression: String,
+    /// One entry per column, in file order.
+    pub columns: Vec<ColumnReport>,
+    /// The CSV dialect that was used.
+    pub dialect: DialectReport,
+}
+
+/// The type chosen for one column and why.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ColumnReport {
+    /// Column name (from the header, or `column_N`).
+    pub name: String,
+    /// Arrow type from `DataType`'s Display, e.g. `Int64`, `Date32`, `Timestamp(µs, "UTC")`.
+    pub arrow_type: String,
+    /// Whether the column may hold nulls.
+    pub nullable: bool,
+    /// How the type was chosen.
+    pub type_source: TypeSource,
+}
+
+/// How a column's type was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TypeSource {
+    /// Inferred from the sample at the start of the file.
+    Sampled,
+    /// Widened after a later value did not fit the sampled type.
+    Widened,
+    /// Forced by the `schema` option.
+    Forced,
+}
+
+/// The CSV dialect that was used (detected or forced).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DialectReport {
+    /// Field delimiter, e.g. `,` or `\t`.
+    pub delimiter: String,
+    /// Quote character.
+    pub quote: String,
+    /// Escape of a quote inside quotes: `"` (doubled) or e.g. `\`.
+    pub escape: String,
+    /// Whether the first record was read as a header.
+    pub header: bool,
+    /// `utf-8` or `windows-1252`.
+    pub encoding: String,
+    /// `.` or `,`.
+    pub decimal_separator: String,
+    /// `none`, `gzip` or `zstd`.
+    pub input_compression: String,
+}

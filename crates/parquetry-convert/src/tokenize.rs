@@ -1,0 +1,250 @@
+//! A quote-aware CSV tokenizer over an in-memory chunk of complete records.
+//!
+//! Quote semantics (shared with the chunk splitter, which only counts quotes): every quote
+//! character outside a quoted section opens one, and inside a quoted section a doubled quote is
+//! a literal quote while a single one closes it. So `a"b,c"d` is one field `ab,cd`. This is a
+//! superset of RFC 4180 that lets chunk boundaries be found by quote parity alone.
+
+/// The field started with a quote (so an empty value is `""`, not a missing one).
+pub(crate) const QUOTED: u8 = 1;
+/// The raw range holds quotes or escapes that must be removed (see [`Tokenizer::unescape`]).
+pub(crate) const COMPLEX: u8 = 2;
+
+/// One field of a record: a byte range of the chunk plus flags.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Field {
+    pub start: usize,
+    pub end: usize,
+    pub flags: u8,
+}
+
+/// The record could not be completed: a quoted section runs to the end of the data.
+#[derive(Debug)]
+pub(crate) struct Unterminated;
+
+/// A tokenizer for one dialect.
+#[derive(Clone)]
+pub(crate) struct Tokenizer {
+    delimiter: u8,
+    quote: u8,
+    escape: Option<u8>,
+    special: [bool; 256],
+}
+
+impl Tokenizer {
+    /// `escape` is `None` for doubled quotes, or the escaping byte (e.g. `\`).
+    pub(crate) fn new(delimiter: u8, quote: u8, escape: Option<u8>) -> Self {
+        let mut special = [false; 256];
+        special[delimiter as usize] = true;
+        special[b'\n' as usize] = true;
+        special[quote as usize] = true;
+        if let Some(e) = escape {
+            special[e as usize] = true;
+        }
+        Tokenizer {
+            delimiter,
+            quote,
+            escape,
+            special,
+        }
+    }
+
+    /// Reads the record starting at `pos` into `fields`; returns the position after it.
+    /// Blank lines come back as a single empty unquoted field (the caller skips them).
+    pub(crate) fn record(
+        &self,
+        data: &[u8],
+        mut pos: usize,
+        fields: &mut Vec<Field>,
+    ) -> Result<usize, Unterminated> {
+        fields.clear();
+        let len = data.len();
+        loop {
+            let start = pos;
+            let mut flags = 0u8;
+            // Number of quoted sections and where the last one closed, to spot the simple
+            // `"text"` form that needs no copy.
+            let mut sections = 0u32;
+            let mut last_close = 0usize;
+            loop {
+                if pos >= len {
+                    self.push(data, fields, start, len, flags, sections, last_close);
+                    return Ok(len);
+                }
+                let b = data[pos];
+                if !self.special[b as usize] {
+                    pos += 1;
+                    continue;
+                }
+                if b == self.delimiter {
+                    self.push(data, fields, start, pos, flags, sections, last_close);
+                    pos += 1;
+                    break;
+                }
+                if b == b'\n' {
+                    let end = if pos > start && data[pos - 1] == b'\r' {
+                        pos - 1
+                    } else {
+                        pos
+                    };
+                    self.push(data, fields, start, end, flags, sections, last_close);
+                    return Ok(pos + 1);
+                }
+                if b == self.quote {
+                    if pos == start {
+                        flags |= QUOTED;
+                    }
+                    sections += 1;
+                    pos += 1;
+                    loop {
+                        let next = match self.escape {
+                            None => memchr::memchr(self.quote, &data[pos..]),
+                            Some(e) => memchr::memchr2(self.quote, e, &data[pos..]),
+                        };
+                        let Some(off) = next else {
+                            return Err(Unterminated);
+                        };
+                        let at = pos + off;
+                        if data[at] != self.quote {
+                            // An escape: skip it and the byte it protects.
+                            flags |= COMPLEX;
+                            pos = at + 2;
+                            if pos > len {
+                                return Err(Unterminated);
+                            }
+                            continue;
+                        }
+                        if self.escape.is_none() && at + 1 < len && data[at + 1] == self.quote {
+                            flags |= COMPLEX;
+                            pos = at + 2;
+                            continue;
+                        }
+                        pos = at + 1;
+                        last_close = pos;
+                        break;
+                    }
+                    continue;
+                }
+                // The escape byte outside quotes protects the next byte too.
+                flags |= COMPLEX;
+                pos = (pos + 2).min(len);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn push(
+        &self,
+        data: &[u8],
+        fields: &mut Vec<Field>,
+        start: usize,
+        end: usize,
+        mut flags: u8,
+        sections: u32,
+        last_close: usize,
+    ) {
+        if sections == 0 {
+            fields.push(Field { start, end, flags });
+            return;
+        }
+        // `"text"` exactly: point inside the quotes.
+        if flags == QUOTED && sections == 1 && last_close == end && data[start] == self.quote {
+            fields.push(Field {
+                start: start + 1,
+                end: end - 1,
+                flags,
+            });
+            return;
+        }
+        flags |= COMPLEX;
+        fields.push(Field { start, end, flags });
+    }
+
+    /// The bytes of a field, with quotes and escapes removed when needed.
+    pub(crate) fn value<'a>(
+        &self,
+        data: &'a [u8],
+        f: &Field,
+        scratch: &'a mut Vec<u8>,
+    ) -> &'a [u8] {
+        if f.flags & COMPLEX == 0 {
+            return &data[f.start..f.end];
+        }
+        scratch.clear();
+        self.unescape(&data[f.start..f.end], scratch);
+        scratch
+    }
+
+    /// Removes the quoting of a raw field (see the module docs for the rules).
+    pub(crate) fn unescape(&self, raw: &[u8], out: &mut Vec<u8>) {
+        let mut inside = false;
+        let mut i = 0;
+        while i < raw.len() {
+            let b = raw[i];
+            if Some(b) == self.escape && i + 1 < raw.len() {
+                out.push(raw[i + 1]);
+                i += 2;
+                continue;
+            }
+            if b == self.quote {
+                if inside && self.escape.is_none() && raw.get(i + 1) == Some(&self.quote) {
+                    out.push(b);
+                    i += 2;
+                    continue;
+                }
+                inside = !inside;
+                i += 1;
+                continue;
+            }
+            out.push(b);
+            i += 1;
+        }
+    }
+}
+
+/// True for a record that is an empty line (skipped everywhere).
+pub(crate) fn is_blank(fields: &[Field]) -> bool {
+    fields.len() == 1 && fields[0].start == fields[0].end && fields[0].flags == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(t: &Tokenizer, data: &[u8]) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        let mut pos = 0;
+        let mut f = Vec::new();
+        let mut scratch = Vec::new();
+        while pos < data.len() {
+            pos = t.record(data, pos, &mut f).unwrap();
+            out.push(
+                f.iter()
+                    .map(|x| String::from_utf8(t.value(data, x, &mut scratch).to_vec()).unwrap())
+                    .collect(),
+            );
+        }
+        out
+    }
+
+    #[test]
+    fn rfc4180() {
+        let t = Tokenizer::new(b',', b'"', None);
+        let got = fields(&t, b"a,\"b,c\",\"d\"\"e\"\r\n\"x\ny\",,\"\"\n");
+        assert_eq!(got, vec![vec!["a", "b,c", "d\"e"], vec!["x\ny", "", ""]]);
+    }
+
+    #[test]
+    fn backslash_escape() {
+        let t = Tokenizer::new(b';', b'"', Some(b'\\'));
+        let got = fields(&t, b"\"a\\\"b\";c\n");
+        assert_eq!(got, vec![vec!["a\"b", "c"]]);
+    }
+
+    #[test]
+    fn unterminated() {
+        let t = Tokenizer::new(b',', b'"', None);
+        assert!(t.record(b"a,\"bc\n", 0, &mut Vec::new()).is_err());
+    }
+}

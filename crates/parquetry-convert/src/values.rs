@@ -1,0 +1,392 @@
+//! Fast parsers for typed cell values. They take raw UTF-8 bytes and return `None` when the
+//! text is not a value of the type, so callers decide between widening and failing.
+
+/// Trims ASCII spaces and tabs, which spreadsheets often leave around numbers.
+pub(crate) fn trim(b: &[u8]) -> &[u8] {
+    let mut s = 0;
+    let mut e = b.len();
+    while s < e && (b[s] == b' ' || b[s] == b'\t') {
+        s += 1;
+    }
+    while e > s && (b[e - 1] == b' ' || b[e - 1] == b'\t') {
+        e -= 1;
+    }
+    &b[s..e]
+}
+
+fn split_sign(b: &[u8]) -> (bool, &[u8]) {
+    match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        Some(b'+') => (false, &b[1..]),
+        _ => (false, b),
+    }
+}
+
+/// Appends the digits of an integer part to `out`, accepting `.` thousands groups when the
+/// decimal separator is `,` (`1.234.567`). Returns false on a malformed grouping.
+fn integer_digits(b: &[u8], decimal: u8, out: &mut impl FnMut(u8) -> bool) -> bool {
+    if b.is_empty() {
+        return false;
+    }
+    let grouped = decimal == b',' && b.contains(&b'.');
+    if !grouped {
+        return b.iter().all(|&c| c.is_ascii_digit() && out(c - b'0'));
+    }
+    for (i, group) in b.split(|&c| c == b'.').enumerate() {
+        let ok_len = if i == 0 {
+            (1..=3).contains(&group.len())
+        } else {
+            group.len() == 3
+        };
+        if !ok_len || !group.iter().all(|&c| c.is_ascii_digit() && out(c - b'0')) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Parses an integer; with `decimal == b','`, `.` thousands separators are allowed.
+pub(crate) fn parse_i64(b: &[u8], decimal: u8) -> Option<i64> {
+    let (neg, digits) = split_sign(trim(b));
+    // Fast path: plain digits, the overwhelmingly common case.
+    let mut v: i64 = 0;
+    let mut ok = true;
+    let accepted = integer_digits(digits, decimal, &mut |d| {
+        match v.checked_mul(10).and_then(|x| {
+            if neg {
+                x.checked_sub(d as i64)
+            } else {
+                x.checked_add(d as i64)
+            }
+        }) {
+            Some(n) => v = n,
+            None => ok = false,
+        }
+        ok
+    });
+    (accepted && ok).then_some(v)
+}
+
+/// Parses a float in plain or scientific notation; `inf`/`nan` words are not numbers here
+/// because a column of them is almost always text.
+pub(crate) fn parse_f64(b: &[u8], decimal: u8) -> Option<f64> {
+    let t = trim(b);
+    let (_, body) = split_sign(t);
+    let first = *body.first()?;
+    if !(first.is_ascii_digit() || first == decimal) {
+        return None;
+    }
+    if decimal == b'.' {
+        if !t
+            .iter()
+            .all(|&c| c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'+' | b'e' | b'E'))
+        {
+            return None;
+        }
+        return std::str::from_utf8(t).ok()?.parse().ok();
+    }
+    // Decimal comma: rewrite to the dot form after checking the thousands grouping.
+    let (int_part, frac) = match t.iter().position(|&c| c == b',') {
+        Some(p) => (&t[..p], Some(&t[p + 1..])),
+        None => (t, None),
+    };
+    let mut s = String::with_capacity(t.len());
+    let (neg, int_digits) = split_sign(int_part);
+    if neg {
+        s.push('-');
+    }
+    if int_digits.is_empty() {
+        s.push('0');
+    } else if !integer_digits(int_digits, decimal, &mut |d| {
+        s.push((b'0' + d) as char);
+        true
+    }) {
+        return None;
+    }
+    if let Some(f) = frac {
+        if f.is_empty() && int_digits.is_empty() {
+            return None;
+        }
+        if !f
+            .iter()
+            .all(|&c| c.is_ascii_digit() || matches!(c, b'e' | b'E' | b'-' | b'+'))
+        {
+            return None;
+        }
+        s.push('.');
+        s.push_str(std::str::from_utf8(f).ok()?);
+    }
+    s.parse().ok()
+}
+
+/// Parses common boolean spellings (case-insensitive): true/false, yes/no, sim/não.
+/// `0`/`1` are deliberately not booleans: such columns stay integers.
+pub(crate) fn parse_bool(b: &[u8]) -> Option<bool> {
+    let t = trim(b);
+    if t.len() > 5 {
+        return None;
+    }
+    let mut buf = [0u8; 5];
+    for (d, s) in buf.iter_mut().zip(t) {
+        *d = s.to_ascii_lowercase();
+    }
+    match &buf[..t.len()] {
+        b"true" | b"yes" | b"sim" => Some(true),
+        b"false" | b"no" | b"nao" => Some(false),
+        // "não" and "NÃO" in UTF-8.
+        [b'n', 0xc3, 0xa3 | 0x83, b'o'] => Some(false),
+        _ => None,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date, `None` if the date does not exist.
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> Option<i32> {
+    if !(1..=12).contains(&m) || d == 0 {
+        return None;
+    }
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let mdays = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if d > mdays[(m - 1) as usize] {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    i32::try_from(era * 146097 + doe - 719468).ok()
+}
+
+fn num(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || b.len() > 9 {
+        return None;
+    }
+    let mut v = 0u32;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (c - b'0') as u32;
+    }
+    Some(v)
+}
+
+/// `YYYY-MM-DD`.
+pub(crate) fn parse_iso_date(b: &[u8]) -> Option<i32> {
+    let t = trim(b);
+    if t.len() != 10 || t[4] != b'-' || t[7] != b'-' {
+        return None;
+    }
+    days_from_civil(num(&t[0..4])? as i64, num(&t[5..7])?, num(&t[8..10])?)
+}
+
+/// Splits `a/b/yyyy` (also with `.` or `-`) into its three numbers.
+pub(crate) fn split_slash_date(b: &[u8]) -> Option<(u32, u32, i64)> {
+    let t = trim(b);
+    if t.len() < 8 || t.len() > 10 {
+        return None;
+    }
+    let sep = *t.iter().find(|c| !c.is_ascii_digit())?;
+    if !matches!(sep, b'/' | b'.' | b'-') {
+        return None;
+    }
+    let mut parts = t.split(|&c| c == sep);
+    let a = parts.next()?;
+    let m = parts.next()?;
+    let y = parts.next()?;
+    if parts.next().is_some() || a.len() > 2 || m.len() > 2 || y.len() != 4 {
+        return None;
+    }
+    Some((num(a)?, num(m)?, num(y)? as i64))
+}
+
+/// `dd/mm/yyyy` (when `day_first`) or `mm/dd/yyyy`.
+pub(crate) fn parse_slash_date(b: &[u8], day_first: bool) -> Option<i32> {
+    let (a, m, y) = split_slash_date(b)?;
+    if day_first {
+        days_from_civil(y, m, a)
+    } else {
+        days_from_civil(y, a, m)
+    }
+}
+
+/// An ISO 8601 timestamp (`T` or space separator, optional seconds and fraction, optional
+/// `Z`/`±HH[:MM]` offset) or a bare date (midnight). Returns microseconds since the epoch of
+/// the local time and the offset in seconds when one was given; with an offset the value is
+/// already normalised to UTC.
+pub(crate) fn parse_iso_timestamp(b: &[u8]) -> Option<(i64, Option<i32>)> {
+    let t = trim(b);
+    if t.len() < 10 {
+        return None;
+    }
+    let days = parse_iso_date(&t[..10])? as i64;
+    let mut micros = days * 86_400_000_000;
+    if t.len() == 10 {
+        return Some((micros, None));
+    }
+    let rest = &t[10..];
+    if !(rest[0] == b'T' || rest[0] == b' ') || rest.len() < 6 || rest[3] != b':' {
+        return None;
+    }
+    let hh = num(&rest[1..3])?;
+    let mm = num(&rest[4..6])?;
+    let mut i = 6;
+    let mut ss = 0;
+    if rest.len() >= 9 && rest[6] == b':' {
+        ss = num(&rest[7..9])?;
+        i = 9;
+    }
+    let mut frac_us: i64 = 0;
+    if i < rest.len() && (rest[i] == b'.' || rest[i] == b',') {
+        i += 1;
+        let start = i;
+        let mut scale = 100_000i64;
+        while i < rest.len() && rest[i].is_ascii_digit() {
+            frac_us += (rest[i] - b'0') as i64 * scale;
+            scale /= 10;
+            i += 1;
+        }
+        if i == start || i - start > 9 {
+            return None;
+        }
+    }
+    if hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    micros += ((hh * 3600 + mm * 60 + ss) as i64) * 1_000_000 + frac_us;
+    let tz = &rest[i..];
+    let tz = if tz.first() == Some(&b' ') {
+        &tz[1..]
+    } else {
+        tz
+    };
+    if tz.is_empty() {
+        return Some((micros, None));
+    }
+    let offset: i32 = match tz {
+        b"Z" | b"z" | b"UTC" => 0,
+        _ => {
+            let neg = match tz[0] {
+                b'+' => false,
+                b'-' => true,
+                _ => return None,
+            };
+            let d = &tz[1..];
+            let (h, m) = match d.len() {
+                2 => (num(d)?, 0),
+                4 => (num(&d[..2])?, num(&d[2..])?),
+                5 if d[2] == b':' => (num(&d[..2])?, num(&d[3..])?),
+                _ => return None,
+            };
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let s = (h * 3600 + m * 60) as i32;
+            if neg {
+                -s
+            } else {
+                s
+            }
+        }
+    };
+    Some((micros - offset as i64 * 1_000_000, Some(offset)))
+}
+
+/// Parses a decimal into its unscaled integer for `Decimal128(precision, scale)`. Digits beyond
+/// the scale must be zeros: silently rounding money is worse than an error.
+pub(crate) fn parse_decimal(b: &[u8], precision: u8, scale: i8, decimal: u8) -> Option<i128> {
+    let t = trim(b);
+    let (neg, body) = split_sign(t);
+    let (int_part, frac) = match body.iter().position(|&c| c == decimal) {
+        Some(p) => (&body[..p], &body[p + 1..]),
+        None => (body, &b""[..]),
+    };
+    if int_part.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut v: i128 = 0;
+    let mut digits = 0u32;
+    let mut push = |d: u8| -> bool {
+        v = v * 10 + d as i128;
+        if v != 0 {
+            digits += 1;
+        }
+        digits <= 38
+    };
+    if !int_part.is_empty() && !integer_digits(int_part, decimal, &mut push) {
+        return None;
+    }
+    let scale = scale.max(0) as usize;
+    for (i, &c) in frac.iter().enumerate() {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        if i >= scale {
+            if c != b'0' {
+                return None;
+            }
+        } else if !push(c - b'0') {
+            return None;
+        }
+    }
+    for _ in frac.len()..scale {
+        if !push(0) {
+            return None;
+        }
+    }
+    if digits > precision as u32 {
+        return None;
+    }
+    Some(if neg { -v } else { v })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_i64(b"-12", b'.'), Some(-12));
+        assert_eq!(parse_i64(b"1.234", b','), Some(1234));
+        assert_eq!(parse_i64(b"1.234", b'.'), None);
+        assert_eq!(parse_i64(b"9223372036854775808", b'.'), None);
+        assert_eq!(parse_i64(b"-9223372036854775808", b'.'), Some(i64::MIN));
+        assert_eq!(parse_f64(b"1.234,56", b','), Some(1234.56));
+        assert_eq!(parse_f64(b"-0,5", b','), Some(-0.5));
+        assert_eq!(parse_f64(b"1e3", b'.'), Some(1000.0));
+        assert_eq!(parse_f64(b"inf", b'.'), None);
+        assert_eq!(parse_decimal(b"1.234,50", 12, 2, b','), Some(123450));
+        assert_eq!(parse_decimal(b"19.99", 4, 2, b'.'), Some(1999));
+        assert_eq!(parse_decimal(b"19.999", 12, 2, b'.'), None);
+        assert_eq!(parse_decimal(b"199.99", 4, 2, b'.'), None);
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(parse_iso_date(b"1970-01-02"), Some(1));
+        assert_eq!(parse_iso_date(b"2023-02-29"), None);
+        assert_eq!(parse_slash_date(b"31/12/1969", true), Some(-1));
+        let (us, off) = parse_iso_timestamp(b"2023-05-17T13:45:12.123+02:00").unwrap();
+        assert_eq!(off, Some(7200));
+        assert_eq!(us, 1_684_323_912_123_000);
+        assert_eq!(
+            parse_iso_timestamp(b"1970-01-01 00:00:01").unwrap(),
+            (1_000_000, None)
+        );
+    }
+}
