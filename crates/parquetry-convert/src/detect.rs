@@ -119,8 +119,14 @@ fn detect_dialect(options: &ConvertOptions, text: &[u8]) -> (u8, u8, Option<u8>)
         Escape::Doubled => vec![None],
         Escape::Char(c) => vec![Some(c)],
         Escape::Auto => {
-            if text.windows(2).any(|w| w == b"\\\"" || w == b"\\'") {
-                vec![None, Some(b'\\')]
+            // `\"` followed by more text (not a field end) is a backslash-escaped quote; then
+            // backslash escaping is tried first and wins ties, as doubled quotes would read
+            // such fields with the same field counts.
+            let evidence = text.windows(3).any(|w| {
+                w[0] == b'\\' && (w[1] == b'"' || w[1] == b'\'') && !b",;\t|\r\n".contains(&w[2])
+            });
+            if evidence {
+                vec![Some(b'\\'), None]
             } else {
                 vec![None]
             }

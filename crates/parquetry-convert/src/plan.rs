@@ -214,6 +214,21 @@ pub(crate) fn classify(
 
 /// The most specific type allowed by a column's candidate bits.
 pub(crate) fn choose(bits: u64, ts_formats: &[String]) -> Kind {
+    // Formats the user named win over everything else (`20240131` is a date, not an integer,
+    // when the user says `%Y%m%d`).
+    let custom_dates = (bits >> DATE_CUSTOM0) & 0xffff;
+    if custom_dates != 0 {
+        return Kind::Date(DateFmt::Custom(custom_dates.trailing_zeros() as u8));
+    }
+    let custom_ts = (bits >> TS_CUSTOM0) & 0xffff;
+    if custom_ts != 0 {
+        let i = custom_ts.trailing_zeros() as u8;
+        let utc = format_has_offset(&ts_formats[i as usize]);
+        return Kind::Timestamp {
+            fmt: TsFmt::Custom(i),
+            utc,
+        };
+    }
     if bits & BOOL != 0 {
         return Kind::Boolean;
     }
@@ -225,10 +240,6 @@ pub(crate) fn choose(bits: u64, ts_formats: &[String]) -> Kind {
     }
     if bits & DATE_ISO != 0 {
         return Kind::Date(DateFmt::Iso);
-    }
-    let custom_dates = (bits >> DATE_CUSTOM0) & 0xffff;
-    if custom_dates != 0 {
-        return Kind::Date(DateFmt::Custom(custom_dates.trailing_zeros() as u8));
     }
     // A slash date is only a date when the column says which number is the day.
     match (bits & DATE_DMY != 0, bits & DATE_MDY != 0) {
@@ -246,15 +257,6 @@ pub(crate) fn choose(bits: u64, ts_formats: &[String]) -> Kind {
         return Kind::Timestamp {
             fmt: TsFmt::Iso,
             utc: true,
-        };
-    }
-    let custom_ts = (bits >> TS_CUSTOM0) & 0xffff;
-    if custom_ts != 0 {
-        let i = custom_ts.trailing_zeros() as u8;
-        let utc = format_has_offset(&ts_formats[i as usize]);
-        return Kind::Timestamp {
-            fmt: TsFmt::Custom(i),
-            utc,
         };
     }
     Kind::Utf8
