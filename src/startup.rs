@@ -58,7 +58,12 @@ impl Application {
         let store = JobStore::new(pool);
         let storage = Storage::open(&settings.storage.data_dir)
             .await
-            .with_context(|| format!("opening the data directory {}", settings.storage.data_dir.display()))?;
+            .with_context(|| {
+                format!(
+                    "opening the data directory {}",
+                    settings.storage.data_dir.display()
+                )
+            })?;
         let metrics = Arc::new(MetricsPipeline::build(&ExporterChoice::from_env())?);
 
         let listener = TcpListener::bind(&settings.bind)
@@ -112,7 +117,10 @@ impl Application {
 
     /// Runs until `stop` resolves, then shuts down gracefully: no new
     /// requests, running jobs finish or go back to the queue, metrics flushed.
-    pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
         let handle: ServerHandle = self.server.handle();
         let server = tokio::spawn(self.server);
         stop.await;
@@ -146,7 +154,10 @@ pub async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         Err(error) => Err(error),
     };
     if let Err(error) = &outcome {
-        tracing::error!(error = format!("{error:#}"), "parquetry stopped with an error");
+        tracing::error!(
+            error = format!("{error:#}"),
+            "parquetry stopped with an error"
+        );
     }
     guard.shutdown().await;
     outcome

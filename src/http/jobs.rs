@@ -54,7 +54,9 @@ pub async fn list_jobs(
             .ok()
             .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
             .ok_or_else(|| {
-                ApiError::InvalidQuery(format!("limit must be a whole number from 1 to {MAX_PAGE_SIZE}"))
+                ApiError::InvalidQuery(format!(
+                    "limit must be a whole number from 1 to {MAX_PAGE_SIZE}"
+                ))
             })?,
     };
     let cursor = match query.cursor.as_deref() {
@@ -77,7 +79,10 @@ pub async fn list_jobs(
     };
     let trace_url = state.trace_url.as_deref();
     Ok(HttpResponse::Ok().json(JobListView {
-        jobs: jobs.into_iter().map(|job| JobView::new(job, trace_url)).collect(),
+        jobs: jobs
+            .into_iter()
+            .map(|job| JobView::new(job, trace_url))
+            .collect(),
         next_cursor,
     }))
 }
@@ -99,7 +104,11 @@ pub async fn get_result(
         .map_err(|error| anyhow::anyhow!(error).context("opening the result of a succeeded job"))?;
     let filename = result_filename(&job.input_filename);
     let file = file
-        .set_content_type("application/vnd.apache.parquet".parse().expect("a valid mime type"))
+        .set_content_type(
+            "application/vnd.apache.parquet"
+                .parse()
+                .expect("a valid mime type"),
+        )
         .set_content_disposition(ContentDisposition {
             disposition: DispositionType::Attachment,
             parameters: vec![DispositionParam::Filename(filename)],
@@ -112,7 +121,7 @@ fn result_filename(input: &str) -> String {
     let base = input.rsplit(['/', '\\']).next().unwrap_or(input);
     let mut stem = base;
     for suffix in [".gz", ".zst", ".zstd", ".csv", ".tsv", ".txt"] {
-        if stem.len() > suffix.len() && stem.to_ascii_lowercase().ends_with(suffix) {
+        if stem.len() >= suffix.len() && stem.to_ascii_lowercase().ends_with(suffix) {
             stem = &stem[..stem.len() - suffix.len()];
         }
     }
@@ -120,7 +129,11 @@ fn result_filename(input: &str) -> String {
         .chars()
         .map(|c| if c.is_control() || c == '"' { '_' } else { c })
         .collect();
-    let clean = if clean.is_empty() { "result".to_string() } else { clean };
+    let clean = if clean.is_empty() {
+        "result".to_string()
+    } else {
+        clean
+    };
     format!("{clean}.parquet")
 }
 

@@ -49,9 +49,10 @@ pub const ROUTES: &[(&str, &str)] = &[
 /// Registers the routes listed in `ROUTES`.
 pub fn configure(config: &mut web::ServiceConfig) {
     config
-        .app_data(web::QueryConfig::default().error_handler(|error, _| {
-            ApiError::InvalidQuery(error.to_string()).into()
-        }))
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|error, _| ApiError::InvalidQuery(error.to_string()).into()),
+        )
         .service(
             web::resource("/v1/jobs")
                 .route(web::post().to(upload::create_job))
@@ -138,7 +139,8 @@ pub async fn observe_request(
         .map(|state| state.metrics.http_server_request_duration.clone());
     let method = request.method().as_str().to_string();
     let route = request.match_pattern();
-    let traceparent = crate::telemetry::trace_context_of(&Span::current()).map(|(parent, _)| parent);
+    let traceparent =
+        crate::telemetry::trace_context_of(&Span::current()).map(|(parent, _)| parent);
 
     let outcome = next.call(request).await;
 

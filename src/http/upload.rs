@@ -43,21 +43,26 @@ pub async fn create_job(
             return Err(ApiError::PayloadTooLarge { limit });
         }
     }
-    let mut options: OptionPairs = serde_urlencoded::from_str(request.query_string())
-        .map_err(|error| ApiError::InvalidQuery(format!("the query string is malformed: {error}")))?;
+    let mut options: OptionPairs =
+        serde_urlencoded::from_str(request.query_string()).map_err(|error| {
+            ApiError::InvalidQuery(format!("the query string is malformed: {error}"))
+        })?;
     let query_filename = take_option(&mut options, "filename");
 
+    let multipart = is_multipart(&request);
+    if !multipart {
+        check_raw_content_type(&request)?;
+    }
     let id = Uuid::now_v7();
     let sink = state
         .storage
         .begin_upload(id, limit)
         .await
         .map_err(|error| anyhow::anyhow!(error).context("creating the upload file"))?;
-    let received = if is_multipart(&request) {
+    let received = if multipart {
         let multipart = Multipart::new(request.headers(), payload);
         receive_multipart(multipart, sink, &mut options).await
     } else {
-        check_raw_content_type(&request)?;
         receive_raw(payload, sink).await
     };
     let stored = match received.and_then(|upload| validate_options(&options).map(|_| upload)) {
@@ -211,11 +216,16 @@ fn check_raw_content_type(request: &HttpRequest) -> Result<(), ApiError> {
 fn upload_error(error: UploadError) -> ApiError {
     match error {
         UploadError::TooLarge { limit } => ApiError::PayloadTooLarge { limit },
-        UploadError::Io(error) => ApiError::Internal(anyhow::anyhow!(error).context("writing an upload")),
+        UploadError::Io(error) => {
+            ApiError::Internal(anyhow::anyhow!(error).context("writing an upload"))
+        }
     }
 }
 
-async fn receive_raw(mut payload: web::Payload, mut sink: UploadSink) -> Result<StoredUpload, ApiError> {
+async fn receive_raw(
+    mut payload: web::Payload,
+    mut sink: UploadSink,
+) -> Result<StoredUpload, ApiError> {
     while let Some(chunk) = payload.next().await {
         let outcome = match chunk {
             Ok(chunk) => sink.write(&chunk).await.map_err(upload_error),
@@ -249,7 +259,9 @@ async fn receive_multipart(
             Err(error) => Err(ApiError::InvalidMultipart(error.to_string())),
             Ok(field) => match field.name().unwrap_or("").to_string().as_str() {
                 "file" => match sink.take() {
-                    Some(sink) => receive_file_field(field, sink).await.map(|s| stored = Some(s)),
+                    Some(sink) => receive_file_field(field, sink)
+                        .await
+                        .map(|s| stored = Some(s)),
                     None => Err(ApiError::InvalidMultipart(
                         "only one part named `file` is accepted".into(),
                     )),
@@ -277,7 +289,10 @@ async fn receive_multipart(
     Ok(stored)
 }
 
-async fn receive_file_field(mut field: Field, mut sink: UploadSink) -> Result<StoredUpload, ApiError> {
+async fn receive_file_field(
+    mut field: Field,
+    mut sink: UploadSink,
+) -> Result<StoredUpload, ApiError> {
     let filename = field
         .content_disposition()
         .and_then(|disposition| disposition.get_filename())

@@ -102,7 +102,9 @@ pub struct NewJob {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Removal {
     /// The job was queued or running and is now canceled.
-    Canceled { was: JobStatus },
+    Canceled {
+        was: JobStatus,
+    },
     /// The job had finished; its row is gone.
     Deleted,
     NotFound,

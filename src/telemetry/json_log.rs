@@ -31,8 +31,10 @@ struct FieldsVisitor<'a>(&'a mut Map<String, Value>);
 
 impl Visit for FieldsVisitor<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0
-            .insert(field.name().to_string(), Value::String(format!("{value:?}")));
+        self.0.insert(
+            field.name().to_string(),
+            Value::String(format!("{value:?}")),
+        );
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
@@ -87,7 +89,10 @@ where
             let otel_context = tracing::Span::current().context();
             let span_context = otel_context.span().span_context().clone();
             if span_context.is_valid() {
-                line.insert("trace_id".into(), span_context.trace_id().to_string().into());
+                line.insert(
+                    "trace_id".into(),
+                    span_context.trace_id().to_string().into(),
+                );
                 line.insert("span_id".into(), span_context.span_id().to_string().into());
             }
         }

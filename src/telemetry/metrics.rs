@@ -32,8 +32,11 @@ pub mod names {
         "s",
         "Time a job waited in the queue before a worker claimed it",
     );
-    pub const CONVERSION_ROWS: (&str, &str, &str) =
-        ("parquetry.conversion.rows", "{row}", "Rows converted to Parquet");
+    pub const CONVERSION_ROWS: (&str, &str, &str) = (
+        "parquetry.conversion.rows",
+        "{row}",
+        "Rows converted to Parquet",
+    );
     pub const CONVERSION_INPUT_BYTES: (&str, &str, &str) = (
         "parquetry.conversion.input_bytes",
         "By",
@@ -80,7 +83,10 @@ pub struct Metrics {
     pub jobs_running: Gauge<i64>,
 }
 
-fn counter(meter: &Meter, (name, unit, description): (&'static str, &'static str, &'static str)) -> Counter<u64> {
+fn counter(
+    meter: &Meter,
+    (name, unit, description): (&'static str, &'static str, &'static str),
+) -> Counter<u64> {
     meter
         .u64_counter(name)
         .with_unit(unit)
@@ -88,7 +94,10 @@ fn counter(meter: &Meter, (name, unit, description): (&'static str, &'static str
         .build()
 }
 
-fn histogram(meter: &Meter, (name, unit, description): (&'static str, &'static str, &'static str)) -> Histogram<f64> {
+fn histogram(
+    meter: &Meter,
+    (name, unit, description): (&'static str, &'static str, &'static str),
+) -> Histogram<f64> {
     meter
         .f64_histogram(name)
         .with_unit(unit)
@@ -97,7 +106,10 @@ fn histogram(meter: &Meter, (name, unit, description): (&'static str, &'static s
         .build()
 }
 
-fn gauge(meter: &Meter, (name, unit, description): (&'static str, &'static str, &'static str)) -> Gauge<i64> {
+fn gauge(
+    meter: &Meter,
+    (name, unit, description): (&'static str, &'static str, &'static str),
+) -> Gauge<i64> {
     meter
         .i64_gauge(name)
         .with_unit(unit)

@@ -36,11 +36,10 @@ const EXPORTER_TARGETS: [&str; 7] = [
 ];
 
 fn without_exporter_targets() -> Targets {
-    EXPORTER_TARGETS
-        .iter()
-        .fold(Targets::new().with_default(tracing::Level::TRACE), |targets, name| {
-            targets.with_target(*name, tracing::level_filters::LevelFilter::OFF)
-        })
+    EXPORTER_TARGETS.iter().fold(
+        Targets::new().with_default(tracing::Level::TRACE),
+        |targets, name| targets.with_target(*name, tracing::level_filters::LevelFilter::OFF),
+    )
 }
 
 /// The default log filter when `RUST_LOG` is not set.
@@ -117,11 +116,7 @@ pub fn context_from_traceparent(
         carrier.insert("tracestate".into(), state.into());
     }
     let context = TraceContextPropagator::new().extract(&carrier);
-    context
-        .span()
-        .span_context()
-        .is_valid()
-        .then_some(context)
+    context.span().span_context().is_valid().then_some(context)
 }
 
 /// Runs a blocking closure on tokio's blocking pool inside the caller's span

@@ -62,7 +62,11 @@ impl WorkerPool {
             })
             .collect();
         let background = vec![
-            tokio::spawn(listen_for_jobs(context.store.clone(), wake, stop_claiming.clone())),
+            tokio::spawn(listen_for_jobs(
+                context.store.clone(),
+                wake,
+                stop_claiming.clone(),
+            )),
             tokio::spawn(housekeeping(context, stop_claiming.clone())),
         ];
         tracing::info!(workers = count, "workers started");

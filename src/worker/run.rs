@@ -74,7 +74,10 @@ pub(super) async fn run_job(
     }
     record_claim_span(context.store.clone(), &span, &claim);
     if let Ok(waited) = claim.started.duration_since(job.created_at.into()) {
-        context.metrics.job_queue_wait.record(waited.as_secs_f64(), &[]);
+        context
+            .metrics
+            .job_queue_wait
+            .record(waited.as_secs_f64(), &[]);
     }
 
     let started = std::time::Instant::now();
@@ -85,10 +88,10 @@ pub(super) async fn run_job(
     }
     .instrument(span.clone())
     .await;
-    context
-        .metrics
-        .job_duration
-        .record(started.elapsed().as_secs_f64(), &[KeyValue::new("status", status)]);
+    context.metrics.job_duration.record(
+        started.elapsed().as_secs_f64(),
+        &[KeyValue::new("status", status)],
+    );
     span.record("parquetry.job.status", status);
 }
 
@@ -263,7 +266,12 @@ fn job_error(error: &ConvertError) -> JobError {
 
 /// Publishes the result or records the failure; returns the final status
 /// for the metrics.
-async fn finish(context: &WorkerContext, worker_id: &str, job: &Job, outcome: Outcome) -> &'static str {
+async fn finish(
+    context: &WorkerContext,
+    worker_id: &str,
+    job: &Job,
+    outcome: Outcome,
+) -> &'static str {
     let span = Span::current();
     match outcome {
         Outcome::Converted(report) => {
@@ -275,16 +283,29 @@ async fn finish(context: &WorkerContext, worker_id: &str, job: &Job, outcome: Ou
                 let updated = context.store.succeed(job.id, worker_id, &result).await?;
                 anyhow::Ok(updated.is_some())
             }
-            .instrument(tracing::info_span!("store result", output.bytes = report.output_bytes))
+            .instrument(tracing::info_span!(
+                "store result",
+                output.bytes = report.output_bytes
+            ))
             .await;
             match stored {
                 Ok(true) => {
                     span.record("otel.status_code", "OK");
                     context.metrics.job_finished("succeeded", None);
                     context.metrics.conversion_rows.add(report.rows, &[]);
-                    context.metrics.conversion_input_bytes.add(report.input_bytes, &[]);
-                    context.metrics.conversion_output_bytes.add(report.output_bytes, &[]);
-                    tracing::info!(rows = report.rows, output.bytes = report.output_bytes, "job succeeded");
+                    context
+                        .metrics
+                        .conversion_input_bytes
+                        .add(report.input_bytes, &[]);
+                    context
+                        .metrics
+                        .conversion_output_bytes
+                        .add(report.output_bytes, &[]);
+                    tracing::info!(
+                        rows = report.rows,
+                        output.bytes = report.output_bytes,
+                        "job succeeded"
+                    );
                     "succeeded"
                 }
                 Ok(false) => {
@@ -293,7 +314,10 @@ async fn finish(context: &WorkerContext, worker_id: &str, job: &Job, outcome: Ou
                     "canceled"
                 }
                 Err(error) => {
-                    tracing::error!(error = format!("{error:#}"), "storing the result failed; the job goes back to the queue");
+                    tracing::error!(
+                        error = format!("{error:#}"),
+                        "storing the result failed; the job goes back to the queue"
+                    );
                     requeue(context, worker_id, job).await;
                     "requeued"
                 }

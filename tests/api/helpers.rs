@@ -42,8 +42,10 @@ pub async fn create_database() -> String {
     let mut admin = PgConnection::connect(&format!("{}/postgres", server_url()))
         .await
         .expect("PostgreSQL must run on 127.0.0.1:5432 (see README)");
+    // The name is ours (a UUID), not user input.
+    let statement = sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#));
     admin
-        .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
+        .execute(sqlx::raw_sql(statement))
         .await
         .expect("create the test database");
     format!("{}/{name}", server_url())
@@ -120,7 +122,11 @@ impl TestApp {
     }
 
     /// `POST /v1/jobs` with the CSV as the raw body.
-    pub async fn upload_raw(&self, csv: impl Into<reqwest::Body>, query: &str) -> reqwest::Response {
+    pub async fn upload_raw(
+        &self,
+        csv: impl Into<reqwest::Body>,
+        query: &str,
+    ) -> reqwest::Response {
         self.client
             .post(self.url(&format!("/v1/jobs{query}")))
             .header("Content-Type", "text/csv")
@@ -180,14 +186,21 @@ impl TestApp {
             if statuses.contains(&job["status"].as_str().unwrap()) {
                 return job;
             }
-            assert!(Instant::now() < deadline, "job never reached {statuses:?}: {job:#}");
+            assert!(
+                Instant::now() < deadline,
+                "job never reached {statuses:?}: {job:#}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     pub async fn wait_until_finished(&self, id: &str) -> Value {
-        self.wait_for_status(id, &["succeeded", "failed", "canceled"], Duration::from_secs(60))
-            .await
+        self.wait_for_status(
+            id,
+            &["succeeded", "failed", "canceled"],
+            Duration::from_secs(60),
+        )
+        .await
     }
 
     pub async fn download(&self, id: &str) -> reqwest::Response {

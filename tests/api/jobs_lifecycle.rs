@@ -10,7 +10,13 @@ fn large_csv(rows: usize) -> String {
     let mut csv = String::with_capacity(rows * 60);
     csv.push_str("id,amount,label,day\n");
     for n in 0..rows {
-        csv.push_str(&format!("{n},{}.{:02},label number {n},2024-0{}-1{}\n", n % 997, n % 100, n % 9 + 1, n % 10));
+        csv.push_str(&format!(
+            "{n},{}.{:02},label number {n},2024-0{}-1{}\n",
+            n % 997,
+            n % 100,
+            n % 9 + 1,
+            n % 10
+        ));
     }
     csv
 }
@@ -26,7 +32,10 @@ async fn an_unknown_job_is_404_as_problem_json() {
     ] {
         let response = app.client.get(app.url(&path)).send().await.unwrap();
         assert_eq!(response.status(), 404, "{path}");
-        assert_eq!(response.headers()["content-type"], "application/problem+json");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
         let problem: Value = response.json().await.unwrap();
         assert_eq!(problem["code"], "not-found");
     }
@@ -72,7 +81,10 @@ async fn a_ragged_csv_fails_with_its_code_and_line_and_has_no_result() {
         .into_iter()
         .filter(|p| p.to_string_lossy().contains("results"))
         .collect();
-    assert!(results.is_empty(), "no half-written result may remain: {results:?}");
+    assert!(
+        results.is_empty(),
+        "no half-written result may remain: {results:?}"
+    );
     app.stop().await;
 }
 
@@ -95,7 +107,12 @@ async fn deleting_a_queued_job_cancels_it_and_removes_its_files() {
     let id = app.enqueue("a\n1\n").await;
     assert_eq!(app.stored_files().len(), 1);
 
-    let response = app.client.delete(app.url(&format!("/v1/jobs/{id}"))).send().await.unwrap();
+    let response = app
+        .client
+        .delete(app.url(&format!("/v1/jobs/{id}")))
+        .send()
+        .await
+        .unwrap();
 
     assert_eq!(response.status(), 204);
     let job = app.get_job(&id).await;
@@ -109,9 +126,15 @@ async fn deleting_a_queued_job_cancels_it_and_removes_its_files() {
 async fn deleting_a_running_job_stops_it_within_a_second() {
     let app = spawn_app_with(|s| s.worker.workers = Some(1)).await;
     let id = app.enqueue(&large_csv(1_500_000)).await;
-    app.wait_for_status(&id, &["running"], Duration::from_secs(30)).await;
+    app.wait_for_status(&id, &["running"], Duration::from_secs(30))
+        .await;
 
-    let response = app.client.delete(app.url(&format!("/v1/jobs/{id}"))).send().await.unwrap();
+    let response = app
+        .client
+        .delete(app.url(&format!("/v1/jobs/{id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 204);
 
     // The worker notices at its next heartbeat, stops and cleans up.
@@ -124,7 +147,11 @@ async fn deleting_a_running_job_stops_it_within_a_second() {
         if running == 0 && app.stored_files().is_empty() {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "still running: {:?}", app.stored_files());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running: {:?}",
+            app.stored_files()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(app.get_job(&id).await["status"], "canceled");
@@ -140,10 +167,20 @@ async fn deleting_a_finished_job_removes_it() {
     let id = app.enqueue("a\n1\n").await;
     app.wait_until_finished(&id).await;
 
-    let response = app.client.delete(app.url(&format!("/v1/jobs/{id}"))).send().await.unwrap();
+    let response = app
+        .client
+        .delete(app.url(&format!("/v1/jobs/{id}")))
+        .send()
+        .await
+        .unwrap();
 
     assert_eq!(response.status(), 204);
-    let gone = app.client.get(app.url(&format!("/v1/jobs/{id}"))).send().await.unwrap();
+    let gone = app
+        .client
+        .get(app.url(&format!("/v1/jobs/{id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(gone.status(), 404);
     assert!(app.stored_files().is_empty());
     app.stop().await;
@@ -157,7 +194,11 @@ async fn the_job_list_pages_newest_first_and_filters_by_status() {
         ids.push(app.enqueue(&format!("a\n{n}\n")).await);
     }
     let canceled = ids[0].clone();
-    app.client.delete(app.url(&format!("/v1/jobs/{canceled}"))).send().await.unwrap();
+    app.client
+        .delete(app.url(&format!("/v1/jobs/{canceled}")))
+        .send()
+        .await
+        .unwrap();
 
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -167,7 +208,15 @@ async fn the_job_list_pages_newest_first_and_filters_by_status() {
             Some(c) => format!("/v1/jobs?limit=2&cursor={c}"),
             None => "/v1/jobs?limit=2".to_string(),
         };
-        let page: Value = app.client.get(app.url(&query)).send().await.unwrap().json().await.unwrap();
+        let page: Value = app
+            .client
+            .get(app.url(&query))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         pages += 1;
         for job in page["jobs"].as_array().unwrap() {
             seen.push(job["id"].as_str().unwrap().to_string());
@@ -181,12 +230,33 @@ async fn the_job_list_pages_newest_first_and_filters_by_status() {
     assert_eq!(seen, newest_first);
     assert_eq!(pages, 3);
 
-    let queued: Value = app.client.get(app.url("/v1/jobs?status=queued")).send().await.unwrap().json().await.unwrap();
+    let queued: Value = app
+        .client
+        .get(app.url("/v1/jobs?status=queued"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(queued["jobs"].as_array().unwrap().len(), 4);
-    let only_canceled: Value = app.client.get(app.url("/v1/jobs?status=canceled")).send().await.unwrap().json().await.unwrap();
+    let only_canceled: Value = app
+        .client
+        .get(app.url("/v1/jobs?status=canceled"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(only_canceled["jobs"][0]["id"], canceled.as_str());
 
-    for bad in ["/v1/jobs?status=done", "/v1/jobs?limit=0", "/v1/jobs?limit=1000", "/v1/jobs?cursor=xyz"] {
+    for bad in [
+        "/v1/jobs?status=done",
+        "/v1/jobs?limit=0",
+        "/v1/jobs?limit=1000",
+        "/v1/jobs?cursor=xyz",
+    ] {
         let response = app.client.get(app.url(bad)).send().await.unwrap();
         assert_eq!(response.status(), 400, "{bad}");
     }

@@ -4,5 +4,6 @@
 mod helpers;
 mod jobs_lifecycle;
 mod openapi;
+mod otlp_receiver;
 mod upload;
 mod workers;

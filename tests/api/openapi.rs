@@ -7,7 +7,8 @@ use crate::helpers::spawn_app_with;
 /// `(method, path)` pairs under `paths:` of the spec, read from its layout:
 /// paths are indented two spaces, methods four.
 fn spec_routes() -> BTreeSet<(String, String)> {
-    let spec = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml")).unwrap();
+    let spec =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml")).unwrap();
     let mut routes = BTreeSet::new();
     let mut in_paths = false;
     let mut path = None;
@@ -20,7 +21,13 @@ fn spec_routes() -> BTreeSet<(String, String)> {
             continue;
         }
         if let Some(p) = line.strip_prefix("  /") {
-            path = Some(format!("/{}", p.trim_end().trim_end_matches(':').trim_matches('\'').trim_matches('"')));
+            path = Some(format!(
+                "/{}",
+                p.trim_end()
+                    .trim_end_matches(':')
+                    .trim_matches('\'')
+                    .trim_matches('"')
+            ));
         } else if let Some(method) = line.strip_prefix("    ") {
             let method = method.trim_end().trim_end_matches(':');
             if ["get", "post", "put", "patch", "delete"].contains(&method) {
@@ -39,16 +46,28 @@ async fn openapi_describes_exactly_the_routes_the_server_serves() {
         .map(|(m, p)| (m.to_string(), p.to_string()))
         .collect();
 
-    assert_eq!(spec_routes(), server, "openapi.yaml and the server disagree");
+    assert_eq!(
+        spec_routes(),
+        server,
+        "openapi.yaml and the server disagree"
+    );
 
     // Every listed route is really routed (not the fallback's 404 / 405).
     for (method, path) in &server {
         let url = app.url(&path.replace("{id}", &uuid::Uuid::new_v4().to_string()));
         let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-        let response = app.client.request(method.clone(), url).send().await.unwrap();
+        let response = app
+            .client
+            .request(method.clone(), url)
+            .send()
+            .await
+            .unwrap();
         assert_ne!(response.status(), 405, "{method} {path}");
         let body = response.text().await.unwrap();
-        assert!(!body.contains("no-such-route"), "{method} {path} is not routed");
+        assert!(
+            !body.contains("no-such-route"),
+            "{method} {path} is not routed"
+        );
     }
     let unknown = app.client.get(app.url("/v2/nothing")).send().await.unwrap();
     assert_eq!(unknown.status(), 404);

@@ -39,10 +39,16 @@ async fn raw_upload_is_converted_and_its_parquet_has_the_csv_values() {
     assert_eq!(download.status(), 200);
     let headers = download.headers().clone();
     assert_eq!(headers["content-type"], "application/vnd.apache.parquet");
-    assert!(headers["content-disposition"].to_str().unwrap().contains("typed.parquet"));
+    assert!(headers["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("typed.parquet"));
     assert!(headers.contains_key("etag"));
     let body = download.bytes().await.unwrap();
-    assert_eq!(headers["content-length"].to_str().unwrap(), body.len().to_string());
+    assert_eq!(
+        headers["content-length"].to_str().unwrap(),
+        body.len().to_string()
+    );
     assert_eq!(job["result"]["bytes"].as_u64(), Some(body.len() as u64));
 
     let batch = read_parquet(body);
@@ -87,7 +93,11 @@ async fn multipart_upload_takes_its_options_from_the_other_parts() {
     let csv = "name;amount\nana;1\nbruno;2\n".as_bytes().to_vec();
 
     let response = app
-        .upload_multipart(csv, "semicolons.csv", &[("delimiter", ";"), ("compression", "zstd")])
+        .upload_multipart(
+            csv,
+            "semicolons.csv",
+            &[("delimiter", ";"), ("compression", "zstd")],
+        )
         .await;
 
     assert_eq!(response.status(), 202);
@@ -116,7 +126,10 @@ async fn an_invalid_option_is_refused_with_400_and_nothing_is_stored() {
     let response = app.upload_raw("a\n1\n", "?compression=bzip9").await;
 
     assert_eq!(response.status(), 400);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
     let problem: Value = response.json().await.unwrap();
     assert_eq!(problem["code"], "invalid-option");
     assert_eq!(problem["status"], 400);
@@ -129,7 +142,13 @@ async fn a_multipart_upload_without_a_file_part_is_refused() {
     let app = spawn_app().await;
     let form = reqwest::multipart::Form::new().text("delimiter", ";");
 
-    let response = app.client.post(app.url("/v1/jobs")).multipart(form).send().await.unwrap();
+    let response = app
+        .client
+        .post(app.url("/v1/jobs"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
 
     assert_eq!(response.status(), 400);
     let problem: Value = response.json().await.unwrap();
@@ -149,7 +168,10 @@ async fn an_upload_over_the_limit_gets_413_and_leaves_nothing_on_disk() {
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         (0..40).map(|_| Ok("y\n".repeat(50).into_bytes())).collect();
     let streamed = app
-        .upload_raw(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)), "")
+        .upload_raw(
+            reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)),
+            "",
+        )
         .await;
     let multipart = app.upload_multipart(big.into_bytes(), "big.csv", &[]).await;
 
@@ -160,7 +182,10 @@ async fn an_upload_over_the_limit_gets_413_and_leaves_nothing_on_disk() {
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(app.stored_files().is_empty(), "{:?}", app.stored_files());
-    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs").fetch_one(&app.pool).await.unwrap();
+    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(jobs, 0);
     app.stop().await;
 }

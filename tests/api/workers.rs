@@ -40,7 +40,10 @@ async fn two_worker_processes_never_run_a_job_twice() {
     }
     let mut jobs = Vec::new();
     for id in &ids {
-        jobs.push(app.wait_for_status(id, &["succeeded", "failed"], Duration::from_secs(60)).await);
+        jobs.push(
+            app.wait_for_status(id, &["succeeded", "failed"], Duration::from_secs(60))
+                .await,
+        );
     }
     terminate(first);
     terminate(second);
@@ -69,7 +72,15 @@ async fn metrics_count_the_uploads_and_finished_jobs() {
     let failed: Value = app.wait_until_finished(&failed).await;
     assert_eq!(failed["status"], "failed");
 
-    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
 
     let value_of = |prefix: &str| -> f64 {
         text.lines()
@@ -83,7 +94,10 @@ async fn metrics_count_the_uploads_and_finished_jobs() {
         1.0,
         "{text}"
     );
-    assert!(text.contains("http_server_request_duration_seconds_bucket"), "{text}");
+    assert!(
+        text.contains("http_server_request_duration_seconds_bucket"),
+        "{text}"
+    );
     assert!(text.contains("parquetry_jobs_queued"), "{text}");
     app.stop().await;
 }
