@@ -5,5 +5,6 @@ mod helpers;
 mod jobs_lifecycle;
 mod openapi;
 mod otlp_receiver;
+mod telemetry;
 mod upload;
 mod workers;
