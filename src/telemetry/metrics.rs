@@ -38,17 +38,17 @@ pub mod names {
         "Rows converted to Parquet",
     );
     pub const CONVERSION_INPUT_BYTES: (&str, &str, &str) = (
-        "parquetry.conversion.input_bytes",
+        "parquetry.conversion.input",
         "By",
         "CSV bytes read by successful conversions",
     );
     pub const CONVERSION_OUTPUT_BYTES: (&str, &str, &str) = (
-        "parquetry.conversion.output_bytes",
+        "parquetry.conversion.output",
         "By",
         "Parquet bytes written by successful conversions",
     );
     pub const UPLOAD_BYTES: (&str, &str, &str) =
-        ("parquetry.upload.bytes", "By", "Bytes received in uploads");
+        ("parquetry.upload", "By", "Bytes received in uploads");
     pub const JOBS_QUEUED: (&str, &str, &str) = (
         "parquetry.jobs.queued",
         "{job}",

@@ -298,7 +298,7 @@ async fn one_upload_gives_one_trace(protocol: &str, transport: Transport) {
     for expected in [
         "http.server.request.duration",
         "parquetry.jobs.created",
-        "parquetry.upload.bytes",
+        "parquetry.upload",
     ] {
         assert!(
             names.iter().any(|n| n == expected),
