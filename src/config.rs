@@ -48,6 +48,32 @@ pub struct WorkerSettings {
     /// back in the queue (`PARQUETRY_LEASE_TIMEOUT_SECS`).
     #[arg(long, env = "PARQUETRY_LEASE_TIMEOUT_SECS", default_value_t = 30)]
     pub lease_timeout_secs: u64,
+
+    /// Attempts a job gets when it fails for a transient reason (I/O,
+    /// storage, a worker lost); a CSV that cannot be converted fails at once
+    /// (`PARQUETRY_MAX_ATTEMPTS`).
+    #[arg(long, env = "PARQUETRY_MAX_ATTEMPTS", default_value_t = 5)]
+    pub max_attempts: u32,
+
+    /// First retry delay in milliseconds; it doubles each attempt, with
+    /// jitter, up to 5 minutes (`PARQUETRY_RETRY_BASE_MS`).
+    #[arg(long, env = "PARQUETRY_RETRY_BASE_MS", default_value_t = 1000)]
+    pub retry_base_ms: u64,
+
+    /// On SIGTERM, how long running jobs may take to finish before they are
+    /// put back in the queue, in seconds (`PARQUETRY_SHUTDOWN_GRACE_SECS`).
+    #[arg(long, env = "PARQUETRY_SHUTDOWN_GRACE_SECS", default_value_t = 25)]
+    pub shutdown_grace_secs: u64,
+
+    /// How long finished jobs and their files are kept, in seconds
+    /// (`PARQUETRY_RETENTION_SECS`, default 24 h).
+    #[arg(long, env = "PARQUETRY_RETENTION_SECS", default_value_t = 24 * 60 * 60)]
+    pub retention_secs: u64,
+
+    /// A file in the data directory with no job row, untouched this many
+    /// seconds, is removed (`PARQUETRY_ORPHAN_GRACE_SECS`).
+    #[arg(long, env = "PARQUETRY_ORPHAN_GRACE_SECS", default_value_t = 600)]
+    pub orphan_grace_secs: u64,
 }
 
 impl WorkerSettings {
@@ -71,6 +97,60 @@ impl WorkerSettings {
     pub fn lease_timeout(&self) -> Duration {
         Duration::from_secs(self.lease_timeout_secs.max(1))
     }
+
+    pub fn retention(&self) -> Duration {
+        Duration::from_secs(self.retention_secs)
+    }
+
+    pub fn orphan_grace(&self) -> Duration {
+        Duration::from_secs(self.orphan_grace_secs)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    /// The delay before retry number `attempt` (1-based): exponential, capped,
+    /// with ±50 % jitter so failed jobs do not come back all at once.
+    pub fn retry_backoff(&self, attempt: u32) -> Duration {
+        let base = self.retry_base_ms.max(1) as f64;
+        let exponential = base * 2f64.powi(attempt.saturating_sub(1).min(20) as i32);
+        let capped = exponential.min(300_000.0);
+        let jitter = 0.5 + pseudo_random_fraction();
+        Duration::from_millis((capped * jitter) as u64)
+    }
+}
+
+/// A fraction in [0, 1) good enough for jitter, without a dependency.
+fn pseudo_random_fraction() -> f64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    f64::from(nanos % 1_000_000) / 1_000_000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        worker: WorkerSettings,
+    }
+
+    #[test]
+    fn retry_delays_grow_and_stay_capped() {
+        let settings = Wrapper::parse_from(["test", "--retry-base-ms", "1000"]).worker;
+        let first = settings.retry_backoff(1);
+        let third = settings.retry_backoff(3);
+        let late = settings.retry_backoff(30);
+        assert!(first >= Duration::from_millis(500) && first < Duration::from_millis(1500));
+        assert!(third >= Duration::from_millis(2000) && third < Duration::from_millis(6000));
+        assert!(late <= Duration::from_secs(450));
+    }
 }
 
 /// Everything `parquetry serve` needs.
@@ -89,6 +169,16 @@ pub struct ServeSettings {
     /// Largest accepted upload in bytes (`PARQUETRY_MAX_UPLOAD_BYTES`, default 10 GiB).
     #[arg(long, env = "PARQUETRY_MAX_UPLOAD_BYTES", default_value_t = 10 * 1024 * 1024 * 1024)]
     pub max_upload_bytes: u64,
+
+    /// Uploads are refused with 503 while this many jobs wait in the queue
+    /// (`PARQUETRY_MAX_QUEUED_JOBS`).
+    #[arg(long, env = "PARQUETRY_MAX_QUEUED_JOBS", default_value_t = 10_000)]
+    pub max_queued_jobs: u64,
+
+    /// Uploads are refused with 503 while the data directory's disk has less
+    /// free space than this, in bytes (`PARQUETRY_MIN_FREE_DISK_BYTES`, 1 GiB).
+    #[arg(long, env = "PARQUETRY_MIN_FREE_DISK_BYTES", default_value_t = 1024 * 1024 * 1024)]
+    pub min_free_disk_bytes: u64,
 
     /// A link template for a job's trace, with `{trace_id}` in it, e.g.
     /// `http://localhost:16686/trace/{trace_id}` (`PARQUETRY_TRACE_URL`).

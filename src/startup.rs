@@ -19,10 +19,6 @@ use crate::telemetry::metrics::MetricsPipeline;
 use crate::telemetry::{self, ExporterChoice};
 use crate::worker::{WorkerContext, WorkerPool};
 
-/// How long running jobs may take to finish after SIGTERM before they are
-/// put back in the queue.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
-
 /// Connects to PostgreSQL.
 pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
     PgPoolOptions::new()
@@ -47,6 +43,7 @@ pub struct Application {
     server: Server,
     workers: Option<WorkerPool>,
     metrics: Arc<MetricsPipeline>,
+    shutdown_grace: Duration,
 }
 
 impl Application {
@@ -55,7 +52,7 @@ impl Application {
     pub async fn build(settings: ServeSettings) -> anyhow::Result<Application> {
         let pool = connect(&settings.database).await?;
         run_migrations(&pool).await?;
-        let store = JobStore::new(pool);
+        let store = JobStore::new(pool).with_retention(settings.worker.retention());
         let storage = Storage::open(&settings.storage.data_dir)
             .await
             .with_context(|| {
@@ -75,6 +72,9 @@ impl Application {
             metrics: metrics.metrics.clone(),
             metrics_pipeline: metrics.clone(),
             max_upload_bytes: settings.max_upload_bytes,
+            max_queued_jobs: settings.max_queued_jobs,
+            min_free_disk_bytes: settings.min_free_disk_bytes,
+            max_attempts: settings.worker.max_attempts.clamp(1, 1000) as i32,
             trace_url: settings.trace_url.clone(),
         });
         let server = HttpServer::new(move || {
@@ -108,6 +108,7 @@ impl Application {
             server,
             workers,
             metrics,
+            shutdown_grace: settings.worker.shutdown_grace(),
         })
     }
 
@@ -127,7 +128,7 @@ impl Application {
         tracing::info!("shutting down");
         handle.stop(true).await;
         if let Some(workers) = self.workers {
-            workers.shutdown(SHUTDOWN_GRACE).await;
+            workers.shutdown(self.shutdown_grace).await;
         }
         self.metrics.shutdown().await;
         server.await??;
@@ -172,7 +173,7 @@ pub async fn run_workers_only(settings: WorkerProcessSettings) -> anyhow::Result
         let storage = Storage::open(&settings.storage.data_dir).await?;
         let metrics = MetricsPipeline::build(&ExporterChoice::from_env())?;
         let workers = WorkerPool::start(WorkerContext {
-            store: JobStore::new(pool),
+            store: JobStore::new(pool).with_retention(settings.worker.retention()),
             storage,
             metrics: metrics.metrics.clone(),
             settings: settings.worker.clone(),
@@ -180,7 +181,7 @@ pub async fn run_workers_only(settings: WorkerProcessSettings) -> anyhow::Result
         .await;
         shutdown_signal().await;
         tracing::info!("shutting down");
-        workers.shutdown(SHUTDOWN_GRACE).await;
+        workers.shutdown(settings.worker.shutdown_grace()).await;
         metrics.shutdown().await;
         anyhow::Ok(())
     }

@@ -76,6 +76,40 @@ impl Storage {
     }
 }
 
+impl Storage {
+    /// Free bytes on the data directory's file system, for back-pressure.
+    pub fn free_bytes(&self) -> io::Result<u64> {
+        let stats = rustix::fs::statvfs(&self.root)?;
+        Ok(stats.f_bavail.saturating_mul(stats.f_frsize))
+    }
+
+    /// Files of jobs (by the id their name starts with) untouched for at
+    /// least `grace`: the candidates of the orphan sweep. A live upload keeps
+    /// its `.part` file's modification time fresh, so it is never one.
+    pub fn files_older_than(&self, grace: std::time::Duration) -> io::Result<Vec<(Uuid, PathBuf)>> {
+        let now = std::time::SystemTime::now();
+        let mut found = Vec::new();
+        for directory in ["uploads", "results"] {
+            for entry in std::fs::read_dir(self.root.join(directory))? {
+                let entry = entry?;
+                let name = entry.file_name();
+                let Some(id) = name
+                    .to_str()
+                    .and_then(|n| n.split('.').next())
+                    .and_then(|n| n.parse::<Uuid>().ok())
+                else {
+                    continue;
+                };
+                let modified = entry.metadata()?.modified()?;
+                if now.duration_since(modified).unwrap_or_default() >= grace {
+                    found.push((id, entry.path()));
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
 async fn remove_if_exists(path: &Path) -> io::Result<()> {
     match tokio::fs::remove_file(path).await {
         Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),

@@ -19,12 +19,28 @@ pub(super) fn parse_job_id(raw: &str) -> Result<Uuid, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound)
 }
 
+/// 410 for a job that expired, 404 for one that never existed.
+async fn missing(state: &AppState, id: Uuid) -> ApiError {
+    match state.store.is_expired(id).await {
+        Ok(true) => ApiError::Gone,
+        Ok(false) => ApiError::NotFound,
+        Err(error) => error.into(),
+    }
+}
+
+async fn find(state: &AppState, id: Uuid) -> Result<crate::jobs::Job, ApiError> {
+    match state.store.get(id).await? {
+        Some(job) => Ok(job),
+        None => Err(missing(state, id).await),
+    }
+}
+
 pub async fn get_job(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_job_id(&path)?;
-    let job = state.store.get(id).await?.ok_or(ApiError::NotFound)?;
+    let job = find(&state, id).await?;
     Ok(HttpResponse::Ok().json(JobView::new(job, state.trace_url.as_deref())))
 }
 
@@ -95,7 +111,7 @@ pub async fn get_result(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_job_id(&path)?;
-    let job = state.store.get(id).await?.ok_or(ApiError::NotFound)?;
+    let job = find(&state, id).await?;
     if job.status != JobStatus::Succeeded {
         return Err(ApiError::JobNotSucceeded(job.status));
     }
@@ -145,7 +161,7 @@ pub async fn delete_job(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_job_id(&path)?;
     match state.store.remove(id).await? {
-        Removal::NotFound => Err(ApiError::NotFound),
+        Removal::NotFound => Err(missing(&state, id).await),
         Removal::Canceled { .. } | Removal::Deleted => {
             state
                 .storage

@@ -31,6 +31,9 @@ pub struct AppState {
     pub metrics: Metrics,
     pub metrics_pipeline: Arc<MetricsPipeline>,
     pub max_upload_bytes: u64,
+    pub max_queued_jobs: u64,
+    pub min_free_disk_bytes: u64,
+    pub max_attempts: i32,
     pub trace_url: Option<String>,
 }
 

@@ -26,6 +26,12 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("no job with this id")]
     NotFound,
+    #[error("the job expired and was removed with its files")]
+    Gone,
+    #[error("{queued} jobs are waiting in the queue; retry later")]
+    QueueFull { queued: i64 },
+    #[error("the server is low on disk space; retry later")]
+    InsufficientStorage,
     #[error("no such route; the API is described in openapi.yaml")]
     NoSuchRoute,
     #[error("the job is {} and has no result; a result exists once the job has succeeded", .0.as_str())]
@@ -54,11 +60,24 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::NotFound => "not-found",
             ApiError::NoSuchRoute => "no-such-route",
+            ApiError::Gone => "gone",
+            ApiError::QueueFull { .. } => "queue-full",
+            ApiError::InsufficientStorage => "insufficient-storage",
             ApiError::JobNotSucceeded(_) => "job-not-succeeded",
             ApiError::InvalidQuery(_) => "invalid-query",
             ApiError::InvalidCursor => "invalid-cursor",
             ApiError::DatabaseUnavailable => "database-unavailable",
             ApiError::Database(_) | ApiError::Internal(_) => "internal-error",
+        }
+    }
+
+    /// `Retry-After` of a refusal that is only for now.
+    fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ApiError::QueueFull { .. } => Some(30),
+            ApiError::InsufficientStorage => Some(60),
+            ApiError::DatabaseUnavailable => Some(5),
+            _ => None,
         }
     }
 
@@ -72,6 +91,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::NotFound => "Job not found",
             ApiError::NoSuchRoute => "Not found",
+            ApiError::Gone => "Job expired",
+            ApiError::QueueFull { .. } => "Queue full",
+            ApiError::InsufficientStorage => "Low on disk space",
             ApiError::JobNotSucceeded(_) => "Job has no result",
             ApiError::InvalidQuery(_) => "Invalid query",
             ApiError::InvalidCursor => "Invalid cursor",
@@ -107,7 +129,10 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound | ApiError::NoSuchRoute => StatusCode::NOT_FOUND,
             ApiError::JobNotSucceeded(_) => StatusCode::CONFLICT,
-            ApiError::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Gone => StatusCode::GONE,
+            ApiError::DatabaseUnavailable
+            | ApiError::QueueFull { .. }
+            | ApiError::InsufficientStorage => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Database(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -129,7 +154,11 @@ impl ResponseError for ApiError {
             code: self.code(),
             trace_id: crate::telemetry::trace_id_of(&tracing::Span::current()),
         };
-        HttpResponse::build(status)
+        let mut response = HttpResponse::build(status);
+        if let Some(seconds) = self.retry_after_secs() {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        response
             .insert_header((header::CONTENT_TYPE, "application/problem+json"))
             .body(serde_json::to_string(&problem).unwrap_or_default())
     }

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::problem::ApiError;
 use super::views::JobView;
 use super::AppState;
-use crate::jobs::NewJob;
+use crate::jobs::{Inserted, NewJob};
 use crate::storage::{UploadError, UploadSink};
 use crate::telemetry;
 
@@ -37,12 +37,21 @@ pub async fn create_job(
     state: web::Data<AppState>,
     root_span: RootSpan,
 ) -> Result<HttpResponse, ApiError> {
+    let idempotency_key = idempotency_key(&request)?;
+    if let Some(key) = &idempotency_key {
+        // A retried upload: answer with the job the first one made, without
+        // storing the body again.
+        if let Some(existing) = state.store.find_by_idempotency_key(key).await? {
+            return Ok(replayed(existing, &state));
+        }
+    }
     let limit = state.max_upload_bytes;
     if let Some(length) = declared_length(&request) {
         if length > limit {
             return Err(ApiError::PayloadTooLarge { limit });
         }
     }
+    refuse_when_overloaded(&state, declared_length(&request)).await?;
     let mut options: OptionPairs =
         serde_urlencoded::from_str(request.query_string()).map_err(|error| {
             ApiError::InvalidQuery(format!("the query string is malformed: {error}"))
@@ -78,8 +87,22 @@ pub async fn create_job(
     let filename = query_filename
         .or(Some(stored.filename).filter(|f| !f.is_empty()))
         .unwrap_or_else(|| "upload.csv".to_string());
-    let job = match enqueue(&state, id, filename, stored.bytes, &options).await {
-        Ok(job) => job,
+    let inserted = enqueue(
+        &state,
+        id,
+        filename,
+        stored.bytes,
+        &options,
+        idempotency_key,
+    )
+    .await;
+    let job = match inserted {
+        Ok(Inserted::Created(job)) => job,
+        Ok(Inserted::Existing(job)) => {
+            // Two uploads with one key raced and the other won.
+            remove_upload(&state, id).await;
+            return Ok(replayed(job, &state));
+        }
         Err(error) => {
             remove_upload(&state, id).await;
             return Err(error);
@@ -92,6 +115,48 @@ pub async fn create_job(
         .json(JobView::new(job, state.trace_url.as_deref())))
 }
 
+/// The answer to a retried upload: the original job, 200 instead of 202.
+fn replayed(job: crate::jobs::Job, state: &AppState) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::LOCATION, format!("/v1/jobs/{}", job.id)))
+        .insert_header(("Idempotent-Replayed", "true"))
+        .json(JobView::new(job, state.trace_url.as_deref()))
+}
+
+fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = request.headers().get("Idempotency-Key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .ok_or_else(|| {
+            ApiError::InvalidQuery(
+                "the Idempotency-Key header must be 1 to 255 visible ASCII characters".into(),
+            )
+        })?;
+    Ok(Some(key.to_string()))
+}
+
+/// Refuses an upload before its body is stored when the queue is too long
+/// or the disk too full: the client is told to come back later.
+async fn refuse_when_overloaded(state: &AppState, declared: Option<u64>) -> Result<(), ApiError> {
+    let queued = state.store.count_queued().await?;
+    if queued >= state.max_queued_jobs as i64 {
+        return Err(ApiError::QueueFull { queued });
+    }
+    let free = state
+        .storage
+        .free_bytes()
+        .map_err(|error| anyhow::anyhow!(error).context("reading the free disk space"))?;
+    if free.saturating_sub(declared.unwrap_or(0)) < state.min_free_disk_bytes {
+        return Err(ApiError::InsufficientStorage);
+    }
+    Ok(())
+}
+
 /// The PRODUCER span of the enqueue; its context is stored in the row so the
 /// worker's CONSUMER span continues this trace, in whatever process it runs.
 async fn enqueue(
@@ -100,7 +165,8 @@ async fn enqueue(
     filename: String,
     bytes: u64,
     options: &OptionPairs,
-) -> Result<crate::jobs::Job, ApiError> {
+    idempotency_key: Option<String>,
+) -> Result<Inserted, ApiError> {
     let producer = tracing::info_span!(
         "enqueue job",
         otel.name = "publish jobs",
@@ -121,6 +187,8 @@ async fn enqueue(
         traceparent: context.as_ref().map(|(parent, _)| parent.clone()),
         tracestate: context.and_then(|(_, state)| state),
         trace_id: telemetry::trace_id_of(&producer),
+        idempotency_key,
+        max_attempts: state.max_attempts,
     };
     Ok(state.store.insert(&new_job).instrument(producer).await?)
 }

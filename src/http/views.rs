@@ -30,6 +30,11 @@ pub struct JobView {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub attempts: i32,
+    pub max_attempts: i32,
+    /// The error of each attempt that did not succeed.
+    pub attempt_errors: serde_json::Value,
+    /// When the job and its files will be removed (finished jobs only).
+    pub expires_at: Option<DateTime<Utc>>,
     pub input: InputView,
     pub options: serde_json::Value,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -59,6 +64,9 @@ impl JobView {
             started_at: job.started_at,
             finished_at: job.finished_at,
             attempts: job.attempts,
+            max_attempts: job.max_attempts,
+            attempt_errors: job.attempt_errors,
+            expires_at: job.expires_at,
             input: InputView {
                 filename: job.input_filename,
                 bytes: job.input_bytes,

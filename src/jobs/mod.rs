@@ -1,13 +1,15 @@
 //! The job table: the model of a conversion job and, in `store`, every SQL
 //! statement that touches it.
 
+mod cursor;
 mod store;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-pub use store::{JobStore, ListCursor};
+pub use cursor::ListCursor;
+pub use store::JobStore;
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -81,6 +83,11 @@ pub struct Job {
     pub trace_id: Option<String>,
     pub worker_id: Option<String>,
     pub attempts: i32,
+    pub max_attempts: i32,
+    /// `[{attempt, code, message, at}]` for each attempt that did not succeed.
+    pub attempt_errors: serde_json::Value,
+    pub idempotency_key: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -96,6 +103,16 @@ pub struct NewJob {
     pub traceparent: Option<String>,
     pub tracestate: Option<String>,
     pub trace_id: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub max_attempts: i32,
+}
+
+/// What `JobStore::insert` did.
+#[derive(Debug, Clone)]
+pub enum Inserted {
+    Created(Job),
+    /// A job with the same idempotency key exists: this is it.
+    Existing(Job),
 }
 
 /// What `DELETE /v1/jobs/{id}` did.

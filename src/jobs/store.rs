@@ -4,65 +4,76 @@
 use std::future::Future;
 use std::time::Duration;
 
-use base64::Engine;
-use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::Row;
 use tracing::{field::Empty, Instrument};
 use uuid::Uuid;
 
-use super::{Job, JobError, JobStatus, NewJob, Removal};
+use super::{Inserted, Job, JobError, JobStatus, ListCursor, NewJob, Removal};
 
-macro_rules! returning {
-    ($sql:literal) => {
-        concat!(
-            $sql,
-            " RETURNING id, status, input_filename, input_bytes, options, result, \
-             error_code, error_message, error_line, error_column, traceparent, tracestate, \
-             trace_id, worker_id, attempts, created_at, started_at, finished_at"
-        )
-    };
-}
-
-const INSERT: &str = returning!(
-    "INSERT INTO jobs (id, input_filename, input_bytes, options, traceparent, tracestate, trace_id) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7)"
-);
+const INSERT: &str = "INSERT INTO jobs (id, input_filename, input_bytes, options, traceparent, \
+     tracestate, trace_id, idempotency_key, max_attempts) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+     ON CONFLICT (idempotency_key) DO NOTHING RETURNING *";
 const SELECT_ONE: &str = "SELECT * FROM jobs WHERE id = $1";
+const SELECT_BY_IDEMPOTENCY_KEY: &str = "SELECT * FROM jobs WHERE idempotency_key = $1";
+const SELECT_EXPIRED: &str = "SELECT id FROM expired_jobs WHERE id = $1";
 const LIST: &str = "SELECT * FROM jobs \
      WHERE ($1::text IS NULL OR status = $1) \
        AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
      ORDER BY created_at DESC, id DESC LIMIT $4";
 /// One autocommitted statement: the row lock of `SKIP LOCKED` lives only as
 /// long as the statement, so no transaction is held while the job converts.
-const CLAIM: &str = returning!(
-    "UPDATE jobs SET status = 'running', worker_id = $1, attempts = attempts + 1, \
-     started_at = now(), heartbeat_at = now(), updated_at = now() \
-     WHERE id = (SELECT id FROM jobs WHERE status = 'queued' \
-                 ORDER BY created_at, id FOR UPDATE SKIP LOCKED LIMIT 1)"
-);
+const CLAIM: &str = "UPDATE jobs SET status = 'running', worker_id = $1, \
+     attempts = attempts + 1, started_at = now(), heartbeat_at = now(), updated_at = now() \
+     WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND run_after <= now() \
+                 ORDER BY created_at, id FOR UPDATE SKIP LOCKED LIMIT 1) \
+     RETURNING *";
 const HEARTBEAT: &str = "UPDATE jobs SET heartbeat_at = now(), updated_at = now() \
      WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING id";
-const SUCCEED: &str = returning!(
-    "UPDATE jobs SET status = 'succeeded', result = $3, finished_at = now(), \
-     heartbeat_at = NULL, updated_at = now() \
-     WHERE id = $1 AND worker_id = $2 AND status = 'running'"
-);
-const FAIL: &str = returning!(
-    "UPDATE jobs SET status = 'failed', error_code = $3, error_message = $4, \
+const SUCCEED: &str = "UPDATE jobs SET status = 'succeeded', result = $3, finished_at = now(), \
+     heartbeat_at = NULL, updated_at = now(), expires_at = now() + make_interval(secs => $4) \
+     WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING *";
+const FAIL: &str = "UPDATE jobs SET status = 'failed', error_code = $3, error_message = $4, \
      error_line = $5, error_column = $6, finished_at = now(), heartbeat_at = NULL, \
-     updated_at = now() \
-     WHERE id = $1 AND worker_id = $2 AND status = 'running'"
-);
+     updated_at = now(), expires_at = now() + make_interval(secs => $7), \
+     attempt_errors = attempt_errors || jsonb_build_array(jsonb_build_object( \
+         'attempt', attempts, 'code', $3::text, 'message', $4::text, 'at', now())) \
+     WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING *";
+/// A transient failure: back to the queue after `$5` seconds, or failed for
+/// good once the attempts are spent.
+const RETRY: &str = "UPDATE jobs SET \
+     status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
+     error_code = CASE WHEN attempts >= max_attempts THEN $3::text END, \
+     error_message = CASE WHEN attempts >= max_attempts THEN $4::text END, \
+     finished_at = CASE WHEN attempts >= max_attempts THEN now() END, \
+     expires_at = CASE WHEN attempts >= max_attempts THEN now() + make_interval(secs => $6) END, \
+     run_after = now() + make_interval(secs => $5), worker_id = NULL, heartbeat_at = NULL, \
+     updated_at = now(), \
+     attempt_errors = attempt_errors || jsonb_build_array(jsonb_build_object( \
+         'attempt', attempts, 'code', $3::text, 'message', $4::text, 'at', now())) \
+     WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING *";
+/// A graceful shutdown gives the job back without spending an attempt.
 const REQUEUE: &str = "UPDATE jobs SET status = 'queued', worker_id = NULL, \
-     heartbeat_at = NULL, updated_at = now() \
+     heartbeat_at = NULL, attempts = greatest(attempts - 1, 0), updated_at = now() \
      WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING id";
-const REQUEUE_STALE: &str = "UPDATE jobs SET status = 'queued', worker_id = NULL, \
-     heartbeat_at = NULL, updated_at = now() \
+/// A worker that stopped heartbeating (killed, machine gone) spent its
+/// attempt; the job runs again elsewhere unless it keeps killing workers.
+const REQUEUE_STALE: &str = "UPDATE jobs SET \
+     status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
+     error_code = CASE WHEN attempts >= max_attempts THEN 'lease-expired' END, \
+     error_message = CASE WHEN attempts >= max_attempts \
+         THEN 'the worker running this job stopped responding on every attempt' END, \
+     finished_at = CASE WHEN attempts >= max_attempts THEN now() END, \
+     expires_at = CASE WHEN attempts >= max_attempts THEN now() + make_interval(secs => $2) END, \
+     worker_id = NULL, heartbeat_at = NULL, updated_at = now(), \
+     attempt_errors = attempt_errors || jsonb_build_array(jsonb_build_object( \
+         'attempt', attempts, 'code', 'lease-expired', \
+         'message', 'the worker stopped heartbeating', 'at', now())) \
      WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $1) \
      RETURNING id";
 const CANCEL: &str = "UPDATE jobs AS j SET status = 'canceled', finished_at = now(), \
-     heartbeat_at = NULL, updated_at = now() \
+     heartbeat_at = NULL, updated_at = now(), expires_at = now() + make_interval(secs => $2) \
      FROM (SELECT id, status FROM jobs WHERE id = $1 FOR UPDATE) AS previous \
      WHERE j.id = previous.id AND previous.status IN ('queued', 'running') \
      RETURNING previous.status";
@@ -70,35 +81,13 @@ const DELETE_FINISHED: &str = "DELETE FROM jobs WHERE id = $1 \
      AND status IN ('succeeded', 'failed', 'canceled') RETURNING id";
 const COUNT_ACTIVE: &str = "SELECT count(*) FILTER (WHERE status = 'queued') AS queued, \
      count(*) FILTER (WHERE status = 'running') AS running FROM jobs";
-
-/// The position after the last job of a page: jobs are listed newest first
-/// by `(created_at, id)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListCursor {
-    pub created_at: DateTime<Utc>,
-    pub id: Uuid,
-}
-
-impl ListCursor {
-    /// An opaque token for clients.
-    pub fn encode(&self) -> String {
-        let raw = format!("{}|{}", self.created_at.timestamp_micros(), self.id);
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-    }
-
-    /// `None` when the token is not one `encode` made.
-    pub fn decode(token: &str) -> Option<ListCursor> {
-        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(token)
-            .ok()?;
-        let raw = String::from_utf8(raw).ok()?;
-        let (micros, id) = raw.split_once('|')?;
-        Some(ListCursor {
-            created_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
-            id: id.parse().ok()?,
-        })
-    }
-}
+const COUNT_QUEUED: &str = "SELECT count(*) FROM jobs WHERE status = 'queued'";
+/// Removes expired jobs and leaves their tombstones, in one statement.
+const EXPIRE: &str = "WITH expired AS (DELETE FROM jobs WHERE expires_at < now() RETURNING id) \
+     INSERT INTO expired_jobs (id) SELECT id FROM expired ON CONFLICT DO NOTHING RETURNING id";
+const PURGE_TOMBSTONES: &str =
+    "DELETE FROM expired_jobs WHERE expired_at < now() - make_interval(secs => $1)";
+const KNOWN_IDS: &str = "SELECT id FROM jobs WHERE id = ANY($1)";
 
 /// The job table. Cloning is cheap (a pool handle).
 #[derive(Clone, Debug)]
@@ -106,6 +95,8 @@ pub struct JobStore {
     pool: PgPool,
     server_address: String,
     server_port: u16,
+    /// How long finished jobs and their files are kept.
+    retention: Duration,
 }
 
 impl JobStore {
@@ -115,7 +106,18 @@ impl JobStore {
             server_address: options.get_host().to_string(),
             server_port: options.get_port(),
             pool,
+            retention: Duration::from_secs(24 * 60 * 60),
         }
+    }
+
+    /// Keeps finished jobs for `retention` before the cleaner removes them.
+    pub fn with_retention(mut self, retention: Duration) -> JobStore {
+        self.retention = retention;
+        self
+    }
+
+    fn retention_secs(&self) -> f64 {
+        self.retention.as_secs_f64()
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -171,8 +173,9 @@ impl JobStore {
         outcome
     }
 
-    /// Enqueues a job whose input is already stored.
-    pub async fn insert(&self, job: &NewJob) -> sqlx::Result<Job> {
+    /// Enqueues a job whose input is already stored; with an idempotency key
+    /// that is taken, returns the job that has it instead.
+    pub async fn insert(&self, job: &NewJob) -> sqlx::Result<Inserted> {
         let query = sqlx::query(INSERT)
             .bind(job.id)
             .bind(&job.input_filename)
@@ -180,11 +183,42 @@ impl JobStore {
             .bind(&job.options)
             .bind(&job.traceparent)
             .bind(&job.tracestate)
-            .bind(&job.trace_id);
+            .bind(&job.trace_id)
+            .bind(&job.idempotency_key)
+            .bind(job.max_attempts);
         let row = self
-            .traced("INSERT", INSERT, query.fetch_one(&self.pool))
+            .traced("INSERT", INSERT, query.fetch_optional(&self.pool))
             .await?;
-        job_from_row(&row)
+        if let Some(row) = row {
+            return Ok(Inserted::Created(job_from_row(&row)?));
+        }
+        let key = job.idempotency_key.as_deref().unwrap_or_default();
+        match self.find_by_idempotency_key(key).await? {
+            Some(existing) => Ok(Inserted::Existing(existing)),
+            // The other job expired between the two statements.
+            None => Err(sqlx::Error::RowNotFound),
+        }
+    }
+
+    pub async fn find_by_idempotency_key(&self, key: &str) -> sqlx::Result<Option<Job>> {
+        let query = sqlx::query(SELECT_BY_IDEMPOTENCY_KEY).bind(key);
+        let row = self
+            .traced(
+                "SELECT",
+                SELECT_BY_IDEMPOTENCY_KEY,
+                query.fetch_optional(&self.pool),
+            )
+            .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    /// Whether `id` named a job that expired and was removed.
+    pub async fn is_expired(&self, id: Uuid) -> sqlx::Result<bool> {
+        let query = sqlx::query(SELECT_EXPIRED).bind(id);
+        let row = self
+            .traced("SELECT", SELECT_EXPIRED, query.fetch_optional(&self.pool))
+            .await?;
+        Ok(row.is_some())
     }
 
     pub async fn get(&self, id: Uuid) -> sqlx::Result<Option<Job>> {
@@ -244,7 +278,11 @@ impl JobStore {
         worker_id: &str,
         result: &serde_json::Value,
     ) -> sqlx::Result<Option<Job>> {
-        let query = sqlx::query(SUCCEED).bind(id).bind(worker_id).bind(result);
+        let query = sqlx::query(SUCCEED)
+            .bind(id)
+            .bind(worker_id)
+            .bind(result)
+            .bind(self.retention_secs());
         let row = self
             .traced("UPDATE", SUCCEED, query.fetch_optional(&self.pool))
             .await?;
@@ -264,9 +302,32 @@ impl JobStore {
             .bind(&error.code)
             .bind(&error.message)
             .bind(error.line)
-            .bind(&error.column);
+            .bind(&error.column)
+            .bind(self.retention_secs());
         let row = self
             .traced("UPDATE", FAIL, query.fetch_optional(&self.pool))
+            .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    /// Records a transient failure: the job runs again after `backoff`, or
+    /// fails once its attempts are spent. `None` when the lease was lost.
+    pub async fn retry(
+        &self,
+        id: Uuid,
+        worker_id: &str,
+        error: &JobError,
+        backoff: Duration,
+    ) -> sqlx::Result<Option<Job>> {
+        let query = sqlx::query(RETRY)
+            .bind(id)
+            .bind(worker_id)
+            .bind(&error.code)
+            .bind(&error.message)
+            .bind(backoff.as_secs_f64())
+            .bind(self.retention_secs());
+        let row = self
+            .traced("UPDATE", RETRY, query.fetch_optional(&self.pool))
             .await?;
         row.as_ref().map(job_from_row).transpose()
     }
@@ -285,6 +346,7 @@ impl JobStore {
     pub async fn requeue_stale(&self, lease_timeout: Duration) -> sqlx::Result<Vec<Uuid>> {
         let rows = sqlx::query(REQUEUE_STALE)
             .bind(lease_timeout.as_secs_f64())
+            .bind(self.retention_secs())
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(|row| row.try_get("id")).collect()
@@ -292,7 +354,7 @@ impl JobStore {
 
     /// Cancels a queued or running job, or deletes a finished one.
     pub async fn remove(&self, id: Uuid) -> sqlx::Result<Removal> {
-        let query = sqlx::query(CANCEL).bind(id);
+        let query = sqlx::query(CANCEL).bind(id).bind(self.retention_secs());
         let canceled = self
             .traced("UPDATE", CANCEL, query.fetch_optional(&self.pool))
             .await?;
@@ -310,6 +372,32 @@ impl JobStore {
         } else {
             Removal::NotFound
         })
+    }
+
+    /// Jobs waiting in the queue, for back-pressure on uploads.
+    pub async fn count_queued(&self) -> sqlx::Result<i64> {
+        let query = sqlx::query_scalar(COUNT_QUEUED);
+        self.traced("SELECT", COUNT_QUEUED, query.fetch_one(&self.pool))
+            .await
+    }
+
+    /// Removes the rows of expired jobs, leaving tombstones; returns their
+    /// ids so their files can go too. Untraced housekeeping.
+    pub async fn expire(&self, keep_tombstones: Duration) -> sqlx::Result<Vec<Uuid>> {
+        let ids = sqlx::query_scalar(EXPIRE).fetch_all(&self.pool).await?;
+        sqlx::query(PURGE_TOMBSTONES)
+            .bind(keep_tombstones.as_secs_f64())
+            .execute(&self.pool)
+            .await?;
+        Ok(ids)
+    }
+
+    /// Which of `ids` still have a row (for the orphan-file sweep).
+    pub async fn known_ids(&self, ids: &[Uuid]) -> sqlx::Result<Vec<Uuid>> {
+        sqlx::query_scalar(KNOWN_IDS)
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await
     }
 
     /// Jobs queued and running now, across every process.
@@ -346,6 +434,10 @@ fn job_from_row(row: &PgRow) -> sqlx::Result<Job> {
         trace_id: row.try_get("trace_id")?,
         worker_id: row.try_get("worker_id")?,
         attempts: row.try_get("attempts")?,
+        max_attempts: row.try_get("max_attempts")?,
+        attempt_errors: row.try_get("attempt_errors")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        expires_at: row.try_get("expires_at")?,
         created_at: row.try_get("created_at")?,
         started_at: row.try_get("started_at")?,
         finished_at: row.try_get("finished_at")?,
@@ -375,24 +467,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_cursor_survives_its_round_trip() {
-        let cursor = ListCursor {
-            created_at: DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap(),
-            id: Uuid::new_v4(),
-        };
-        assert_eq!(ListCursor::decode(&cursor.encode()), Some(cursor));
-    }
-
-    #[test]
-    fn a_forged_cursor_is_refused() {
-        assert_eq!(ListCursor::decode("not a cursor"), None);
-        assert_eq!(ListCursor::decode("MTIz"), None);
-    }
-
-    #[test]
     fn every_writing_statement_returns_the_whole_row() {
-        for statement in [INSERT, CLAIM, SUCCEED, FAIL] {
-            assert!(statement.contains("RETURNING id, status, input_filename"));
+        for statement in [INSERT, CLAIM, SUCCEED, FAIL, RETRY] {
+            assert!(statement.ends_with("RETURNING *"));
         }
     }
 }

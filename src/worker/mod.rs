@@ -18,8 +18,11 @@ use crate::telemetry::metrics::Metrics;
 
 /// The channel the `jobs_notify_queued` trigger notifies.
 const QUEUE_CHANNEL: &str = "parquetry_jobs";
-/// How often queue gauges are refreshed and stale leases looked for.
+/// How often, at most, queue gauges are refreshed, stale leases looked for
+/// and expired jobs removed.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(5);
+/// How long an expired job's id keeps answering 410 rather than 404.
+const TOMBSTONE_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 /// What a worker needs to run jobs.
 #[derive(Clone)]
@@ -172,9 +175,11 @@ async fn listen_for_jobs(store: JobStore, wake: Arc<Notify>, stop: CancellationT
     }
 }
 
-/// Refreshes the queue gauges and requeues jobs whose lease went stale.
+/// Refreshes the queue gauges, requeues jobs whose lease went stale and
+/// removes expired jobs and orphan files.
 async fn housekeeping(context: WorkerContext, stop: CancellationToken) {
-    let mut ticker = tokio::time::interval(HOUSEKEEPING_INTERVAL);
+    let interval = HOUSEKEEPING_INTERVAL.min(context.settings.lease_timeout() / 2);
+    let mut ticker = tokio::time::interval(interval);
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
@@ -198,5 +203,35 @@ async fn housekeeping(context: WorkerContext, stop: CancellationToken) {
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "requeueing stale jobs failed"),
         }
+        if let Err(error) = remove_expired(&context).await {
+            tracing::warn!(error = format!("{error:#}"), "removing expired jobs failed");
+        }
     }
+}
+
+/// Retention: expired jobs lose their rows (leaving a tombstone for 410)
+/// and their files; files that belong to no job are removed too.
+async fn remove_expired(context: &WorkerContext) -> anyhow::Result<()> {
+    let expired = context.store.expire(TOMBSTONE_RETENTION).await?;
+    for id in &expired {
+        context.storage.remove_job_files(*id).await?;
+    }
+    if !expired.is_empty() {
+        tracing::info!(jobs = expired.len(), "removed expired jobs");
+    }
+    let storage = context.storage.clone();
+    let grace = context.settings.orphan_grace();
+    let candidates = tokio::task::spawn_blocking(move || storage.files_older_than(grace)).await??;
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<uuid::Uuid> = candidates.iter().map(|(id, _)| *id).collect();
+    let known = context.store.known_ids(&ids).await?;
+    for (id, path) in candidates {
+        if !known.contains(&id) {
+            tracing::info!(path = %path.display(), "removing a file that belongs to no job");
+            let _ = tokio::fs::remove_file(&path).await;
+        }
+    }
+    Ok(())
 }

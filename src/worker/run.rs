@@ -33,6 +33,8 @@ const SHUTTING_DOWN: u8 = 2;
 enum Outcome {
     Converted(ConversionReport),
     Failed(JobError),
+    /// A transient failure (I/O, storage): try again later.
+    Retry(JobError),
     /// The job is no longer this worker's: leave the row alone.
     Abandoned,
     /// Give the job back to the queue.
@@ -179,10 +181,11 @@ async fn convert_with_lease(
                 _ => Outcome::Abandoned,
             }
         }
-        Ok(Err(error)) => Outcome::Failed(job_error(&error)),
+        Ok(Err(error)) if error.is_input_error() => Outcome::Failed(job_error(&error)),
+        Ok(Err(error)) => Outcome::Retry(job_error(&error)),
         Err(join_error) => {
             tracing::error!(error = %join_error, "the conversion panicked");
-            Outcome::Failed(JobError {
+            Outcome::Retry(JobError {
                 code: "internal-error".into(),
                 message: "the conversion stopped unexpectedly".into(),
                 line: None,
@@ -314,28 +317,19 @@ async fn finish(
                     "canceled"
                 }
                 Err(error) => {
-                    tracing::error!(
-                        error = format!("{error:#}"),
-                        "storing the result failed; the job goes back to the queue"
-                    );
-                    requeue(context, worker_id, job).await;
-                    "requeued"
+                    let error = JobError {
+                        code: "storage-error".into(),
+                        message: format!("storing the result failed: {error:#}"),
+                        line: None,
+                        column: None,
+                    };
+                    retry(context, worker_id, job, error).await
                 }
             }
         }
+        Outcome::Retry(error) => retry(context, worker_id, job, error).await,
         Outcome::Failed(error) => {
-            span.set_status(Status::error(error.message.clone()));
-            let mut attributes = vec![
-                KeyValue::new("exception.type", error.code.clone()),
-                KeyValue::new("exception.message", error.message.clone()),
-            ];
-            if let Some(line) = error.line {
-                attributes.push(KeyValue::new("csv.line", line));
-            }
-            if let Some(column) = &error.column {
-                attributes.push(KeyValue::new("csv.column", column.clone()));
-            }
-            span.add_event("exception", attributes);
+            record_exception(&span, &error);
             tracing::warn!(error.code = %error.code, error.line = error.line, "job failed: {}", error.message);
             if let Err(db_error) = context.store.fail(job.id, worker_id, &error).await {
                 tracing::error!(error = %db_error, "recording the failure failed; the lease will expire and the job will run again");
@@ -353,6 +347,56 @@ async fn finish(
         }
         Outcome::Requeue => {
             requeue(context, worker_id, job).await;
+            "requeued"
+        }
+    }
+}
+
+/// Marks the job's span as failed with an `exception` event carrying the
+/// error code, message and CSV position.
+fn record_exception(span: &Span, error: &JobError) {
+    span.set_status(Status::error(error.message.clone()));
+    let mut attributes = vec![
+        KeyValue::new("exception.type", error.code.clone()),
+        KeyValue::new("exception.message", error.message.clone()),
+    ];
+    if let Some(line) = error.line {
+        attributes.push(KeyValue::new("csv.line", line));
+    }
+    if let Some(column) = &error.column {
+        attributes.push(KeyValue::new("csv.column", column.clone()));
+    }
+    span.add_event("exception", attributes);
+}
+
+/// A transient failure: the job goes back to the queue with a backoff, or
+/// fails for good when its attempts are spent.
+async fn retry(
+    context: &WorkerContext,
+    worker_id: &str,
+    job: &Job,
+    error: JobError,
+) -> &'static str {
+    record_exception(&Span::current(), &error);
+    let _ = tokio::fs::remove_file(context.storage.partial_result_path(job.id)).await;
+    let backoff = context.settings.retry_backoff(job.attempts.max(1) as u32);
+    match context
+        .store
+        .retry(job.id, worker_id, &error, backoff)
+        .await
+    {
+        Ok(Some(updated)) if updated.status == crate::jobs::JobStatus::Failed => {
+            tracing::warn!(error.code = %error.code, attempts = updated.attempts, "job failed: attempts spent");
+            context.metrics.job_finished("failed", Some(&error.code));
+            "failed"
+        }
+        Ok(Some(_)) => {
+            tracing::warn!(error.code = %error.code, backoff_ms = backoff.as_millis() as u64, "attempt failed; the job will be retried: {}", error.message);
+            "retrying"
+        }
+        Ok(None) => "canceled",
+        Err(db_error) => {
+            tracing::error!(error = %db_error, "recording the retry failed; the lease will expire instead");
             "requeued"
         }
     }

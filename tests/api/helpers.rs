@@ -78,12 +78,19 @@ pub fn settings(database_url: &str, data_dir: &std::path::Path, workers: usize) 
             data_dir: data_dir.to_path_buf(),
         },
         max_upload_bytes: 512 * 1024 * 1024,
+        max_queued_jobs: 10_000,
+        min_free_disk_bytes: 0,
         trace_url: Some("http://jaeger.test/trace/{trace_id}".into()),
         worker: WorkerSettings {
             workers: Some(workers),
             poll_interval_ms: 200,
             heartbeat_interval_ms: 200,
             lease_timeout_secs: 30,
+            max_attempts: 5,
+            retry_base_ms: 100,
+            shutdown_grace_secs: 25,
+            retention_secs: 24 * 60 * 60,
+            orphan_grace_secs: 600,
         },
     }
 }
