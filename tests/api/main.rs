@@ -5,6 +5,7 @@ mod helpers;
 mod jobs_lifecycle;
 mod openapi;
 mod otlp_receiver;
+mod queue;
 mod telemetry;
 mod upload;
 mod workers;

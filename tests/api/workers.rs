@@ -35,7 +35,7 @@ async fn two_worker_processes_never_run_a_job_twice() {
 
     // Act
     let mut ids = Vec::new();
-    for n in 0..40 {
+    for n in 0..100 {
         ids.push(app.enqueue(&format!("n,label\n{n},job {n}\n")).await);
     }
     let mut jobs = Vec::new();
