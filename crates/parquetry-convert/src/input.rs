@@ -114,6 +114,8 @@ pub(crate) struct ChunkReader {
     next_line: u64,
     next_index: u64,
     chunk_size: usize,
+    /// Buffers of parsed chunks, reused so that big allocations are not faulted in again.
+    spare: Vec<Vec<u8>>,
 }
 
 impl ChunkReader {
@@ -138,7 +140,21 @@ impl ChunkReader {
             next_line: 1,
             next_index: 0,
             chunk_size,
+            spare: Vec::new(),
         }
+    }
+
+    /// Gives back the buffer of a chunk that is no longer needed.
+    pub(crate) fn recycle(&mut self, mut buf: Vec<u8>) {
+        if self.spare.len() < 4 {
+            buf.clear();
+            self.spare.push(buf);
+        }
+    }
+
+    /// Index the next chunk will have.
+    pub(crate) fn next_index(&self) -> u64 {
+        self.next_index
     }
 
     /// Reads about `want` more decoded bytes into `pending`.
@@ -155,10 +171,12 @@ impl ChunkReader {
             let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(raw);
             self.pending.extend_from_slice(text.as_bytes());
         } else {
-            let old = self.pending.len();
-            self.pending.resize(old + want, 0);
-            let n = read_full(&mut *self.inner, &mut self.pending[old..])?;
-            self.pending.truncate(old + n);
+            // `read_to_end` fills spare capacity without zeroing it first.
+            self.pending.reserve(want);
+            let n = (&mut *self.inner)
+                .take(want as u64)
+                .read_to_end(&mut self.pending)
+                .map_err(|e| ConvertError::new(ErrorKind::Io, format!("cannot read input: {e}")))?;
             self.eof = n < want;
             if !self.started && self.pending.starts_with(b"\xEF\xBB\xBF") {
                 self.pending.drain(..3);
@@ -225,7 +243,10 @@ impl ChunkReader {
                     }
                 }
             };
-            let mut data = Vec::with_capacity(self.chunk_size + (self.chunk_size >> 2));
+            let mut data = self
+                .spare
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(self.chunk_size + (self.chunk_size >> 2)));
             data.extend_from_slice(&self.pending[cut..]);
             self.pending.truncate(cut);
             std::mem::swap(&mut data, &mut self.pending);

@@ -10,6 +10,7 @@ mod detect;
 mod error;
 mod input;
 mod options;
+mod pipeline;
 mod plan;
 mod report;
 mod tokenize;
@@ -88,7 +89,7 @@ fn convert_inner(
     let mut replans = 0usize;
     let stats = loop {
         *created = true;
-        match write::run(&plan, input, output, options, cancel) {
+        match pipeline::run(&plan, input, output, options, cancel) {
             Ok(stats) => break stats,
             Err(PassFault::Error(e)) => return Err(e),
             Err(PassFault::Widen(changes)) => {

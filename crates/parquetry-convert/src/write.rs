@@ -1,22 +1,19 @@
-//! One conversion pass: read chunks, parse them into batches, encode them into Parquet.
+//! Parquet writer settings and what a conversion pass reports back.
 
-use std::fs::File;
-use std::io::BufWriter;
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, GzipLevel, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
-use crate::batch::{BatchParser, Fault};
 use crate::error::{ConvertError, ErrorKind};
-use crate::input::{self, ChunkReader, ReadFault};
 use crate::options::{Codec, ConvertOptions};
-use crate::plan::{Kind, Plan};
+use crate::plan::Kind;
 
 /// Bytes of CSV per batch: small enough that cancellation is polled every few milliseconds.
-pub(crate) const CHUNK_BYTES: usize = 4 << 20;
+/// Debug builds (the tests) use small chunks so that every test crosses chunk boundaries.
+pub(crate) const CHUNK_BYTES: usize = if cfg!(debug_assertions) {
+    64 << 10
+} else {
+    4 << 20
+};
 
 /// What a successful pass produced.
 pub(crate) struct PassStats {
@@ -88,70 +85,4 @@ pub(crate) fn writer_properties(
         .set_dictionary_enabled(options.dictionary)
         .set_max_row_group_row_count(Some(options.row_group_size))
         .build())
-}
-
-fn check_cancel(cancel: &AtomicBool) -> Result<(), ConvertError> {
-    if cancel.load(Ordering::Relaxed) {
-        return Err(ConvertError::canceled());
-    }
-    Ok(())
-}
-
-/// Runs one full pass over the input with `plan`, writing `output` from scratch.
-pub(crate) fn run(
-    plan: &Plan,
-    input_path: &Path,
-    output: &Path,
-    options: &ConvertOptions,
-    cancel: &AtomicBool,
-) -> Result<PassStats, PassFault> {
-    let schema = plan.schema();
-    let (reader, _) = input::open(input_path)?;
-    let mut chunks = ChunkReader::new(
-        reader,
-        plan.windows_1252,
-        plan.utf8_forced,
-        plan.quote,
-        plan.escape,
-        CHUNK_BYTES,
-    );
-    let file = File::create(output).map_err(|e| {
-        ConvertError::new(
-            ErrorKind::Io,
-            format!("cannot create output {}: {e}", output.display()),
-        )
-    })?;
-    let props = writer_properties(options)?;
-    let mut writer = ArrowWriter::try_new(
-        BufWriter::with_capacity(1 << 20, file),
-        schema.clone(),
-        Some(props),
-    )?;
-    let mut parser = BatchParser::new(plan);
-    let mut rows = 0u64;
-    loop {
-        check_cancel(cancel)?;
-        let chunk = match chunks.next_chunk() {
-            Ok(Some(c)) => c,
-            Ok(None) => break,
-            Err(ReadFault::Error(e)) => return Err(e.into()),
-            Err(ReadFault::NotUtf8 { line }) => {
-                tracing::info!(line, "bytes that are not UTF-8 found after the sample");
-                return Err(PassFault::NotUtf8);
-            }
-        };
-        let batch = match parser.parse(plan, &schema, &chunk) {
-            Ok(b) => b,
-            Err(Fault::Error(e)) => return Err(e.into()),
-            Err(Fault::Widen(w)) => return Err(PassFault::Widen(w)),
-        };
-        rows += batch.num_rows() as u64;
-        check_cancel(cancel)?;
-        writer.write(&batch)?;
-    }
-    let meta = writer.close()?;
-    Ok(PassStats {
-        rows,
-        row_groups: meta.num_row_groups(),
-    })
 }
