@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use parquetry_convert::{convert_file, ConvertOptions};
 
-use crate::config::{DatabaseSettings, ServeSettings, WorkerProcessSettings};
+use crate::config::{MigrateSettings, ServeSettings, WorkerProcessSettings};
 
 /// Parquetry turns CSV files into Parquet, as a service or from the command line.
 #[derive(Parser, Debug)]
@@ -26,7 +26,7 @@ pub enum Command {
     /// Run background workers only, sharing the job table with other processes.
     Worker(WorkerProcessSettings),
     /// Apply the database migrations and exit.
-    Migrate(DatabaseSettings),
+    Migrate(MigrateSettings),
     /// Convert one CSV file to Parquet with the conversion engine directly.
     Convert(ConvertArgs),
 }

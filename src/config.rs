@@ -9,9 +9,11 @@ use clap::Args;
 /// Where the job table lives.
 #[derive(Args, Clone, Debug)]
 pub struct DatabaseSettings {
-    /// PostgreSQL connection URL (`DATABASE_URL`).
+    /// PostgreSQL connection URL (`DATABASE_URL`). Without it, `serve`
+    /// keeps its job table in an embedded SQLite file under the data
+    /// directory; `worker` needs it, since workers share PostgreSQL.
     #[arg(long, env = "DATABASE_URL")]
-    pub database_url: String,
+    pub database_url: Option<String>,
 
     /// Most connections this process opens (`PARQUETRY_DATABASE_MAX_CONNECTIONS`).
     #[arg(long, env = "PARQUETRY_DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
@@ -187,6 +189,28 @@ pub struct ServeSettings {
 
     #[command(flatten)]
     pub worker: WorkerSettings,
+}
+
+/// Everything `parquetry migrate` needs.
+#[derive(Args, Clone, Debug)]
+pub struct MigrateSettings {
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+
+    #[command(flatten)]
+    pub storage: StorageSettings,
+}
+
+impl WorkerSettings {
+    /// The defaults, as if no flag or variable were given.
+    pub fn parse_defaults() -> WorkerSettings {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            worker: WorkerSettings,
+        }
+        <Defaults as clap::Parser>::parse_from(["parquetry"]).worker
+    }
 }
 
 /// Everything `parquetry worker` needs.

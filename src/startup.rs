@@ -8,10 +8,12 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
-use sqlx::postgres::{PgPool, PgPoolOptions};
 use tracing_actix_web::TracingLogger;
 
-use crate::config::{DatabaseSettings, ServeSettings, WorkerProcessSettings};
+use crate::config::{
+    DatabaseSettings, MigrateSettings, ServeSettings, StorageSettings, WorkerProcessSettings,
+    WorkerSettings,
+};
 use crate::http::{self, AppState, ParquetryRootSpan};
 use crate::jobs::JobStore;
 use crate::storage::Storage;
@@ -19,22 +21,20 @@ use crate::telemetry::metrics::MetricsPipeline;
 use crate::telemetry::{self, ExporterChoice};
 use crate::worker::{WorkerContext, WorkerPool};
 
-/// Connects to PostgreSQL.
-pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
-    PgPoolOptions::new()
-        .max_connections(settings.database_max_connections)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect(&settings.database_url)
-        .await
-        .context("connecting to the database (DATABASE_URL)")
-}
-
-/// Applies `migrations/`; safe to run from several processes at once.
-pub async fn run_migrations(pool: &PgPool) -> anyhow::Result<()> {
-    sqlx::migrate!("./migrations")
-        .run(pool)
-        .await
-        .context("applying database migrations")
+/// Opens the job table: PostgreSQL when a URL is configured, else the
+/// embedded SQLite file under the data directory.
+pub async fn open_store(
+    database: &DatabaseSettings,
+    storage: &StorageSettings,
+    worker: &WorkerSettings,
+) -> anyhow::Result<JobStore> {
+    JobStore::connect(
+        database.database_url.as_deref(),
+        &storage.data_dir,
+        database.database_max_connections,
+        worker.retention(),
+    )
+    .await
 }
 
 /// The API with its workers, built and bound but not yet running.
@@ -50,9 +50,13 @@ impl Application {
     /// Connects, migrates, binds `settings.bind` (port 0 picks a free port)
     /// and starts the workers.
     pub async fn build(settings: ServeSettings) -> anyhow::Result<Application> {
-        let pool = connect(&settings.database).await?;
-        run_migrations(&pool).await?;
-        let store = JobStore::new(pool).with_retention(settings.worker.retention());
+        let store = open_store(&settings.database, &settings.storage, &settings.worker).await?;
+        if store.sqlite().is_some() {
+            tracing::info!(
+                file = %settings.storage.data_dir.join(crate::jobs::SQLITE_FILE).display(),
+                "no DATABASE_URL: keeping the job table in an embedded SQLite file"
+            );
+        }
         let storage = Storage::open(&settings.storage.data_dir)
             .await
             .with_context(|| {
@@ -168,12 +172,15 @@ pub async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
 pub async fn run_workers_only(settings: WorkerProcessSettings) -> anyhow::Result<()> {
     let guard = telemetry::init(std::io::stdout)?;
     let outcome = async {
-        let pool = connect(&settings.database).await?;
-        run_migrations(&pool).await?;
+        anyhow::ensure!(
+            settings.database.database_url.is_some(),
+            "parquetry worker shares the job table through PostgreSQL: set DATABASE_URL"
+        );
+        let store = open_store(&settings.database, &settings.storage, &settings.worker).await?;
         let storage = Storage::open(&settings.storage.data_dir).await?;
         let metrics = MetricsPipeline::build(&ExporterChoice::from_env())?;
         let workers = WorkerPool::start(WorkerContext {
-            store: JobStore::new(pool).with_retention(settings.worker.retention()),
+            store,
             storage,
             metrics: metrics.metrics.clone(),
             settings: settings.worker.clone(),
@@ -191,9 +198,9 @@ pub async fn run_workers_only(settings: WorkerProcessSettings) -> anyhow::Result
 }
 
 /// `parquetry migrate`.
-pub async fn migrate(settings: DatabaseSettings) -> anyhow::Result<()> {
-    let pool = connect(&settings).await?;
-    run_migrations(&pool).await?;
+pub async fn migrate(settings: MigrateSettings) -> anyhow::Result<()> {
+    let worker = WorkerSettings::parse_defaults();
+    open_store(&settings.database, &settings.storage, &worker).await?;
     println!("migrations applied");
     Ok(())
 }

@@ -162,7 +162,7 @@ pub async fn delete_job(
     let id = parse_job_id(&path)?;
     match state.store.remove(id).await? {
         Removal::NotFound => Err(missing(&state, id).await),
-        Removal::Canceled { .. } | Removal::Deleted => {
+        Removal::Canceled | Removal::Deleted => {
             state
                 .storage
                 .remove_job_files(id)

@@ -78,13 +78,10 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    sqlx::query("SELECT 1")
-        .execute(state.store.pool())
-        .await
-        .map_err(|error| {
-            tracing::warn!(%error, "readiness check failed");
-            ApiError::DatabaseUnavailable
-        })?;
+    state.store.ping().await.map_err(|error| {
+        tracing::warn!(%error, "readiness check failed");
+        ApiError::DatabaseUnavailable
+    })?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))
 }
 

@@ -2,6 +2,9 @@
 //! statement that touches it.
 
 mod cursor;
+mod postgres;
+mod spans;
+mod sqlite;
 mod store;
 
 use chrono::{DateTime, Utc};
@@ -9,7 +12,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 pub use cursor::ListCursor;
-pub use store::JobStore;
+pub use spans::DbTarget;
+pub use store::{JobStore, SQLITE_FILE};
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -119,9 +123,7 @@ pub enum Inserted {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Removal {
     /// The job was queued or running and is now canceled.
-    Canceled {
-        was: JobStatus,
-    },
+    Canceled,
     /// The job had finished; its row is gone.
     Deleted,
     NotFound,

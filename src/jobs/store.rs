@@ -1,232 +1,148 @@
-//! Every SQL statement of the job table, each run inside a client span that
-//! follows the OpenTelemetry database conventions (sqlx makes no spans).
+//! One store interface over two implementations: PostgreSQL, the production
+//! store that several processes share, and an embedded SQLite file, the
+//! zero-set-up default of a single `parquetry serve`.
 
-use std::future::Future;
+use std::path::Path;
 use std::time::Duration;
 
-use sqlx::postgres::{PgPool, PgRow};
-use sqlx::Row;
-use tracing::{field::Empty, Instrument};
+use anyhow::Context;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use uuid::Uuid;
 
+use super::postgres::PgJobs;
+use super::spans::DbTarget;
+use super::sqlite::SqliteJobs;
 use super::{Inserted, Job, JobError, JobStatus, ListCursor, NewJob, Removal};
 
-const INSERT: &str = "INSERT INTO jobs (id, input_filename, input_bytes, options, traceparent, \
-     tracestate, trace_id, idempotency_key, max_attempts) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-     ON CONFLICT (idempotency_key) DO NOTHING RETURNING *";
-const SELECT_ONE: &str = "SELECT * FROM jobs WHERE id = $1";
-const SELECT_BY_IDEMPOTENCY_KEY: &str = "SELECT * FROM jobs WHERE idempotency_key = $1";
-const SELECT_EXPIRED: &str = "SELECT id FROM expired_jobs WHERE id = $1";
-const LIST: &str = "SELECT * FROM jobs \
-     WHERE ($1::text IS NULL OR status = $1) \
-       AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
-     ORDER BY created_at DESC, id DESC LIMIT $4";
-/// One autocommitted statement: the row lock of `SKIP LOCKED` lives only as
-/// long as the statement, so no transaction is held while the job converts.
-const CLAIM: &str = "UPDATE jobs SET status = 'running', worker_id = $1, \
-     attempts = attempts + 1, started_at = now(), heartbeat_at = now(), updated_at = now() \
-     WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND run_after <= now() \
-                 ORDER BY created_at, id FOR UPDATE SKIP LOCKED LIMIT 1) \
-     RETURNING *";
-const HEARTBEAT: &str = "UPDATE jobs SET heartbeat_at = now(), updated_at = now() \
-     WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING id";
-const SUCCEED: &str = "UPDATE jobs SET status = 'succeeded', result = $3, finished_at = now(), \
-     heartbeat_at = NULL, updated_at = now(), expires_at = now() + make_interval(secs => $4) \
-     WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING *";
-const FAIL: &str = "UPDATE jobs SET status = 'failed', error_code = $3, error_message = $4, \
-     error_line = $5, error_column = $6, finished_at = now(), heartbeat_at = NULL, \
-     updated_at = now(), expires_at = now() + make_interval(secs => $7), \
-     attempt_errors = attempt_errors || jsonb_build_array(jsonb_build_object( \
-         'attempt', attempts, 'code', $3::text, 'message', $4::text, 'at', now())) \
-     WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING *";
-/// A transient failure: back to the queue after `$5` seconds, or failed for
-/// good once the attempts are spent.
-const RETRY: &str = "UPDATE jobs SET \
-     status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
-     error_code = CASE WHEN attempts >= max_attempts THEN $3::text END, \
-     error_message = CASE WHEN attempts >= max_attempts THEN $4::text END, \
-     finished_at = CASE WHEN attempts >= max_attempts THEN now() END, \
-     expires_at = CASE WHEN attempts >= max_attempts THEN now() + make_interval(secs => $6) END, \
-     run_after = now() + make_interval(secs => $5), worker_id = NULL, heartbeat_at = NULL, \
-     updated_at = now(), \
-     attempt_errors = attempt_errors || jsonb_build_array(jsonb_build_object( \
-         'attempt', attempts, 'code', $3::text, 'message', $4::text, 'at', now())) \
-     WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING *";
-/// A graceful shutdown gives the job back without spending an attempt.
-const REQUEUE: &str = "UPDATE jobs SET status = 'queued', worker_id = NULL, \
-     heartbeat_at = NULL, attempts = greatest(attempts - 1, 0), updated_at = now() \
-     WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING id";
-/// A worker that stopped heartbeating (killed, machine gone) spent its
-/// attempt; the job runs again elsewhere unless it keeps killing workers.
-const REQUEUE_STALE: &str = "UPDATE jobs SET \
-     status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
-     error_code = CASE WHEN attempts >= max_attempts THEN 'lease-expired' END, \
-     error_message = CASE WHEN attempts >= max_attempts \
-         THEN 'the worker running this job stopped responding on every attempt' END, \
-     finished_at = CASE WHEN attempts >= max_attempts THEN now() END, \
-     expires_at = CASE WHEN attempts >= max_attempts THEN now() + make_interval(secs => $2) END, \
-     worker_id = NULL, heartbeat_at = NULL, updated_at = now(), \
-     attempt_errors = attempt_errors || jsonb_build_array(jsonb_build_object( \
-         'attempt', attempts, 'code', 'lease-expired', \
-         'message', 'the worker stopped heartbeating', 'at', now())) \
-     WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $1) \
-     RETURNING id";
-const CANCEL: &str = "UPDATE jobs AS j SET status = 'canceled', finished_at = now(), \
-     heartbeat_at = NULL, updated_at = now(), expires_at = now() + make_interval(secs => $2) \
-     FROM (SELECT id, status FROM jobs WHERE id = $1 FOR UPDATE) AS previous \
-     WHERE j.id = previous.id AND previous.status IN ('queued', 'running') \
-     RETURNING previous.status";
-const DELETE_FINISHED: &str = "DELETE FROM jobs WHERE id = $1 \
-     AND status IN ('succeeded', 'failed', 'canceled') RETURNING id";
-const COUNT_ACTIVE: &str = "SELECT count(*) FILTER (WHERE status = 'queued') AS queued, \
-     count(*) FILTER (WHERE status = 'running') AS running FROM jobs";
-const COUNT_QUEUED: &str = "SELECT count(*) FROM jobs WHERE status = 'queued'";
-/// Removes expired jobs and leaves their tombstones, in one statement.
-const EXPIRE: &str = "WITH expired AS (DELETE FROM jobs WHERE expires_at < now() RETURNING id) \
-     INSERT INTO expired_jobs (id) SELECT id FROM expired ON CONFLICT DO NOTHING RETURNING id";
-const PURGE_TOMBSTONES: &str =
-    "DELETE FROM expired_jobs WHERE expired_at < now() - make_interval(secs => $1)";
-const KNOWN_IDS: &str = "SELECT id FROM jobs WHERE id = ANY($1)";
-
-/// The job table. Cloning is cheap (a pool handle).
+/// The job table.
 #[derive(Clone, Debug)]
-pub struct JobStore {
-    pool: PgPool,
-    server_address: String,
-    server_port: u16,
-    /// How long finished jobs and their files are kept.
-    retention: Duration,
+pub enum JobStore {
+    Postgres(PgJobs),
+    Sqlite(SqliteJobs),
 }
 
+/// Calls the same method on whichever store this is.
+macro_rules! dispatch {
+    ($store:expr, $method:ident($($argument:expr),*)) => {
+        match $store {
+            JobStore::Postgres(store) => store.$method($($argument),*).await,
+            JobStore::Sqlite(store) => store.$method($($argument),*).await,
+        }
+    };
+}
+
+/// The file of the embedded store, under the data directory.
+pub const SQLITE_FILE: &str = "parquetry.sqlite3";
+
 impl JobStore {
-    pub fn new(pool: PgPool) -> JobStore {
-        let options = pool.connect_options();
-        JobStore {
-            server_address: options.get_host().to_string(),
-            server_port: options.get_port(),
-            pool,
-            retention: Duration::from_secs(24 * 60 * 60),
+    /// PostgreSQL when `database_url` is given, else the SQLite file under
+    /// `data_dir`; migrations are applied (safe from several processes).
+    pub async fn connect(
+        database_url: Option<&str>,
+        data_dir: &Path,
+        max_connections: u32,
+        retention: Duration,
+    ) -> anyhow::Result<JobStore> {
+        match database_url {
+            Some(url) => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await
+                    .context("connecting to PostgreSQL (DATABASE_URL)")?;
+                sqlx::migrate!("./migrations")
+                    .run(&pool)
+                    .await
+                    .context("applying the PostgreSQL migrations")?;
+                Ok(JobStore::Postgres(PgJobs::new(pool, retention)))
+            }
+            None => {
+                std::fs::create_dir_all(data_dir)
+                    .with_context(|| format!("creating {}", data_dir.display()))?;
+                let options = SqliteConnectOptions::new()
+                    .filename(data_dir.join(SQLITE_FILE))
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_secs(10));
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(max_connections)
+                    .connect_with(options)
+                    .await
+                    .context("opening the SQLite job table")?;
+                sqlx::migrate!("./migrations-sqlite")
+                    .run(&pool)
+                    .await
+                    .context("applying the SQLite migrations")?;
+                Ok(JobStore::Sqlite(SqliteJobs::new(pool, retention)))
+            }
         }
     }
 
-    /// Keeps finished jobs for `retention` before the cleaner removes them.
-    pub fn with_retention(mut self, retention: Duration) -> JobStore {
-        self.retention = retention;
-        self
-    }
-
-    fn retention_secs(&self) -> f64 {
-        self.retention.as_secs_f64()
-    }
-
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
-    /// The database attributes of a span of `query`, for spans recorded
-    /// through the OpenTelemetry API directly (see `claim`).
-    pub fn span_attributes(
-        &self,
-        operation: &'static str,
-        query: &'static str,
-    ) -> Vec<opentelemetry::KeyValue> {
-        use opentelemetry::KeyValue;
-        vec![
-            KeyValue::new("db.system.name", "postgresql"),
-            KeyValue::new("db.operation.name", operation),
-            KeyValue::new("db.collection.name", "jobs"),
-            KeyValue::new("db.query.text", query),
-            KeyValue::new("server.address", self.server_address.clone()),
-            KeyValue::new("server.port", i64::from(self.server_port)),
-        ]
-    }
-
-    /// Runs one statement inside a client span named `OPERATION jobs`.
-    async fn traced<T, F>(
-        &self,
-        operation: &'static str,
-        query: &'static str,
-        run: F,
-    ) -> sqlx::Result<T>
-    where
-        F: Future<Output = sqlx::Result<T>>,
-    {
-        let span = tracing::info_span!(
-            "db.query",
-            otel.name = format!("{operation} jobs"),
-            otel.kind = "client",
-            otel.status_code = Empty,
-            db.system.name = "postgresql",
-            db.operation.name = operation,
-            db.collection.name = "jobs",
-            db.query.text = query,
-            server.address = self.server_address.as_str(),
-            server.port = self.server_port,
-            error.type = Empty,
-        );
-        let outcome = run.instrument(span.clone()).await;
-        if let Err(error) = &outcome {
-            span.record("otel.status_code", "ERROR");
-            span.record("error.type", sqlx_error_type(error));
+    /// The PostgreSQL pool, for LISTEN; `None` for SQLite.
+    pub fn postgres_pool(&self) -> Option<&PgPool> {
+        match self {
+            JobStore::Postgres(store) => Some(store.pool()),
+            JobStore::Sqlite(_) => None,
         }
-        outcome
+    }
+
+    /// The SQLite store, whose workers are woken in-process.
+    pub fn sqlite(&self) -> Option<&SqliteJobs> {
+        match self {
+            JobStore::Sqlite(store) => Some(store),
+            JobStore::Postgres(_) => None,
+        }
+    }
+
+    /// What spans of this store's statements say about the database.
+    pub fn target(&self) -> &DbTarget {
+        match self {
+            JobStore::Postgres(store) => store.target(),
+            JobStore::Sqlite(store) => store.target(),
+        }
+    }
+
+    /// The SQL text of `claim`, for the span the worker records.
+    pub fn claim_query(&self) -> &'static str {
+        match self {
+            JobStore::Postgres(_) => PgJobs::CLAIM_QUERY,
+            JobStore::Sqlite(_) => SqliteJobs::CLAIM_QUERY,
+        }
+    }
+
+    /// Whether the database answers (`/readyz`).
+    pub async fn ping(&self) -> sqlx::Result<()> {
+        match self {
+            JobStore::Postgres(store) => sqlx::query("SELECT 1")
+                .execute(store.pool())
+                .await
+                .map(drop),
+            JobStore::Sqlite(store) => sqlx::query("SELECT 1")
+                .execute(store.pool())
+                .await
+                .map(drop),
+        }
     }
 
     /// Enqueues a job whose input is already stored; with an idempotency key
     /// that is taken, returns the job that has it instead.
     pub async fn insert(&self, job: &NewJob) -> sqlx::Result<Inserted> {
-        let query = sqlx::query(INSERT)
-            .bind(job.id)
-            .bind(&job.input_filename)
-            .bind(job.input_bytes)
-            .bind(&job.options)
-            .bind(&job.traceparent)
-            .bind(&job.tracestate)
-            .bind(&job.trace_id)
-            .bind(&job.idempotency_key)
-            .bind(job.max_attempts);
-        let row = self
-            .traced("INSERT", INSERT, query.fetch_optional(&self.pool))
-            .await?;
-        if let Some(row) = row {
-            return Ok(Inserted::Created(job_from_row(&row)?));
-        }
-        let key = job.idempotency_key.as_deref().unwrap_or_default();
-        match self.find_by_idempotency_key(key).await? {
-            Some(existing) => Ok(Inserted::Existing(existing)),
-            // The other job expired between the two statements.
-            None => Err(sqlx::Error::RowNotFound),
-        }
+        dispatch!(self, insert(job))
     }
 
     pub async fn find_by_idempotency_key(&self, key: &str) -> sqlx::Result<Option<Job>> {
-        let query = sqlx::query(SELECT_BY_IDEMPOTENCY_KEY).bind(key);
-        let row = self
-            .traced(
-                "SELECT",
-                SELECT_BY_IDEMPOTENCY_KEY,
-                query.fetch_optional(&self.pool),
-            )
-            .await?;
-        row.as_ref().map(job_from_row).transpose()
+        dispatch!(self, find_by_idempotency_key(key))
     }
 
     /// Whether `id` named a job that expired and was removed.
     pub async fn is_expired(&self, id: Uuid) -> sqlx::Result<bool> {
-        let query = sqlx::query(SELECT_EXPIRED).bind(id);
-        let row = self
-            .traced("SELECT", SELECT_EXPIRED, query.fetch_optional(&self.pool))
-            .await?;
-        Ok(row.is_some())
+        dispatch!(self, is_expired(id))
     }
 
     pub async fn get(&self, id: Uuid) -> sqlx::Result<Option<Job>> {
-        let query = sqlx::query(SELECT_ONE).bind(id);
-        let row = self
-            .traced("SELECT", SELECT_ONE, query.fetch_optional(&self.pool))
-            .await?;
-        row.as_ref().map(job_from_row).transpose()
+        dispatch!(self, get(id))
     }
 
     /// Newest first, at most `limit`, after `cursor` when given.
@@ -236,39 +152,20 @@ impl JobStore {
         limit: i64,
         cursor: Option<&ListCursor>,
     ) -> sqlx::Result<Vec<Job>> {
-        let query = sqlx::query(LIST)
-            .bind(status.map(JobStatus::as_str))
-            .bind(cursor.map(|c| c.created_at))
-            .bind(cursor.map(|c| c.id))
-            .bind(limit);
-        let rows = self
-            .traced("SELECT", LIST, query.fetch_all(&self.pool))
-            .await?;
-        rows.iter().map(job_from_row).collect()
+        dispatch!(self, list(status, limit, cursor))
     }
 
-    /// Claims the oldest queued job for `worker_id`. Deliberately untraced:
-    /// idle workers run it every poll, and the worker records the span of a
-    /// successful claim inside the job's own trace (see `worker`).
+    /// Claims the oldest claimable job for `worker_id`. Untraced: idle
+    /// workers run it every poll, and the worker records the span of a
+    /// successful claim inside the job's own trace.
     pub async fn claim(&self, worker_id: &str) -> sqlx::Result<Option<Job>> {
-        let row = sqlx::query(CLAIM)
-            .bind(worker_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(job_from_row).transpose()
+        dispatch!(self, claim(worker_id))
     }
-
-    /// The SQL text of `claim`, for the span the worker records.
-    pub const CLAIM_QUERY: &'static str = CLAIM;
 
     /// Renews the lease. `false` when the job is no longer this worker's to
     /// run: canceled, or requeued after its lease went stale.
     pub async fn heartbeat(&self, id: Uuid, worker_id: &str) -> sqlx::Result<bool> {
-        let query = sqlx::query(HEARTBEAT).bind(id).bind(worker_id);
-        let row = self
-            .traced("UPDATE", HEARTBEAT, query.fetch_optional(&self.pool))
-            .await?;
-        Ok(row.is_some())
+        dispatch!(self, heartbeat(id, worker_id))
     }
 
     /// Records success; `None` when the lease was lost meanwhile.
@@ -278,36 +175,17 @@ impl JobStore {
         worker_id: &str,
         result: &serde_json::Value,
     ) -> sqlx::Result<Option<Job>> {
-        let query = sqlx::query(SUCCEED)
-            .bind(id)
-            .bind(worker_id)
-            .bind(result)
-            .bind(self.retention_secs());
-        let row = self
-            .traced("UPDATE", SUCCEED, query.fetch_optional(&self.pool))
-            .await?;
-        row.as_ref().map(job_from_row).transpose()
+        dispatch!(self, succeed(id, worker_id, result))
     }
 
-    /// Records failure; `None` when the lease was lost meanwhile.
+    /// Records a failure that retrying cannot fix; `None` when the lease was lost.
     pub async fn fail(
         &self,
         id: Uuid,
         worker_id: &str,
         error: &JobError,
     ) -> sqlx::Result<Option<Job>> {
-        let query = sqlx::query(FAIL)
-            .bind(id)
-            .bind(worker_id)
-            .bind(&error.code)
-            .bind(&error.message)
-            .bind(error.line)
-            .bind(&error.column)
-            .bind(self.retention_secs());
-        let row = self
-            .traced("UPDATE", FAIL, query.fetch_optional(&self.pool))
-            .await?;
-        row.as_ref().map(job_from_row).transpose()
+        dispatch!(self, fail(id, worker_id, error))
     }
 
     /// Records a transient failure: the job runs again after `backoff`, or
@@ -319,157 +197,42 @@ impl JobStore {
         error: &JobError,
         backoff: Duration,
     ) -> sqlx::Result<Option<Job>> {
-        let query = sqlx::query(RETRY)
-            .bind(id)
-            .bind(worker_id)
-            .bind(&error.code)
-            .bind(&error.message)
-            .bind(backoff.as_secs_f64())
-            .bind(self.retention_secs());
-        let row = self
-            .traced("UPDATE", RETRY, query.fetch_optional(&self.pool))
-            .await?;
-        row.as_ref().map(job_from_row).transpose()
+        dispatch!(self, retry(id, worker_id, error, backoff))
     }
 
-    /// Puts a job this worker holds back in the queue (shutdown, transient error).
+    /// Gives a job back to the queue without spending an attempt (shutdown).
     pub async fn requeue(&self, id: Uuid, worker_id: &str) -> sqlx::Result<bool> {
-        let query = sqlx::query(REQUEUE).bind(id).bind(worker_id);
-        let row = self
-            .traced("UPDATE", REQUEUE, query.fetch_optional(&self.pool))
-            .await?;
-        Ok(row.is_some())
+        dispatch!(self, requeue(id, worker_id))
     }
 
     /// Puts back in the queue running jobs whose worker stopped heartbeating.
-    /// Untraced housekeeping, like `claim`.
     pub async fn requeue_stale(&self, lease_timeout: Duration) -> sqlx::Result<Vec<Uuid>> {
-        let rows = sqlx::query(REQUEUE_STALE)
-            .bind(lease_timeout.as_secs_f64())
-            .bind(self.retention_secs())
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|row| row.try_get("id")).collect()
+        dispatch!(self, requeue_stale(lease_timeout))
     }
 
     /// Cancels a queued or running job, or deletes a finished one.
     pub async fn remove(&self, id: Uuid) -> sqlx::Result<Removal> {
-        let query = sqlx::query(CANCEL).bind(id).bind(self.retention_secs());
-        let canceled = self
-            .traced("UPDATE", CANCEL, query.fetch_optional(&self.pool))
-            .await?;
-        if let Some(row) = canceled {
-            let was: String = row.try_get("status")?;
-            let was = JobStatus::parse(&was).ok_or_else(|| decode_error("status", &was))?;
-            return Ok(Removal::Canceled { was });
-        }
-        let query = sqlx::query(DELETE_FINISHED).bind(id);
-        let deleted = self
-            .traced("DELETE", DELETE_FINISHED, query.fetch_optional(&self.pool))
-            .await?;
-        Ok(if deleted.is_some() {
-            Removal::Deleted
-        } else {
-            Removal::NotFound
-        })
+        dispatch!(self, remove(id))
     }
 
     /// Jobs waiting in the queue, for back-pressure on uploads.
     pub async fn count_queued(&self) -> sqlx::Result<i64> {
-        let query = sqlx::query_scalar(COUNT_QUEUED);
-        self.traced("SELECT", COUNT_QUEUED, query.fetch_one(&self.pool))
-            .await
+        dispatch!(self, count_queued())
     }
 
-    /// Removes the rows of expired jobs, leaving tombstones; returns their
-    /// ids so their files can go too. Untraced housekeeping.
+    /// Removes expired jobs, leaving tombstones; returns their ids so their
+    /// files can go too.
     pub async fn expire(&self, keep_tombstones: Duration) -> sqlx::Result<Vec<Uuid>> {
-        let ids = sqlx::query_scalar(EXPIRE).fetch_all(&self.pool).await?;
-        sqlx::query(PURGE_TOMBSTONES)
-            .bind(keep_tombstones.as_secs_f64())
-            .execute(&self.pool)
-            .await?;
-        Ok(ids)
+        dispatch!(self, expire(keep_tombstones))
     }
 
     /// Which of `ids` still have a row (for the orphan-file sweep).
     pub async fn known_ids(&self, ids: &[Uuid]) -> sqlx::Result<Vec<Uuid>> {
-        sqlx::query_scalar(KNOWN_IDS)
-            .bind(ids)
-            .fetch_all(&self.pool)
-            .await
+        dispatch!(self, known_ids(ids))
     }
 
     /// Jobs queued and running now, across every process.
     pub async fn count_active(&self) -> sqlx::Result<(i64, i64)> {
-        let row = sqlx::query(COUNT_ACTIVE).fetch_one(&self.pool).await?;
-        Ok((row.try_get("queued")?, row.try_get("running")?))
-    }
-}
-
-fn job_from_row(row: &PgRow) -> sqlx::Result<Job> {
-    let status: String = row.try_get("status")?;
-    let error_code: Option<String> = row.try_get("error_code")?;
-    let error = match error_code {
-        Some(code) => Some(JobError {
-            code,
-            message: row
-                .try_get::<Option<String>, _>("error_message")?
-                .unwrap_or_default(),
-            line: row.try_get("error_line")?,
-            column: row.try_get("error_column")?,
-        }),
-        None => None,
-    };
-    Ok(Job {
-        id: row.try_get("id")?,
-        status: JobStatus::parse(&status).ok_or_else(|| decode_error("status", &status))?,
-        input_filename: row.try_get("input_filename")?,
-        input_bytes: row.try_get("input_bytes")?,
-        options: row.try_get("options")?,
-        result: row.try_get("result")?,
-        error,
-        traceparent: row.try_get("traceparent")?,
-        tracestate: row.try_get("tracestate")?,
-        trace_id: row.try_get("trace_id")?,
-        worker_id: row.try_get("worker_id")?,
-        attempts: row.try_get("attempts")?,
-        max_attempts: row.try_get("max_attempts")?,
-        attempt_errors: row.try_get("attempt_errors")?,
-        idempotency_key: row.try_get("idempotency_key")?,
-        expires_at: row.try_get("expires_at")?,
-        created_at: row.try_get("created_at")?,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
-    })
-}
-
-fn decode_error(column: &str, value: &str) -> sqlx::Error {
-    sqlx::Error::ColumnDecode {
-        index: column.to_string(),
-        source: format!("unexpected value {value:?}").into(),
-    }
-}
-
-/// A low-cardinality name for the `error.type` attribute.
-fn sqlx_error_type(error: &sqlx::Error) -> &'static str {
-    match error {
-        sqlx::Error::Database(_) => "database",
-        sqlx::Error::PoolTimedOut => "pool_timed_out",
-        sqlx::Error::Io(_) => "io",
-        sqlx::Error::RowNotFound => "row_not_found",
-        _ => "other",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_writing_statement_returns_the_whole_row() {
-        for statement in [INSERT, CLAIM, SUCCEED, FAIL, RETRY] {
-            assert!(statement.ends_with("RETURNING *"));
-        }
+        dispatch!(self, count_active())
     }
 }

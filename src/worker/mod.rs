@@ -146,8 +146,20 @@ impl Worker {
 /// Wakes one idle worker per queued job; polling remains the fallback when
 /// the listener is down.
 async fn listen_for_jobs(store: JobStore, wake: Arc<Notify>, stop: CancellationToken) {
+    if let Some(sqlite) = store.sqlite() {
+        // One process owns the SQLite file: the store wakes us in-process.
+        loop {
+            tokio::select! {
+                _ = sqlite.job_queued() => wake.notify_one(),
+                _ = stop.cancelled() => return,
+            }
+        }
+    }
+    let Some(pool) = store.postgres_pool() else {
+        return;
+    };
     while !stop.is_cancelled() {
-        let mut listener = match PgListener::connect_with(store.pool()).await {
+        let mut listener = match PgListener::connect_with(pool).await {
             Ok(listener) => listener,
             Err(error) => {
                 tracing::warn!(%error, "cannot LISTEN for queued jobs; polling only");

@@ -106,7 +106,7 @@ fn record_claim_span(store: JobStore, consumer: &Span, claim: &ClaimTiming) {
         .span_builder("UPDATE jobs")
         .with_kind(SpanKind::Client)
         .with_start_time(claim.started)
-        .with_attributes(store.span_attributes("UPDATE", JobStore::CLAIM_QUERY))
+        .with_attributes(store.target().attributes("UPDATE", store.claim_query()))
         .start_with_context(&tracer, &parent);
     opentelemetry::trace::Span::end_with_timestamp(&mut span, claim.ended);
 }

@@ -71,7 +71,7 @@ pub fn settings(database_url: &str, data_dir: &std::path::Path, workers: usize) 
     ServeSettings {
         bind: "127.0.0.1:0".into(),
         database: DatabaseSettings {
-            database_url: database_url.to_string(),
+            database_url: Some(database_url.to_string()),
             database_max_connections: 10,
         },
         storage: StorageSettings {

@@ -249,3 +249,19 @@ async fn twenty_uploads_at_once_all_succeed() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn without_a_database_url_the_job_table_is_an_embedded_sqlite_file() {
+    let app = spawn_app_with(|settings| settings.database.database_url = None).await;
+
+    let id = app.enqueue("a;b\n1,5;x\n").await;
+    let job = app.wait_until_finished(&id).await;
+
+    assert_eq!(job["status"], "succeeded", "{job:#}");
+    assert!(app.data_dir.join(parquetry::jobs::SQLITE_FILE).exists());
+    let batch = read_parquet(app.download(&id).await.bytes().await.unwrap());
+    assert_eq!(batch.num_rows(), 1);
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    app.stop().await;
+}

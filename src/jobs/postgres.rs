@@ -1,0 +1,419 @@
+//! The job table in PostgreSQL: every statement, each run inside a client
+//! span (see `spans`), except the idle-poll housekeeping ones.
+
+use std::future::Future;
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgRow};
+use sqlx::Row;
+
+use uuid::Uuid;
+
+use super::spans::{decode_error, DbTarget};
+use super::{Inserted, Job, JobError, JobStatus, ListCursor, NewJob, Removal};
+
+const INSERT: &str = "INSERT INTO jobs (id, input_filename, input_bytes, options, traceparent, \
+     tracestate, trace_id, idempotency_key, max_attempts) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+     ON CONFLICT (idempotency_key) DO NOTHING RETURNING *";
+const SELECT_ONE: &str = "SELECT * FROM jobs WHERE id = $1";
+const SELECT_BY_IDEMPOTENCY_KEY: &str = "SELECT * FROM jobs WHERE idempotency_key = $1";
+const SELECT_EXPIRED: &str = "SELECT id FROM expired_jobs WHERE id = $1";
+const LIST: &str = "SELECT * FROM jobs \
+     WHERE ($1::text IS NULL OR status = $1) \
+       AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
+     ORDER BY created_at DESC, id DESC LIMIT $4";
+/// One autocommitted statement: the row lock of `SKIP LOCKED` lives only as
+/// long as the statement, so no transaction is held while the job converts.
+const CLAIM: &str = "UPDATE jobs SET status = 'running', worker_id = $1, \
+     attempts = attempts + 1, started_at = now(), heartbeat_at = now(), updated_at = now() \
+     WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND run_after <= now() \
+                 ORDER BY created_at, id FOR UPDATE SKIP LOCKED LIMIT 1) \
+     RETURNING *";
+const HEARTBEAT: &str = "UPDATE jobs SET heartbeat_at = now(), updated_at = now() \
+     WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING id";
+const SUCCEED: &str = "UPDATE jobs SET status = 'succeeded', result = $3, finished_at = now(), \
+     heartbeat_at = NULL, updated_at = now(), expires_at = now() + make_interval(secs => $4) \
+     WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING *";
+const FAIL: &str = "UPDATE jobs SET status = 'failed', error_code = $3, error_message = $4, \
+     error_line = $5, error_column = $6, finished_at = now(), heartbeat_at = NULL, \
+     updated_at = now(), expires_at = now() + make_interval(secs => $7), \
+     attempt_errors = attempt_errors || jsonb_build_array(jsonb_build_object( \
+         'attempt', attempts, 'code', $3::text, 'message', $4::text, 'at', now())) \
+     WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING *";
+/// A transient failure: back to the queue after `$5` seconds, or failed for
+/// good once the attempts are spent.
+const RETRY: &str = "UPDATE jobs SET \
+     status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
+     error_code = CASE WHEN attempts >= max_attempts THEN $3::text END, \
+     error_message = CASE WHEN attempts >= max_attempts THEN $4::text END, \
+     finished_at = CASE WHEN attempts >= max_attempts THEN now() END, \
+     expires_at = CASE WHEN attempts >= max_attempts THEN now() + make_interval(secs => $6) END, \
+     run_after = now() + make_interval(secs => $5), worker_id = NULL, heartbeat_at = NULL, \
+     updated_at = now(), \
+     attempt_errors = attempt_errors || jsonb_build_array(jsonb_build_object( \
+         'attempt', attempts, 'code', $3::text, 'message', $4::text, 'at', now())) \
+     WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING *";
+/// A graceful shutdown gives the job back without spending an attempt.
+const REQUEUE: &str = "UPDATE jobs SET status = 'queued', worker_id = NULL, \
+     heartbeat_at = NULL, attempts = greatest(attempts - 1, 0), updated_at = now() \
+     WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING id";
+/// A worker that stopped heartbeating (killed, machine gone) spent its
+/// attempt; the job runs again elsewhere unless it keeps killing workers.
+const REQUEUE_STALE: &str = "UPDATE jobs SET \
+     status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
+     error_code = CASE WHEN attempts >= max_attempts THEN 'lease-expired' END, \
+     error_message = CASE WHEN attempts >= max_attempts \
+         THEN 'the worker running this job stopped responding on every attempt' END, \
+     finished_at = CASE WHEN attempts >= max_attempts THEN now() END, \
+     expires_at = CASE WHEN attempts >= max_attempts THEN now() + make_interval(secs => $2) END, \
+     worker_id = NULL, heartbeat_at = NULL, updated_at = now(), \
+     attempt_errors = attempt_errors || jsonb_build_array(jsonb_build_object( \
+         'attempt', attempts, 'code', 'lease-expired', \
+         'message', 'the worker stopped heartbeating', 'at', now())) \
+     WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $1) \
+     RETURNING id";
+const CANCEL: &str = "UPDATE jobs SET status = 'canceled', finished_at = now(), \
+     heartbeat_at = NULL, updated_at = now(), expires_at = now() + make_interval(secs => $2) \
+     WHERE id = $1 AND status IN ('queued', 'running') RETURNING id";
+const DELETE_FINISHED: &str = "DELETE FROM jobs WHERE id = $1 \
+     AND status IN ('succeeded', 'failed', 'canceled') RETURNING id";
+const COUNT_ACTIVE: &str = "SELECT count(*) FILTER (WHERE status = 'queued') AS queued, \
+     count(*) FILTER (WHERE status = 'running') AS running FROM jobs";
+const COUNT_QUEUED: &str = "SELECT count(*) FROM jobs WHERE status = 'queued'";
+/// Removes expired jobs and leaves their tombstones, in one statement.
+const EXPIRE: &str = "WITH expired AS (DELETE FROM jobs WHERE expires_at < now() RETURNING id) \
+     INSERT INTO expired_jobs (id) SELECT id FROM expired ON CONFLICT DO NOTHING RETURNING id";
+const PURGE_TOMBSTONES: &str =
+    "DELETE FROM expired_jobs WHERE expired_at < now() - make_interval(secs => $1)";
+const KNOWN_IDS: &str = "SELECT id FROM jobs WHERE id = ANY($1)";
+
+/// The job table. Cloning is cheap (a pool handle).
+/// The job table in PostgreSQL: the production store, shared by every
+/// process of a deployment.
+#[derive(Clone, Debug)]
+pub struct PgJobs {
+    pool: PgPool,
+    target: DbTarget,
+    /// How long finished jobs and their files are kept.
+    retention: Duration,
+}
+
+impl PgJobs {
+    pub fn new(pool: PgPool, retention: Duration) -> PgJobs {
+        let options = pool.connect_options();
+        PgJobs {
+            target: DbTarget {
+                system: "postgresql",
+                server_address: Some(options.get_host().to_string()),
+                server_port: Some(options.get_port()),
+            },
+            pool,
+            retention,
+        }
+    }
+
+    fn retention_secs(&self) -> f64 {
+        self.retention.as_secs_f64()
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn target(&self) -> &DbTarget {
+        &self.target
+    }
+
+    async fn traced<T, F>(
+        &self,
+        operation: &'static str,
+        query: &'static str,
+        run: F,
+    ) -> sqlx::Result<T>
+    where
+        F: Future<Output = sqlx::Result<T>>,
+    {
+        self.target.traced(operation, query, run).await
+    }
+
+    /// Enqueues a job whose input is already stored; with an idempotency key
+    /// that is taken, returns the job that has it instead.
+    pub async fn insert(&self, job: &NewJob) -> sqlx::Result<Inserted> {
+        let query = sqlx::query(INSERT)
+            .bind(job.id)
+            .bind(&job.input_filename)
+            .bind(job.input_bytes)
+            .bind(&job.options)
+            .bind(&job.traceparent)
+            .bind(&job.tracestate)
+            .bind(&job.trace_id)
+            .bind(&job.idempotency_key)
+            .bind(job.max_attempts);
+        let row = self
+            .traced("INSERT", INSERT, query.fetch_optional(&self.pool))
+            .await?;
+        if let Some(row) = row {
+            return Ok(Inserted::Created(job_from_row(&row)?));
+        }
+        let key = job.idempotency_key.as_deref().unwrap_or_default();
+        match self.find_by_idempotency_key(key).await? {
+            Some(existing) => Ok(Inserted::Existing(existing)),
+            // The other job expired between the two statements.
+            None => Err(sqlx::Error::RowNotFound),
+        }
+    }
+
+    pub async fn find_by_idempotency_key(&self, key: &str) -> sqlx::Result<Option<Job>> {
+        let query = sqlx::query(SELECT_BY_IDEMPOTENCY_KEY).bind(key);
+        let row = self
+            .traced(
+                "SELECT",
+                SELECT_BY_IDEMPOTENCY_KEY,
+                query.fetch_optional(&self.pool),
+            )
+            .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    /// Whether `id` named a job that expired and was removed.
+    pub async fn is_expired(&self, id: Uuid) -> sqlx::Result<bool> {
+        let query = sqlx::query(SELECT_EXPIRED).bind(id);
+        let row = self
+            .traced("SELECT", SELECT_EXPIRED, query.fetch_optional(&self.pool))
+            .await?;
+        Ok(row.is_some())
+    }
+
+    pub async fn get(&self, id: Uuid) -> sqlx::Result<Option<Job>> {
+        let query = sqlx::query(SELECT_ONE).bind(id);
+        let row = self
+            .traced("SELECT", SELECT_ONE, query.fetch_optional(&self.pool))
+            .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    /// Newest first, at most `limit`, after `cursor` when given.
+    pub async fn list(
+        &self,
+        status: Option<JobStatus>,
+        limit: i64,
+        cursor: Option<&ListCursor>,
+    ) -> sqlx::Result<Vec<Job>> {
+        let query = sqlx::query(LIST)
+            .bind(status.map(JobStatus::as_str))
+            .bind(cursor.map(|c| c.created_at))
+            .bind(cursor.map(|c| c.id))
+            .bind(limit);
+        let rows = self
+            .traced("SELECT", LIST, query.fetch_all(&self.pool))
+            .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    /// Claims the oldest queued job for `worker_id`. Deliberately untraced:
+    /// idle workers run it every poll, and the worker records the span of a
+    /// successful claim inside the job's own trace (see `worker`).
+    pub async fn claim(&self, worker_id: &str) -> sqlx::Result<Option<Job>> {
+        let row = sqlx::query(CLAIM)
+            .bind(worker_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    /// The SQL text of `claim`, for the span the worker records.
+    pub const CLAIM_QUERY: &'static str = CLAIM;
+
+    /// Renews the lease. `false` when the job is no longer this worker's to
+    /// run: canceled, or requeued after its lease went stale.
+    pub async fn heartbeat(&self, id: Uuid, worker_id: &str) -> sqlx::Result<bool> {
+        let query = sqlx::query(HEARTBEAT).bind(id).bind(worker_id);
+        let row = self
+            .traced("UPDATE", HEARTBEAT, query.fetch_optional(&self.pool))
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Records success; `None` when the lease was lost meanwhile.
+    pub async fn succeed(
+        &self,
+        id: Uuid,
+        worker_id: &str,
+        result: &serde_json::Value,
+    ) -> sqlx::Result<Option<Job>> {
+        let query = sqlx::query(SUCCEED)
+            .bind(id)
+            .bind(worker_id)
+            .bind(result)
+            .bind(self.retention_secs());
+        let row = self
+            .traced("UPDATE", SUCCEED, query.fetch_optional(&self.pool))
+            .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    /// Records failure; `None` when the lease was lost meanwhile.
+    pub async fn fail(
+        &self,
+        id: Uuid,
+        worker_id: &str,
+        error: &JobError,
+    ) -> sqlx::Result<Option<Job>> {
+        let query = sqlx::query(FAIL)
+            .bind(id)
+            .bind(worker_id)
+            .bind(&error.code)
+            .bind(&error.message)
+            .bind(error.line)
+            .bind(&error.column)
+            .bind(self.retention_secs());
+        let row = self
+            .traced("UPDATE", FAIL, query.fetch_optional(&self.pool))
+            .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    /// Records a transient failure: the job runs again after `backoff`, or
+    /// fails once its attempts are spent. `None` when the lease was lost.
+    pub async fn retry(
+        &self,
+        id: Uuid,
+        worker_id: &str,
+        error: &JobError,
+        backoff: Duration,
+    ) -> sqlx::Result<Option<Job>> {
+        let query = sqlx::query(RETRY)
+            .bind(id)
+            .bind(worker_id)
+            .bind(&error.code)
+            .bind(&error.message)
+            .bind(backoff.as_secs_f64())
+            .bind(self.retention_secs());
+        let row = self
+            .traced("UPDATE", RETRY, query.fetch_optional(&self.pool))
+            .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    /// Puts a job this worker holds back in the queue (shutdown, transient error).
+    pub async fn requeue(&self, id: Uuid, worker_id: &str) -> sqlx::Result<bool> {
+        let query = sqlx::query(REQUEUE).bind(id).bind(worker_id);
+        let row = self
+            .traced("UPDATE", REQUEUE, query.fetch_optional(&self.pool))
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Puts back in the queue running jobs whose worker stopped heartbeating.
+    /// Untraced housekeeping, like `claim`.
+    pub async fn requeue_stale(&self, lease_timeout: Duration) -> sqlx::Result<Vec<Uuid>> {
+        let rows = sqlx::query(REQUEUE_STALE)
+            .bind(lease_timeout.as_secs_f64())
+            .bind(self.retention_secs())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|row| row.try_get("id")).collect()
+    }
+
+    /// Cancels a queued or running job, or deletes a finished one.
+    pub async fn remove(&self, id: Uuid) -> sqlx::Result<Removal> {
+        let query = sqlx::query(CANCEL).bind(id).bind(self.retention_secs());
+        let canceled = self
+            .traced("UPDATE", CANCEL, query.fetch_optional(&self.pool))
+            .await?;
+        if canceled.is_some() {
+            return Ok(Removal::Canceled);
+        }
+        let query = sqlx::query(DELETE_FINISHED).bind(id);
+        let deleted = self
+            .traced("DELETE", DELETE_FINISHED, query.fetch_optional(&self.pool))
+            .await?;
+        Ok(if deleted.is_some() {
+            Removal::Deleted
+        } else {
+            Removal::NotFound
+        })
+    }
+
+    /// Jobs waiting in the queue, for back-pressure on uploads.
+    pub async fn count_queued(&self) -> sqlx::Result<i64> {
+        let query = sqlx::query_scalar(COUNT_QUEUED);
+        self.traced("SELECT", COUNT_QUEUED, query.fetch_one(&self.pool))
+            .await
+    }
+
+    /// Removes the rows of expired jobs, leaving tombstones; returns their
+    /// ids so their files can go too. Untraced housekeeping.
+    pub async fn expire(&self, keep_tombstones: Duration) -> sqlx::Result<Vec<Uuid>> {
+        let ids = sqlx::query_scalar(EXPIRE).fetch_all(&self.pool).await?;
+        sqlx::query(PURGE_TOMBSTONES)
+            .bind(keep_tombstones.as_secs_f64())
+            .execute(&self.pool)
+            .await?;
+        Ok(ids)
+    }
+
+    /// Which of `ids` still have a row (for the orphan-file sweep).
+    pub async fn known_ids(&self, ids: &[Uuid]) -> sqlx::Result<Vec<Uuid>> {
+        sqlx::query_scalar(KNOWN_IDS)
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    /// Jobs queued and running now, across every process.
+    pub async fn count_active(&self) -> sqlx::Result<(i64, i64)> {
+        let row = sqlx::query(COUNT_ACTIVE).fetch_one(&self.pool).await?;
+        Ok((row.try_get("queued")?, row.try_get("running")?))
+    }
+}
+
+fn job_from_row(row: &PgRow) -> sqlx::Result<Job> {
+    let status: String = row.try_get("status")?;
+    let error_code: Option<String> = row.try_get("error_code")?;
+    let error = match error_code {
+        Some(code) => Some(JobError {
+            code,
+            message: row
+                .try_get::<Option<String>, _>("error_message")?
+                .unwrap_or_default(),
+            line: row.try_get("error_line")?,
+            column: row.try_get("error_column")?,
+        }),
+        None => None,
+    };
+    Ok(Job {
+        id: row.try_get("id")?,
+        status: JobStatus::parse(&status).ok_or_else(|| decode_error("status", &status))?,
+        input_filename: row.try_get("input_filename")?,
+        input_bytes: row.try_get("input_bytes")?,
+        options: row.try_get("options")?,
+        result: row.try_get("result")?,
+        error,
+        traceparent: row.try_get("traceparent")?,
+        tracestate: row.try_get("tracestate")?,
+        trace_id: row.try_get("trace_id")?,
+        worker_id: row.try_get("worker_id")?,
+        attempts: row.try_get("attempts")?,
+        max_attempts: row.try_get("max_attempts")?,
+        attempt_errors: row.try_get("attempt_errors")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        expires_at: row.try_get("expires_at")?,
+        created_at: row.try_get("created_at")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_writing_statement_returns_the_whole_row() {
+        for statement in [INSERT, CLAIM, SUCCEED, FAIL, RETRY] {
+            assert!(statement.ends_with("RETURNING *"));
+        }
+    }
+}

@@ -1,0 +1,449 @@
+//! The job table in an embedded SQLite file: the zero-set-up store of a
+//! single `parquetry serve` process. Same model and semantics as the
+//! PostgreSQL store; instants are bound from Rust as microseconds since the
+//! epoch, so every comparison is an integer one. SQLite runs one writer at a
+//! time, so each claiming `UPDATE … WHERE id = (SELECT …) RETURNING` is
+//! atomic without `SKIP LOCKED`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::Row;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use super::spans::{decode_error, DbTarget};
+use super::{Inserted, Job, JobError, JobStatus, ListCursor, NewJob, Removal};
+
+const INSERT: &str = "INSERT INTO jobs (id, input_filename, input_bytes, options, traceparent, \
+     tracestate, trace_id, idempotency_key, max_attempts, run_after, created_at, updated_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?10) \
+     ON CONFLICT (idempotency_key) DO NOTHING RETURNING *";
+const SELECT_ONE: &str = "SELECT * FROM jobs WHERE id = ?1";
+const SELECT_BY_IDEMPOTENCY_KEY: &str = "SELECT * FROM jobs WHERE idempotency_key = ?1";
+const SELECT_EXPIRED: &str = "SELECT id FROM expired_jobs WHERE id = ?1";
+const LIST: &str = "SELECT * FROM jobs \
+     WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR (created_at, id) < (?2, ?3)) \
+     ORDER BY created_at DESC, id DESC LIMIT ?4";
+const CLAIM: &str = "UPDATE jobs SET status = 'running', worker_id = ?1, \
+     attempts = attempts + 1, started_at = ?2, heartbeat_at = ?2, updated_at = ?2 \
+     WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND run_after <= ?2 \
+                 ORDER BY created_at, id LIMIT 1) \
+     RETURNING *";
+const HEARTBEAT: &str = "UPDATE jobs SET heartbeat_at = ?3, updated_at = ?3 \
+     WHERE id = ?1 AND worker_id = ?2 AND status = 'running' RETURNING id";
+const SUCCEED: &str = "UPDATE jobs SET status = 'succeeded', result = ?3, finished_at = ?4, \
+     heartbeat_at = NULL, updated_at = ?4, expires_at = ?5 \
+     WHERE id = ?1 AND worker_id = ?2 AND status = 'running' RETURNING *";
+const FAIL: &str = "UPDATE jobs SET status = 'failed', error_code = ?3, error_message = ?4, \
+     error_line = ?5, error_column = ?6, finished_at = ?7, heartbeat_at = NULL, \
+     updated_at = ?7, expires_at = ?8, \
+     attempt_errors = json_insert(attempt_errors, '$[#]', json_object( \
+         'attempt', attempts, 'code', ?3, 'message', ?4, 'at', ?9)) \
+     WHERE id = ?1 AND worker_id = ?2 AND status = 'running' RETURNING *";
+const RETRY: &str = "UPDATE jobs SET \
+     status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
+     error_code = CASE WHEN attempts >= max_attempts THEN ?3 END, \
+     error_message = CASE WHEN attempts >= max_attempts THEN ?4 END, \
+     finished_at = CASE WHEN attempts >= max_attempts THEN ?6 END, \
+     expires_at = CASE WHEN attempts >= max_attempts THEN ?7 END, \
+     run_after = ?5, worker_id = NULL, heartbeat_at = NULL, updated_at = ?6, \
+     attempt_errors = json_insert(attempt_errors, '$[#]', json_object( \
+         'attempt', attempts, 'code', ?3, 'message', ?4, 'at', ?8)) \
+     WHERE id = ?1 AND worker_id = ?2 AND status = 'running' RETURNING *";
+const REQUEUE: &str = "UPDATE jobs SET status = 'queued', worker_id = NULL, \
+     heartbeat_at = NULL, attempts = max(attempts - 1, 0), updated_at = ?3 \
+     WHERE id = ?1 AND worker_id = ?2 AND status = 'running' RETURNING id";
+const REQUEUE_STALE: &str = "UPDATE jobs SET \
+     status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
+     error_code = CASE WHEN attempts >= max_attempts THEN 'lease-expired' END, \
+     error_message = CASE WHEN attempts >= max_attempts \
+         THEN 'the worker running this job stopped responding on every attempt' END, \
+     finished_at = CASE WHEN attempts >= max_attempts THEN ?2 END, \
+     expires_at = CASE WHEN attempts >= max_attempts THEN ?3 END, \
+     worker_id = NULL, heartbeat_at = NULL, updated_at = ?2, \
+     attempt_errors = json_insert(attempt_errors, '$[#]', json_object( \
+         'attempt', attempts, 'code', 'lease-expired', \
+         'message', 'the worker stopped heartbeating', 'at', ?4)) \
+     WHERE status = 'running' AND heartbeat_at < ?1 RETURNING id";
+const CANCEL: &str = "UPDATE jobs SET status = 'canceled', finished_at = ?2, \
+     heartbeat_at = NULL, updated_at = ?2, expires_at = ?3 \
+     WHERE id = ?1 AND status IN ('queued', 'running') RETURNING id";
+const DELETE_FINISHED: &str = "DELETE FROM jobs WHERE id = ?1 \
+     AND status IN ('succeeded', 'failed', 'canceled') RETURNING id";
+const COUNT_ACTIVE: &str = "SELECT coalesce(sum(status = 'queued'), 0) AS queued, \
+     coalesce(sum(status = 'running'), 0) AS running FROM jobs";
+const COUNT_QUEUED: &str = "SELECT count(*) FROM jobs WHERE status = 'queued'";
+const EXPIRE: &str = "DELETE FROM jobs WHERE expires_at < ?1 RETURNING id";
+const TOMBSTONE: &str = "INSERT OR IGNORE INTO expired_jobs (id, expired_at) VALUES (?1, ?2)";
+const PURGE_TOMBSTONES: &str = "DELETE FROM expired_jobs WHERE expired_at < ?1";
+const KNOWN_ID: &str = "SELECT id FROM jobs WHERE id = ?1";
+
+fn micros(instant: DateTime<Utc>) -> i64 {
+    instant.timestamp_micros()
+}
+
+fn later(delay: Duration) -> i64 {
+    micros(Utc::now()) + i64::try_from(delay.as_micros()).unwrap_or(i64::MAX / 2)
+}
+
+fn earlier(delay: Duration) -> i64 {
+    micros(Utc::now()) - i64::try_from(delay.as_micros()).unwrap_or(i64::MAX / 2)
+}
+
+/// The job table in SQLite.
+#[derive(Clone, Debug)]
+pub struct SqliteJobs {
+    pool: SqlitePool,
+    target: DbTarget,
+    retention: Duration,
+    /// Wakes this process's idle workers when a job becomes claimable: the
+    /// in-process stand-in for PostgreSQL's LISTEN/NOTIFY.
+    queued: Arc<Notify>,
+}
+
+impl SqliteJobs {
+    pub fn new(pool: SqlitePool, retention: Duration) -> SqliteJobs {
+        SqliteJobs {
+            pool,
+            target: DbTarget {
+                system: "sqlite",
+                server_address: None,
+                server_port: None,
+            },
+            retention,
+            queued: Arc::new(Notify::new()),
+        }
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    pub fn target(&self) -> &DbTarget {
+        &self.target
+    }
+
+    /// Resolves when a job was queued in this process.
+    pub async fn job_queued(&self) {
+        self.queued.notified().await
+    }
+
+    async fn traced<T, F>(
+        &self,
+        operation: &'static str,
+        query: &'static str,
+        run: F,
+    ) -> sqlx::Result<T>
+    where
+        F: Future<Output = sqlx::Result<T>>,
+    {
+        self.target.traced(operation, query, run).await
+    }
+
+    async fn one(
+        &self,
+        operation: &'static str,
+        sql: &'static str,
+        query: sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    ) -> sqlx::Result<Option<Job>> {
+        let row = self
+            .traced(operation, sql, query.fetch_optional(&self.pool))
+            .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    pub async fn insert(&self, job: &NewJob) -> sqlx::Result<Inserted> {
+        let query = sqlx::query(INSERT)
+            .bind(job.id)
+            .bind(&job.input_filename)
+            .bind(job.input_bytes)
+            .bind(job.options.to_string())
+            .bind(&job.traceparent)
+            .bind(&job.tracestate)
+            .bind(&job.trace_id)
+            .bind(&job.idempotency_key)
+            .bind(job.max_attempts)
+            .bind(micros(Utc::now()));
+        if let Some(created) = self.one("INSERT", INSERT, query).await? {
+            self.queued.notify_one();
+            return Ok(Inserted::Created(created));
+        }
+        let key = job.idempotency_key.as_deref().unwrap_or_default();
+        match self.find_by_idempotency_key(key).await? {
+            Some(existing) => Ok(Inserted::Existing(existing)),
+            None => Err(sqlx::Error::RowNotFound),
+        }
+    }
+
+    pub async fn find_by_idempotency_key(&self, key: &str) -> sqlx::Result<Option<Job>> {
+        let query = sqlx::query(SELECT_BY_IDEMPOTENCY_KEY).bind(key);
+        self.one("SELECT", SELECT_BY_IDEMPOTENCY_KEY, query).await
+    }
+
+    pub async fn is_expired(&self, id: Uuid) -> sqlx::Result<bool> {
+        let query = sqlx::query(SELECT_EXPIRED).bind(id);
+        let row = self
+            .traced("SELECT", SELECT_EXPIRED, query.fetch_optional(&self.pool))
+            .await?;
+        Ok(row.is_some())
+    }
+
+    pub async fn get(&self, id: Uuid) -> sqlx::Result<Option<Job>> {
+        self.one("SELECT", SELECT_ONE, sqlx::query(SELECT_ONE).bind(id))
+            .await
+    }
+
+    pub async fn list(
+        &self,
+        status: Option<JobStatus>,
+        limit: i64,
+        cursor: Option<&ListCursor>,
+    ) -> sqlx::Result<Vec<Job>> {
+        let query = sqlx::query(LIST)
+            .bind(status.map(JobStatus::as_str))
+            .bind(cursor.map(|c| micros(c.created_at)))
+            .bind(cursor.map(|c| c.id))
+            .bind(limit);
+        let rows = self
+            .traced("SELECT", LIST, query.fetch_all(&self.pool))
+            .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    /// Untraced, like the PostgreSQL claim: the worker records its span.
+    pub async fn claim(&self, worker_id: &str) -> sqlx::Result<Option<Job>> {
+        let row = sqlx::query(CLAIM)
+            .bind(worker_id)
+            .bind(micros(Utc::now()))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    pub const CLAIM_QUERY: &'static str = CLAIM;
+
+    pub async fn heartbeat(&self, id: Uuid, worker_id: &str) -> sqlx::Result<bool> {
+        let query = sqlx::query(HEARTBEAT)
+            .bind(id)
+            .bind(worker_id)
+            .bind(micros(Utc::now()));
+        let row = self
+            .traced("UPDATE", HEARTBEAT, query.fetch_optional(&self.pool))
+            .await?;
+        Ok(row.is_some())
+    }
+
+    pub async fn succeed(
+        &self,
+        id: Uuid,
+        worker_id: &str,
+        result: &serde_json::Value,
+    ) -> sqlx::Result<Option<Job>> {
+        let query = sqlx::query(SUCCEED)
+            .bind(id)
+            .bind(worker_id)
+            .bind(result.to_string())
+            .bind(micros(Utc::now()))
+            .bind(later(self.retention));
+        self.one("UPDATE", SUCCEED, query).await
+    }
+
+    pub async fn fail(
+        &self,
+        id: Uuid,
+        worker_id: &str,
+        error: &JobError,
+    ) -> sqlx::Result<Option<Job>> {
+        let now = Utc::now();
+        let query = sqlx::query(FAIL)
+            .bind(id)
+            .bind(worker_id)
+            .bind(&error.code)
+            .bind(&error.message)
+            .bind(error.line)
+            .bind(&error.column)
+            .bind(micros(now))
+            .bind(later(self.retention))
+            .bind(now.to_rfc3339());
+        self.one("UPDATE", FAIL, query).await
+    }
+
+    pub async fn retry(
+        &self,
+        id: Uuid,
+        worker_id: &str,
+        error: &JobError,
+        backoff: Duration,
+    ) -> sqlx::Result<Option<Job>> {
+        let now = Utc::now();
+        let query = sqlx::query(RETRY)
+            .bind(id)
+            .bind(worker_id)
+            .bind(&error.code)
+            .bind(&error.message)
+            .bind(later(backoff))
+            .bind(micros(now))
+            .bind(later(self.retention))
+            .bind(now.to_rfc3339());
+        let job = self.one("UPDATE", RETRY, query).await?;
+        self.wake_after(backoff);
+        Ok(job)
+    }
+
+    /// Wakes a worker when a retried job becomes claimable again.
+    fn wake_after(&self, delay: Duration) {
+        let queued = self.queued.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            queued.notify_one();
+        });
+    }
+
+    pub async fn requeue(&self, id: Uuid, worker_id: &str) -> sqlx::Result<bool> {
+        let query = sqlx::query(REQUEUE)
+            .bind(id)
+            .bind(worker_id)
+            .bind(micros(Utc::now()));
+        let row = self
+            .traced("UPDATE", REQUEUE, query.fetch_optional(&self.pool))
+            .await?;
+        self.queued.notify_one();
+        Ok(row.is_some())
+    }
+
+    pub async fn requeue_stale(&self, lease_timeout: Duration) -> sqlx::Result<Vec<Uuid>> {
+        let now = Utc::now();
+        let rows = sqlx::query(REQUEUE_STALE)
+            .bind(earlier(lease_timeout))
+            .bind(micros(now))
+            .bind(later(self.retention))
+            .bind(now.to_rfc3339())
+            .fetch_all(&self.pool)
+            .await?;
+        if !rows.is_empty() {
+            self.queued.notify_one();
+        }
+        rows.iter().map(|row| row.try_get("id")).collect()
+    }
+
+    pub async fn remove(&self, id: Uuid) -> sqlx::Result<Removal> {
+        let query = sqlx::query(CANCEL)
+            .bind(id)
+            .bind(micros(Utc::now()))
+            .bind(later(self.retention));
+        if self
+            .traced("UPDATE", CANCEL, query.fetch_optional(&self.pool))
+            .await?
+            .is_some()
+        {
+            return Ok(Removal::Canceled);
+        }
+        let query = sqlx::query(DELETE_FINISHED).bind(id);
+        let deleted = self
+            .traced("DELETE", DELETE_FINISHED, query.fetch_optional(&self.pool))
+            .await?;
+        Ok(if deleted.is_some() {
+            Removal::Deleted
+        } else {
+            Removal::NotFound
+        })
+    }
+
+    pub async fn count_queued(&self) -> sqlx::Result<i64> {
+        let query = sqlx::query_scalar(COUNT_QUEUED);
+        self.traced("SELECT", COUNT_QUEUED, query.fetch_one(&self.pool))
+            .await
+    }
+
+    pub async fn expire(&self, keep_tombstones: Duration) -> sqlx::Result<Vec<Uuid>> {
+        let now = micros(Utc::now());
+        let ids: Vec<Uuid> = sqlx::query_scalar(EXPIRE)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?;
+        for id in &ids {
+            sqlx::query(TOMBSTONE)
+                .bind(id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+        }
+        sqlx::query(PURGE_TOMBSTONES)
+            .bind(earlier(keep_tombstones))
+            .execute(&self.pool)
+            .await?;
+        Ok(ids)
+    }
+
+    pub async fn known_ids(&self, ids: &[Uuid]) -> sqlx::Result<Vec<Uuid>> {
+        let mut known = Vec::new();
+        for id in ids {
+            if let Some(id) = sqlx::query_scalar(KNOWN_ID)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+            {
+                known.push(id);
+            }
+        }
+        Ok(known)
+    }
+
+    pub async fn count_active(&self) -> sqlx::Result<(i64, i64)> {
+        let row = sqlx::query(COUNT_ACTIVE).fetch_one(&self.pool).await?;
+        Ok((row.try_get("queued")?, row.try_get("running")?))
+    }
+}
+
+fn instant(row: &SqliteRow, column: &str) -> sqlx::Result<Option<DateTime<Utc>>> {
+    let micros: Option<i64> = row.try_get(column)?;
+    Ok(micros.and_then(DateTime::from_timestamp_micros))
+}
+
+fn json(row: &SqliteRow, column: &str) -> sqlx::Result<Option<serde_json::Value>> {
+    let text: Option<String> = row.try_get(column)?;
+    text.map(|t| serde_json::from_str(&t).map_err(|_| decode_error(column, &t)))
+        .transpose()
+}
+
+fn job_from_row(row: &SqliteRow) -> sqlx::Result<Job> {
+    let status: String = row.try_get("status")?;
+    let error_code: Option<String> = row.try_get("error_code")?;
+    let error = match error_code {
+        Some(code) => Some(JobError {
+            code,
+            message: row
+                .try_get::<Option<String>, _>("error_message")?
+                .unwrap_or_default(),
+            line: row.try_get("error_line")?,
+            column: row.try_get("error_column")?,
+        }),
+        None => None,
+    };
+    Ok(Job {
+        id: row.try_get("id")?,
+        status: JobStatus::parse(&status).ok_or_else(|| decode_error("status", &status))?,
+        input_filename: row.try_get("input_filename")?,
+        input_bytes: row.try_get("input_bytes")?,
+        options: json(row, "options")?.unwrap_or_default(),
+        result: json(row, "result")?,
+        error,
+        traceparent: row.try_get("traceparent")?,
+        tracestate: row.try_get("tracestate")?,
+        trace_id: row.try_get("trace_id")?,
+        worker_id: row.try_get("worker_id")?,
+        attempts: row.try_get("attempts")?,
+        max_attempts: row.try_get("max_attempts")?,
+        attempt_errors: json(row, "attempt_errors")?.unwrap_or_default(),
+        idempotency_key: row.try_get("idempotency_key")?,
+        expires_at: instant(row, "expires_at")?,
+        created_at: instant(row, "created_at")?
+            .ok_or_else(|| decode_error("created_at", "null"))?,
+        started_at: instant(row, "started_at")?,
+        finished_at: instant(row, "finished_at")?,
+    })
+}
