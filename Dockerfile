@@ -42,9 +42,8 @@ RUN groupadd --system --gid 10001 parquetry \
     && chown parquetry:parquetry /var/lib/parquetry
 WORKDIR /app
 COPY --from=builder /app/target/release/parquetry /usr/local/bin/parquetry
-# The migrations beside the binary's working directory, for a server that
-# reads them at run time instead of embedding them.
-COPY --from=builder /app/migrations ./migrations
+# Migrations (PostgreSQL and SQLite) are embedded in the binary by
+# `sqlx::migrate!`: nothing else to copy.
 ENV PARQUETRY_BIND=0.0.0.0:8080 \
     PARQUETRY_DATA_DIR=/var/lib/parquetry
 VOLUME ["/var/lib/parquetry"]
