@@ -269,7 +269,7 @@ impl BatchParser {
                     }
                     continue;
                 }
-                if plan.null_values.iter().any(|n| n.as_slice() == v) {
+                if plan.null_values.contains(v) {
                     builders[j].append_null();
                     continue;
                 }

@@ -384,7 +384,7 @@ pub(crate) fn plan(
         decimal,
         input_compression,
         columns,
-        null_values: nulls,
+        null_values: plan::NullSet::new(nulls),
         date_formats: options
             .date_formats
             .iter()

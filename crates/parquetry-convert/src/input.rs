@@ -42,17 +42,19 @@ pub(crate) fn open(path: &Path) -> Result<(Box<dyn Read + Send>, InputCompressio
         }
     }
     file.seek(SeekFrom::Start(0))?;
-    let buffered = BufReader::with_capacity(1 << 20, file);
+    let buffered = |f: File| BufReader::with_capacity(1 << 20, f);
     Ok(if n >= 2 && magic[..2] == [0x1f, 0x8b] {
         (
-            Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+            Box::new(flate2::bufread::MultiGzDecoder::new(buffered(file))),
             InputCompression::Gzip,
         )
     } else if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
-        let decoder = zstd::Decoder::with_buffer(buffered)?;
+        let decoder = zstd::Decoder::with_buffer(buffered(file))?;
         (Box::new(decoder), InputCompression::Zstd)
     } else {
-        (Box::new(buffered), InputCompression::None)
+        // Plain files are read in chunk-sized blocks straight into the chunk buffers: a
+        // BufReader would only add a copy.
+        (Box::new(file), InputCompression::None)
     })
 }
 

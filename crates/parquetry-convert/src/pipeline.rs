@@ -43,8 +43,14 @@ const MAX_ENCODERS: usize = 16;
 
 type Output = BufWriter<File>;
 
-/// A parsed chunk, or why it could not be: tagged with the chunk index for reordering.
-type Parsed = (u64, Result<RecordBatch, PassFault>);
+/// A parsed chunk, or why it could not be: tagged with the chunk index for reordering and
+/// the chunk's size in CSV bytes.
+type Parsed = (u64, usize, Result<RecordBatch, PassFault>);
+
+/// Row groups are also cut after this much CSV text, whatever `row_group_size` says: a row
+/// group's encoded pages stay in memory until it closes, so wide rows would otherwise make
+/// memory grow with the row width (1 M rows of 2 KiB would be gigabytes).
+const ROW_GROUP_MAX_CSV_BYTES: usize = 64 << 20;
 
 enum EncodeMsg {
     /// Column writers for a new row group: (column index, writer).
@@ -256,7 +262,7 @@ pub(crate) fn run(
 
     std::thread::scope(|s| {
         let (chunk_tx, chunk_rx) = sync_channel::<input::Chunk>(PARSERS);
-        let (parsed_tx, parsed_rx) = sync_channel::<Parsed>(PARSERS * 2);
+        let (parsed_tx, parsed_rx) = sync_channel::<Parsed>(PARSERS);
         let (recycle_tx, recycle_rx) = sync_channel::<Vec<u8>>(PARSERS * 2 + 2);
         let stop = &stop;
 
@@ -288,7 +294,7 @@ pub(crate) fn run(
                         PassFault::NotUtf8
                     }
                 };
-                let _ = reader_tx.send((index, Err(fault)));
+                let _ = reader_tx.send((index, 0, Err(fault)));
                 return;
             }
         });
@@ -315,9 +321,9 @@ pub(crate) fn run(
                         Fault::Error(e) => PassFault::Error(e),
                         Fault::Widen(w) => PassFault::Widen(w),
                     });
-                    let index = chunk.index;
+                    let (index, bytes) = (chunk.index, chunk.data.len());
                     let _ = recycle.try_send(chunk.data);
-                    if tx.send((index, result)).is_err() {
+                    if tx.send((index, bytes, result)).is_err() {
                         return;
                     }
                 }
@@ -330,7 +336,7 @@ pub(crate) fn run(
         let (done_tx, done_rx) = sync_channel::<Finished>(groups.len());
         let mut senders = Vec::with_capacity(groups.len());
         for _ in &groups {
-            let (tx, rx) = sync_channel::<EncodeMsg>(4);
+            let (tx, rx) = sync_channel::<EncodeMsg>(2);
             let fields: Vec<FieldRef> = schema.fields().iter().cloned().collect();
             let (done, span) = (done_tx.clone(), parent.clone());
             s.spawn(move || {
@@ -371,21 +377,21 @@ fn coordinate(
     row_group_size: usize,
     cancel: &AtomicBool,
 ) -> Result<u64, PassFault> {
-    let mut waiting: BTreeMap<u64, Result<RecordBatch, PassFault>> = BTreeMap::new();
+    let mut waiting: BTreeMap<u64, (usize, Result<RecordBatch, PassFault>)> = BTreeMap::new();
     let mut next = 0u64;
     let mut rows = 0u64;
-    let mut in_group = 0usize;
+    let (mut in_group, mut group_bytes) = (0usize, 0usize);
     // After a type break the rest of the file is still parsed (not encoded) so that one
     // re-plan fixes every break instead of one re-plan per break.
     let mut widen: Option<Vec<(usize, Kind)>> = None;
-    for (index, result) in parsed {
+    for (index, bytes, result) in parsed {
         if cancel.load(Ordering::Relaxed) {
             return Err(ConvertError::canceled().into());
         }
-        waiting.insert(index, result);
-        while let Some(result) = waiting.remove(&next) {
+        waiting.insert(index, (bytes, result));
+        while let Some((bytes, result)) = waiting.remove(&next) {
             next += 1;
-            let batch = match (result, widen.as_mut()) {
+            let mut batch = match (result, widen.as_mut()) {
                 (Ok(b), None) => b,
                 (Ok(_), Some(_)) => continue,
                 (Err(PassFault::Widen(w)), None) => {
@@ -397,11 +403,15 @@ fn coordinate(
                     continue;
                 }
                 (Err(PassFault::NotUtf8), Some(_)) => {
-                    return Err(PassFault::Widen(widen.unwrap_or_default()))
+                    return Err(PassFault::Widen(widen.unwrap_or_default()));
                 }
                 (Err(e), _) => return Err(e),
             };
-            let mut batch = batch;
+            if in_group > 0 && group_bytes + bytes > ROW_GROUP_MAX_CSV_BYTES {
+                enc.finish_row_group()?;
+                (in_group, group_bytes) = (0, 0);
+            }
+            group_bytes += bytes;
             while batch.num_rows() > 0 {
                 let take = (row_group_size - in_group).min(batch.num_rows());
                 enc.write(batch.slice(0, take))?;
@@ -410,7 +420,7 @@ fn coordinate(
                 rows += take as u64;
                 if in_group == row_group_size {
                     enc.finish_row_group()?;
-                    in_group = 0;
+                    (in_group, group_bytes) = (0, 0);
                 }
             }
         }

@@ -104,9 +104,47 @@ pub(crate) struct Plan {
     pub decimal: u8,
     pub input_compression: InputCompression,
     pub columns: Vec<ColumnPlan>,
-    pub null_values: Vec<Vec<u8>>,
+    pub null_values: NullSet,
     pub date_formats: Vec<String>,
     pub timestamp_formats: Vec<String>,
+}
+
+/// The null tokens, with a cheap first-byte/length filter: most cells are not null tokens,
+/// and comparing every cell with every token showed up in profiles.
+#[derive(Debug, Clone)]
+pub(crate) struct NullSet {
+    tokens: Vec<Vec<u8>>,
+    first: [bool; 256],
+    max_len: usize,
+}
+
+impl NullSet {
+    pub(crate) fn new(tokens: Vec<Vec<u8>>) -> NullSet {
+        let mut first = [false; 256];
+        let mut max_len = 0;
+        for t in &tokens {
+            if let Some(&b) = t.first() {
+                first[b as usize] = true;
+            }
+            max_len = max_len.max(t.len());
+        }
+        NullSet {
+            tokens,
+            first,
+            max_len,
+        }
+    }
+
+    /// True when `v` is one of the tokens (an empty `v` is handled by the caller).
+    #[inline]
+    pub(crate) fn contains(&self, v: &[u8]) -> bool {
+        match v.first() {
+            Some(&b) if v.len() <= self.max_len && self.first[b as usize] => {
+                self.tokens.iter().any(|t| t.as_slice() == v)
+            }
+            _ => false,
+        }
+    }
 }
 
 impl Plan {
