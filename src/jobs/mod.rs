@@ -69,6 +69,23 @@ pub struct JobError {
     pub column: Option<String>,
 }
 
+impl JobError {
+    /// The error of a row, from its `error_*` columns; none without a code.
+    pub fn from_columns(
+        code: Option<String>,
+        message: Option<String>,
+        line: Option<i64>,
+        column: Option<String>,
+    ) -> Option<JobError> {
+        Some(JobError {
+            code: code?,
+            message: message.unwrap_or_default(),
+            line,
+            column,
+        })
+    }
+}
+
 /// A row of the job table.
 #[derive(Debug, Clone)]
 pub struct Job {

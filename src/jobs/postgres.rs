@@ -1,7 +1,6 @@
 //! The job table in PostgreSQL: every statement, each run inside a client
 //! span (see `spans`), except the idle-poll housekeeping ones.
 
-use std::future::Future;
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgRow};
@@ -125,18 +124,6 @@ impl PgJobs {
         &self.target
     }
 
-    async fn traced<T, F>(
-        &self,
-        operation: &'static str,
-        query: &'static str,
-        run: F,
-    ) -> sqlx::Result<T>
-    where
-        F: Future<Output = sqlx::Result<T>>,
-    {
-        self.target.traced(operation, query, run).await
-    }
-
     /// Enqueues a job whose input is already stored; with an idempotency key
     /// that is taken, returns the job that has it instead.
     pub async fn insert(&self, job: &NewJob) -> sqlx::Result<Inserted> {
@@ -151,6 +138,7 @@ impl PgJobs {
             .bind(&job.idempotency_key)
             .bind(job.max_attempts);
         let row = self
+            .target
             .traced("INSERT", INSERT, query.fetch_optional(&self.pool))
             .await?;
         if let Some(row) = row {
@@ -167,6 +155,7 @@ impl PgJobs {
     pub async fn find_by_idempotency_key(&self, key: &str) -> sqlx::Result<Option<Job>> {
         let query = sqlx::query(SELECT_BY_IDEMPOTENCY_KEY).bind(key);
         let row = self
+            .target
             .traced(
                 "SELECT",
                 SELECT_BY_IDEMPOTENCY_KEY,
@@ -180,6 +169,7 @@ impl PgJobs {
     pub async fn is_expired(&self, id: Uuid) -> sqlx::Result<bool> {
         let query = sqlx::query(SELECT_EXPIRED).bind(id);
         let row = self
+            .target
             .traced("SELECT", SELECT_EXPIRED, query.fetch_optional(&self.pool))
             .await?;
         Ok(row.is_some())
@@ -188,6 +178,7 @@ impl PgJobs {
     pub async fn get(&self, id: Uuid) -> sqlx::Result<Option<Job>> {
         let query = sqlx::query(SELECT_ONE).bind(id);
         let row = self
+            .target
             .traced("SELECT", SELECT_ONE, query.fetch_optional(&self.pool))
             .await?;
         row.as_ref().map(job_from_row).transpose()
@@ -206,6 +197,7 @@ impl PgJobs {
             .bind(cursor.map(|c| c.id))
             .bind(limit);
         let rows = self
+            .target
             .traced("SELECT", LIST, query.fetch_all(&self.pool))
             .await?;
         rows.iter().map(job_from_row).collect()
@@ -230,6 +222,7 @@ impl PgJobs {
     pub async fn heartbeat(&self, id: Uuid, worker_id: &str) -> sqlx::Result<bool> {
         let query = sqlx::query(HEARTBEAT).bind(id).bind(worker_id);
         let row = self
+            .target
             .traced("UPDATE", HEARTBEAT, query.fetch_optional(&self.pool))
             .await?;
         Ok(row.is_some())
@@ -248,6 +241,7 @@ impl PgJobs {
             .bind(result)
             .bind(self.retention_secs());
         let row = self
+            .target
             .traced("UPDATE", SUCCEED, query.fetch_optional(&self.pool))
             .await?;
         row.as_ref().map(job_from_row).transpose()
@@ -269,6 +263,7 @@ impl PgJobs {
             .bind(&error.column)
             .bind(self.retention_secs());
         let row = self
+            .target
             .traced("UPDATE", FAIL, query.fetch_optional(&self.pool))
             .await?;
         row.as_ref().map(job_from_row).transpose()
@@ -291,6 +286,7 @@ impl PgJobs {
             .bind(backoff.as_secs_f64())
             .bind(self.retention_secs());
         let row = self
+            .target
             .traced("UPDATE", RETRY, query.fetch_optional(&self.pool))
             .await?;
         row.as_ref().map(job_from_row).transpose()
@@ -300,6 +296,7 @@ impl PgJobs {
     pub async fn requeue(&self, id: Uuid, worker_id: &str) -> sqlx::Result<bool> {
         let query = sqlx::query(REQUEUE).bind(id).bind(worker_id);
         let row = self
+            .target
             .traced("UPDATE", REQUEUE, query.fetch_optional(&self.pool))
             .await?;
         Ok(row.is_some())
@@ -320,6 +317,7 @@ impl PgJobs {
     pub async fn remove(&self, id: Uuid) -> sqlx::Result<Removal> {
         let query = sqlx::query(CANCEL).bind(id).bind(self.retention_secs());
         let canceled = self
+            .target
             .traced("UPDATE", CANCEL, query.fetch_optional(&self.pool))
             .await?;
         if canceled.is_some() {
@@ -327,6 +325,7 @@ impl PgJobs {
         }
         let query = sqlx::query(DELETE_FINISHED).bind(id);
         let deleted = self
+            .target
             .traced("DELETE", DELETE_FINISHED, query.fetch_optional(&self.pool))
             .await?;
         Ok(if deleted.is_some() {
@@ -339,7 +338,8 @@ impl PgJobs {
     /// Jobs waiting in the queue, for back-pressure on uploads.
     pub async fn count_queued(&self) -> sqlx::Result<i64> {
         let query = sqlx::query_scalar(COUNT_QUEUED);
-        self.traced("SELECT", COUNT_QUEUED, query.fetch_one(&self.pool))
+        self.target
+            .traced("SELECT", COUNT_QUEUED, query.fetch_one(&self.pool))
             .await
     }
 
@@ -371,18 +371,12 @@ impl PgJobs {
 
 fn job_from_row(row: &PgRow) -> sqlx::Result<Job> {
     let status: String = row.try_get("status")?;
-    let error_code: Option<String> = row.try_get("error_code")?;
-    let error = match error_code {
-        Some(code) => Some(JobError {
-            code,
-            message: row
-                .try_get::<Option<String>, _>("error_message")?
-                .unwrap_or_default(),
-            line: row.try_get("error_line")?,
-            column: row.try_get("error_column")?,
-        }),
-        None => None,
-    };
+    let error = JobError::from_columns(
+        row.try_get("error_code")?,
+        row.try_get("error_message")?,
+        row.try_get("error_line")?,
+        row.try_get("error_column")?,
+    );
     Ok(Job {
         id: row.try_get("id")?,
         status: JobStatus::parse(&status).ok_or_else(|| decode_error("status", &status))?,

@@ -5,7 +5,6 @@
 //! time, so each claiming `UPDATE … WHERE id = (SELECT …) RETURNING` is
 //! atomic without `SKIP LOCKED`.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -132,18 +131,6 @@ impl SqliteJobs {
         self.queued.notified().await
     }
 
-    async fn traced<T, F>(
-        &self,
-        operation: &'static str,
-        query: &'static str,
-        run: F,
-    ) -> sqlx::Result<T>
-    where
-        F: Future<Output = sqlx::Result<T>>,
-    {
-        self.target.traced(operation, query, run).await
-    }
-
     async fn one(
         &self,
         operation: &'static str,
@@ -151,6 +138,7 @@ impl SqliteJobs {
         query: sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
     ) -> sqlx::Result<Option<Job>> {
         let row = self
+            .target
             .traced(operation, sql, query.fetch_optional(&self.pool))
             .await?;
         row.as_ref().map(job_from_row).transpose()
@@ -187,6 +175,7 @@ impl SqliteJobs {
     pub async fn is_expired(&self, id: Uuid) -> sqlx::Result<bool> {
         let query = sqlx::query(SELECT_EXPIRED).bind(id);
         let row = self
+            .target
             .traced("SELECT", SELECT_EXPIRED, query.fetch_optional(&self.pool))
             .await?;
         Ok(row.is_some())
@@ -209,6 +198,7 @@ impl SqliteJobs {
             .bind(cursor.map(|c| c.id))
             .bind(limit);
         let rows = self
+            .target
             .traced("SELECT", LIST, query.fetch_all(&self.pool))
             .await?;
         rows.iter().map(job_from_row).collect()
@@ -232,6 +222,7 @@ impl SqliteJobs {
             .bind(worker_id)
             .bind(micros(Utc::now()));
         let row = self
+            .target
             .traced("UPDATE", HEARTBEAT, query.fetch_optional(&self.pool))
             .await?;
         Ok(row.is_some())
@@ -309,6 +300,7 @@ impl SqliteJobs {
             .bind(worker_id)
             .bind(micros(Utc::now()));
         let row = self
+            .target
             .traced("UPDATE", REQUEUE, query.fetch_optional(&self.pool))
             .await?;
         self.queued.notify_one();
@@ -336,6 +328,7 @@ impl SqliteJobs {
             .bind(micros(Utc::now()))
             .bind(later(self.retention));
         if self
+            .target
             .traced("UPDATE", CANCEL, query.fetch_optional(&self.pool))
             .await?
             .is_some()
@@ -344,6 +337,7 @@ impl SqliteJobs {
         }
         let query = sqlx::query(DELETE_FINISHED).bind(id);
         let deleted = self
+            .target
             .traced("DELETE", DELETE_FINISHED, query.fetch_optional(&self.pool))
             .await?;
         Ok(if deleted.is_some() {
@@ -355,7 +349,8 @@ impl SqliteJobs {
 
     pub async fn count_queued(&self) -> sqlx::Result<i64> {
         let query = sqlx::query_scalar(COUNT_QUEUED);
-        self.traced("SELECT", COUNT_QUEUED, query.fetch_one(&self.pool))
+        self.target
+            .traced("SELECT", COUNT_QUEUED, query.fetch_one(&self.pool))
             .await
     }
 
@@ -412,18 +407,12 @@ fn json(row: &SqliteRow, column: &str) -> sqlx::Result<Option<serde_json::Value>
 
 fn job_from_row(row: &SqliteRow) -> sqlx::Result<Job> {
     let status: String = row.try_get("status")?;
-    let error_code: Option<String> = row.try_get("error_code")?;
-    let error = match error_code {
-        Some(code) => Some(JobError {
-            code,
-            message: row
-                .try_get::<Option<String>, _>("error_message")?
-                .unwrap_or_default(),
-            line: row.try_get("error_line")?,
-            column: row.try_get("error_column")?,
-        }),
-        None => None,
-    };
+    let error = JobError::from_columns(
+        row.try_get("error_code")?,
+        row.try_get("error_message")?,
+        row.try_get("error_line")?,
+        row.try_get("error_column")?,
+    );
     Ok(Job {
         id: row.try_get("id")?,
         status: JobStatus::parse(&status).ok_or_else(|| decode_error("status", &status))?,

@@ -252,3 +252,18 @@ pub fn read_parquet(bytes: bytes::Bytes) -> arrow_array::RecordBatch {
         .unwrap();
     arrow_select::concat::concat_batches(&schema, &batches).unwrap()
 }
+
+/// A CSV big enough that converting it takes a while, for tests that must
+/// act while a job is running.
+pub fn large_csv(rows: usize) -> String {
+    let mut csv = String::with_capacity(rows * 48);
+    csv.push_str("id,amount,label\n");
+    for n in 0..rows {
+        csv.push_str(&format!(
+            "{n},{}.{:02},label number {n}\n",
+            n % 997,
+            n % 100
+        ));
+    }
+    csv
+}

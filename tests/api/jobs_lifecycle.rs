@@ -3,23 +3,7 @@ use std::time::Duration;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::helpers::{spawn_app, spawn_app_with};
-
-/// A CSV big enough that converting it takes a while, to catch a job running.
-fn large_csv(rows: usize) -> String {
-    let mut csv = String::with_capacity(rows * 60);
-    csv.push_str("id,amount,label,day\n");
-    for n in 0..rows {
-        csv.push_str(&format!(
-            "{n},{}.{:02},label number {n},2024-0{}-1{}\n",
-            n % 997,
-            n % 100,
-            n % 9 + 1,
-            n % 10
-        ));
-    }
-    csv
-}
+use crate::helpers::{large_csv, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn an_unknown_job_is_404_as_problem_json() {

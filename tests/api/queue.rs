@@ -6,21 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::{read_parquet, spawn_app_with, TestApp};
-
-/// Rows enough that a conversion is still running when the test acts.
-fn large_csv(rows: usize) -> String {
-    let mut csv = String::with_capacity(rows * 48);
-    csv.push_str("id,amount,label\n");
-    for n in 0..rows {
-        csv.push_str(&format!(
-            "{n},{}.{:02},label number {n}\n",
-            n % 997,
-            n % 100
-        ));
-    }
-    csv
-}
+use crate::helpers::{large_csv, read_parquet, spawn_app_with, TestApp};
 
 fn spawn_worker(app: &TestApp, extra: &[(&str, &str)]) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_parquetry"));
