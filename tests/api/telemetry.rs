@@ -45,9 +45,9 @@ impl Service {
         let sink = logs.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let Ok(value) = serde_json::from_str::<Value>(&line) else {
-                    continue;
-                };
+                // JSON log lines; anything else (the console exporter's
+                // output) is kept as a string.
+                let value = serde_json::from_str::<Value>(&line).unwrap_or(Value::String(line));
                 if value["message"] == "listening" {
                     let _ = port_tx.send(value["port"].as_u64().unwrap() as u16);
                 }
@@ -409,4 +409,69 @@ async fn a_job_run_by_another_process_lands_in_the_uploaders_trace() {
             .map(String::as_str),
         Some("api")
     );
+}
+
+/// Starts a server with `env`, runs one job, stops it, and returns its stdout.
+async fn run_one_job(env: Vec<(&str, String)>) -> Vec<Value> {
+    let mut env = env;
+    env.push(("DATABASE_URL", create_database().await));
+    env.push(("PARQUETRY_DATA_DIR", temp_data_dir().display().to_string()));
+    env.push(("PARQUETRY_WORKERS", "1".into()));
+    let service = Service::start("serve", &env);
+    let (_, job) = upload_with_caller_trace(&service, CSV).await;
+    let job = wait_for_job(&service, job["id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "succeeded");
+    service.terminate()
+}
+
+#[tokio::test]
+async fn with_the_sdk_disabled_nothing_is_exported() {
+    let receiver = OtlpReceiver::start().await;
+
+    let logs = run_one_job(vec![
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.grpc_endpoint()),
+        ("OTEL_SDK_DISABLED", "true".into()),
+    ])
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    assert!(receiver.spans().is_empty());
+    assert!(receiver.log_records().is_empty());
+    assert!(
+        logs.iter().any(|line| line["message"] == "job succeeded"),
+        "logs stay on stdout"
+    );
+}
+
+#[tokio::test]
+async fn the_console_exporter_prints_spans_on_stdout() {
+    let logs = run_one_job(vec![
+        ("OTEL_TRACES_EXPORTER", "console".into()),
+        ("OTEL_METRICS_EXPORTER", "none".into()),
+        ("OTEL_LOGS_EXPORTER", "none".into()),
+    ])
+    .await;
+
+    let printed: String = logs
+        .iter()
+        .filter_map(|line| line.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(printed.contains("process jobs"), "{printed}");
+    assert!(printed.contains(CALLER_TRACE), "{printed}");
+}
+
+#[tokio::test]
+async fn without_an_endpoint_the_service_says_so_once_and_runs() {
+    let logs = run_one_job(vec![]).await;
+
+    let warnings = logs
+        .iter()
+        .filter(|line| {
+            line["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("no OTLP endpoint configured"))
+        })
+        .count();
+    assert_eq!(warnings, 1);
 }
