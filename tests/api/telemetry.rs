@@ -193,6 +193,12 @@ fn assert_upload_trace(spans: &[ReceivedSpan], body_size: usize) {
     assert_eq!(convert.parent_span_id.as_ref(), Some(&consumer.span_id));
     assert_eq!(convert.attr("rows").as_deref(), Some("3"));
     assert!(convert.attr("output.bytes").is_some());
+    let engine = one(spans, "engine span", |s| s.name == "parquet.convert");
+    assert_eq!(engine.parent_span_id.as_ref(), Some(&convert.span_id));
+    assert_eq!(engine.attr("rows").as_deref(), Some("3"));
+    for phase in ["csv.detect_dialect", "csv.infer_schema"] {
+        assert!(spans.iter().any(|s| s.name == phase), "{phase} missing");
+    }
     let store = one(spans, "store result", |s| s.name == "store result");
     assert_eq!(store.parent_span_id.as_ref(), Some(&consumer.span_id));
     let last_update = one(spans, "final UPDATE", |s| {
