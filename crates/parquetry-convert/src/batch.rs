@@ -69,6 +69,14 @@ impl Builder {
         }
     }
 
+    /// Bytes of text held so far (0 for other types).
+    fn text_bytes(&self) -> usize {
+        match self {
+            Builder::Text(t) => t.values.len(),
+            _ => 0,
+        }
+    }
+
     fn append_null(&mut self) {
         match self {
             Builder::Text(t) => {
@@ -195,6 +203,9 @@ pub(crate) struct BatchParser {
     tok: Tokenizer,
     fields: Vec<Field>,
     scratch: Vec<u8>,
+    /// Text bytes and rows of each column in the previous chunk: chunks are alike, so this
+    /// sizes the builders right the first time instead of regrowing (and copying) them.
+    hints: Vec<(usize, usize)>,
 }
 
 impl BatchParser {
@@ -203,6 +214,7 @@ impl BatchParser {
             tok: Tokenizer::new(plan.delimiter, plan.quote, plan.escape),
             fields: Vec::with_capacity(plan.columns.len() + 1),
             scratch: Vec::new(),
+            hints: Vec::new(),
         }
     }
 
@@ -220,7 +232,11 @@ impl BatchParser {
         let mut kinds: Vec<Kind> = plan.columns.iter().map(|c| c.kind).collect();
         let mut builders: Vec<Builder> = kinds
             .iter()
-            .map(|&k| Builder::new(k, est_rows, data.len() / ncols.max(1)))
+            .enumerate()
+            .map(|(j, &k)| match self.hints.get(j) {
+                Some(&(bytes, rows)) => Builder::new(k, rows + rows / 8 + 16, bytes + bytes / 8),
+                None => Builder::new(k, est_rows, data.len() / ncols.max(1)),
+            })
             .collect();
         let mut widened: Vec<(usize, Kind)> = Vec::new();
         let mut skip_header = chunk.index == 0 && plan.header;
@@ -305,6 +321,7 @@ impl BatchParser {
         if !widened.is_empty() {
             return Err(Fault::Widen(widened));
         }
+        self.hints = builders.iter().map(|b| (b.text_bytes(), rows)).collect();
         let arrays = builders
             .into_iter()
             .zip(&kinds)

@@ -248,7 +248,7 @@ pub(crate) fn run(
             format!("cannot create output {}: {e}", output.display()),
         )
     })?;
-    let props = writer_properties(options)?;
+    let props = writer_properties(options, plan)?;
     // ArrowWriter embeds the Arrow schema (time zones, …) in the footer; then we take over.
     let (file_writer, factory) = ArrowWriter::try_new(
         BufWriter::with_capacity(1 << 20, file),

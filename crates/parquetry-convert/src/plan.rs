@@ -89,6 +89,9 @@ pub(crate) struct ColumnPlan {
     pub name: String,
     pub kind: Kind,
     pub source: TypeSource,
+    /// Nearly every sampled value is distinct: dictionary encoding would only be tried and
+    /// abandoned in every row group, so it is switched off for this column.
+    pub mostly_unique: bool,
 }
 
 /// Everything a conversion pass needs to know before reading the file.

@@ -29,6 +29,8 @@ pub(crate) struct Tokenizer {
     quote: u8,
     escape: Option<u8>,
     special: [bool; 256],
+    /// The special bytes repeated over a word, for the 8-bytes-at-a-time scan.
+    words: [u64; 4],
 }
 
 impl Tokenizer {
@@ -41,11 +43,19 @@ impl Tokenizer {
         if let Some(e) = escape {
             special[e as usize] = true;
         }
+        let word = |b: u8| u64::from_ne_bytes([b; 8]);
         Tokenizer {
             delimiter,
             quote,
             escape,
             special,
+            // Without an escape byte the fourth pattern repeats the delimiter: harmless.
+            words: [
+                word(delimiter),
+                word(b'\n'),
+                word(quote),
+                word(escape.unwrap_or(delimiter)),
+            ],
         }
     }
 
@@ -67,15 +77,12 @@ impl Tokenizer {
             let mut sections = 0u32;
             let mut last_close = 0usize;
             loop {
+                pos = self.skip_plain(data, pos);
                 if pos >= len {
                     self.push(data, fields, start, len, flags, sections, last_close);
                     return Ok(len);
                 }
                 let b = data[pos];
-                if !self.special[b as usize] {
-                    pos += 1;
-                    continue;
-                }
                 if b == self.delimiter {
                     self.push(data, fields, start, pos, flags, sections, last_close);
                     pos += 1;
@@ -130,6 +137,34 @@ impl Tokenizer {
                 pos = (pos + 2).min(len);
             }
         }
+    }
+
+    /// Position of the next special byte (delimiter, newline, quote, escape) at or after `pos`,
+    /// or `data.len()`. Most bytes are plain, so eight are tested at once with the classic
+    /// "has a zero byte" bit trick; its lowest flagged byte is always exact.
+    #[inline(always)]
+    fn skip_plain(&self, data: &[u8], mut pos: usize) -> usize {
+        const LO: u64 = 0x0101_0101_0101_0101;
+        const HI: u64 = 0x8080_8080_8080_8080;
+        let has = |w: u64, pattern: u64| {
+            let x = w ^ pattern;
+            x.wrapping_sub(LO) & !x & HI
+        };
+        while let Some(bytes) = data.get(pos..pos + 8) {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(bytes);
+            let w = u64::from_le_bytes(a);
+            let [d, n, q, e] = self.words;
+            let m = has(w, d) | has(w, n) | has(w, q) | has(w, e);
+            if m != 0 {
+                return pos + (m.trailing_zeros() / 8) as usize;
+            }
+            pos += 8;
+        }
+        while pos < data.len() && !self.special[data[pos] as usize] {
+            pos += 1;
+        }
+        pos
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -2,10 +2,11 @@
 
 use parquet::basic::{Compression, GzipLevel, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use crate::error::{ConvertError, ErrorKind};
 use crate::options::{Codec, ConvertOptions};
-use crate::plan::Kind;
+use crate::plan::{Kind, Plan};
 
 /// Bytes of CSV per batch: small enough that cancellation is polled every few milliseconds.
 /// Debug builds (the tests) use small chunks so that every test crosses chunk boundaries.
@@ -78,11 +79,15 @@ pub(crate) fn codec(options: &ConvertOptions) -> Result<(Compression, String), C
 
 pub(crate) fn writer_properties(
     options: &ConvertOptions,
+    plan: &Plan,
 ) -> Result<WriterProperties, ConvertError> {
     let (compression, _) = codec(options)?;
-    Ok(WriterProperties::builder()
+    let mut props = WriterProperties::builder()
         .set_compression(compression)
         .set_dictionary_enabled(options.dictionary)
-        .set_max_row_group_row_count(Some(options.row_group_size))
-        .build())
+        .set_max_row_group_row_count(Some(options.row_group_size));
+    for c in plan.columns.iter().filter(|c| c.mostly_unique) {
+        props = props.set_column_dictionary_enabled(ColumnPath::new(vec![c.name.clone()]), false);
+    }
+    Ok(props.build())
 }
