@@ -22,6 +22,10 @@ pub(crate) enum Fault {
     Error(ConvertError),
     /// Sampled columns whose values did not fit: (column, wider kind).
     Widen(Vec<(usize, Kind)>),
+    /// Text that is not UTF-8, first seen on this line (encoding auto-detected).
+    NotUtf8 {
+        line: u64,
+    },
 }
 
 impl From<ConvertError> for Fault {
@@ -322,11 +326,23 @@ impl BatchParser {
             return Err(Fault::Widen(widened));
         }
         self.hints = builders.iter().map(|b| (b.text_bytes(), rows)).collect();
-        let arrays = builders
+        let arrays = match builders
             .into_iter()
             .zip(&kinds)
             .map(|(b, &k)| b.finish(k))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(a) => a,
+            // Text offsets are right by construction, so a text array fails on bad UTF-8.
+            Err(e) => match std::str::from_utf8(data) {
+                Err(bad) => {
+                    return Err(Fault::NotUtf8 {
+                        line: line_of(bad.valid_up_to()),
+                    })
+                }
+                Ok(_) => return Err(Fault::Error(e)),
+            },
+        };
         let opts = arrow_array::RecordBatchOptions::new().with_row_count(Some(rows));
         RecordBatch::try_new_with_options(schema.clone(), arrays, &opts)
             .map_err(|e| Fault::Error(e.into()))

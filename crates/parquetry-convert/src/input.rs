@@ -86,21 +86,6 @@ pub(crate) struct Chunk {
     pub data: Vec<u8>,
 }
 
-/// Why reading stopped early.
-pub(crate) enum ReadFault {
-    Error(ConvertError),
-    /// Bytes that are not UTF-8 were found at this line while the encoding was auto-detected.
-    NotUtf8 {
-        line: u64,
-    },
-}
-
-impl From<ConvertError> for ReadFault {
-    fn from(e: ConvertError) -> Self {
-        ReadFault::Error(e)
-    }
-}
-
 /// Cuts the decoded input into chunks that end on a record boundary.
 pub(crate) struct ChunkReader {
     inner: Box<dyn Read + Send>,
@@ -222,7 +207,7 @@ impl ChunkReader {
     }
 
     /// The next chunk, or `None` at the end of the input.
-    pub(crate) fn next_chunk(&mut self) -> Result<Option<Chunk>, ReadFault> {
+    pub(crate) fn next_chunk(&mut self) -> Result<Option<Chunk>, ConvertError> {
         let mut target = self.chunk_size;
         loop {
             if !self.eof && self.pending.len() < target {
@@ -253,19 +238,17 @@ impl ChunkReader {
             self.pending.truncate(cut);
             std::mem::swap(&mut data, &mut self.pending);
             let first_line = self.next_line;
-            if !self.windows_1252 {
+            // Only a forced UTF-8 is checked here (for the error's line); in auto mode the text
+            // columns are validated when their Arrow arrays are built, which catches the same
+            // bytes without a second pass over every chunk.
+            if !self.windows_1252 && self.utf8_forced {
                 if let Err(e) = std::str::from_utf8(&data) {
                     let line = first_line + count_lines(&data[..e.valid_up_to()]);
-                    if self.utf8_forced {
-                        return Err(ReadFault::Error(
-                            ConvertError::new(
-                                ErrorKind::InvalidUtf8,
-                                format!("line {line}: bytes that are not UTF-8 (encoding forced to utf-8)"),
-                            )
-                            .at_line(line),
-                        ));
-                    }
-                    return Err(ReadFault::NotUtf8 { line });
+                    return Err(ConvertError::new(
+                        ErrorKind::InvalidUtf8,
+                        format!("line {line}: bytes that are not UTF-8 (encoding forced to utf-8)"),
+                    )
+                    .at_line(line));
                 }
             }
             self.next_line += count_lines(&data);

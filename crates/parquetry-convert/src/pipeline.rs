@@ -29,7 +29,7 @@ use tracing::Span;
 
 use crate::batch::{BatchParser, Fault};
 use crate::error::{ConvertError, ErrorKind};
-use crate::input::{self, ChunkReader, ReadFault};
+use crate::input::{self, ChunkReader};
 use crate::options::ConvertOptions;
 use crate::plan::{Kind, Plan, TsFmt};
 use crate::write::{writer_properties, PassFault, PassStats, CHUNK_BYTES};
@@ -288,11 +288,7 @@ pub(crate) fn run(
                         continue;
                     }
                     Ok(None) => return,
-                    Err(ReadFault::Error(e)) => PassFault::Error(e),
-                    Err(ReadFault::NotUtf8 { line }) => {
-                        tracing::info!(line, "bytes that are not UTF-8 found after the sample");
-                        PassFault::NotUtf8
-                    }
+                    Err(e) => PassFault::Error(e),
                 };
                 let _ = reader_tx.send((index, 0, Err(fault)));
                 return;
@@ -320,6 +316,10 @@ pub(crate) fn run(
                     let result = parser.parse(plan, &schema, &chunk).map_err(|f| match f {
                         Fault::Error(e) => PassFault::Error(e),
                         Fault::Widen(w) => PassFault::Widen(w),
+                        Fault::NotUtf8 { line } => {
+                            tracing::info!(line, "bytes that are not UTF-8 found after the sample");
+                            PassFault::NotUtf8
+                        }
                     });
                     let (index, bytes) = (chunk.index, chunk.data.len());
                     let _ = recycle.try_send(chunk.data);

@@ -77,6 +77,9 @@ pub(crate) fn parse_f64(b: &[u8], decimal: u8) -> Option<f64> {
         return None;
     }
     if decimal == b'.' {
+        if let Some(v) = fast_f64(t) {
+            return Some(v);
+        }
         if !t
             .iter()
             .all(|&c| c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'+' | b'e' | b'E'))
@@ -117,6 +120,36 @@ pub(crate) fn parse_f64(b: &[u8], decimal: u8) -> Option<f64> {
         s.push_str(std::str::from_utf8(f).ok()?);
     }
     s.parse().ok()
+}
+
+/// `[-+]digits[.digits]` with at most 15 significant digits: the mantissa and the power of ten
+/// are then exact doubles and one IEEE division rounds correctly (Clinger's fast path).
+/// Anything else is left to the standard parser.
+fn fast_f64(t: &[u8]) -> Option<f64> {
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let (neg, body) = split_sign(t);
+    let mut mantissa: u64 = 0;
+    let (mut digits, mut frac) = (0usize, None::<usize>);
+    for (i, &c) in body.iter().enumerate() {
+        if c.is_ascii_digit() {
+            mantissa = mantissa * 10 + (c - b'0') as u64;
+            digits += 1;
+            if digits > 15 {
+                return None;
+            }
+        } else if c == b'.' && frac.is_none() {
+            frac = Some(body.len() - i - 1);
+        } else {
+            return None;
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    let v = mantissa as f64 / POW10[frac.unwrap_or(0)];
+    Some(if neg { -v } else { v })
 }
 
 /// Parses common boolean spellings (case-insensitive): true/false, yes/no, sim/não.
@@ -370,6 +403,18 @@ mod tests {
         assert_eq!(parse_f64(b"-0,5", b','), Some(-0.5));
         assert_eq!(parse_f64(b"1e3", b'.'), Some(1000.0));
         assert_eq!(parse_f64(b"inf", b'.'), None);
+        assert_eq!(parse_f64(b"19.99", b'.'), Some(19.99));
+        assert_eq!(parse_f64(b"-.5", b'.'), Some(-0.5));
+        assert_eq!(parse_f64(b"5.", b'.'), Some(5.0));
+        assert_eq!(parse_f64(b".", b'.'), None);
+        assert_eq!(
+            parse_f64(b"0.1234567890123456", b'.'),
+            Some(0.1234567890123456)
+        );
+        assert_eq!(
+            parse_f64(b"1234.5678901234567", b'.'),
+            Some(1234.5678901234567)
+        );
         assert_eq!(parse_decimal(b"1.234,50", 12, 2, b','), Some(123450));
         assert_eq!(parse_decimal(b"19.99", 4, 2, b'.'), Some(1999));
         assert_eq!(parse_decimal(b"19.999", 12, 2, b'.'), None);
