@@ -217,7 +217,9 @@ pub(crate) fn classify(
     let Some(&first) = t.first() else { return 0 };
     let mut bits = 0;
     if first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.' | b',') {
-        if values::parse_i64(t, decimal).is_some() {
+        if values::has_leading_zero(t) {
+            // `007`, `01310-100`: codes whose zeros matter; a number would lose them.
+        } else if values::parse_i64(t, decimal).is_some() {
             bits |= INT | FLOAT;
         } else if values::parse_f64(t, decimal).is_some() {
             bits |= FLOAT;

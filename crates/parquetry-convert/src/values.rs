@@ -22,6 +22,12 @@ fn split_sign(b: &[u8]) -> (bool, &[u8]) {
     }
 }
 
+/// True for `0` followed by another digit (`007`): such columns are identifiers, not numbers.
+pub(crate) fn has_leading_zero(t: &[u8]) -> bool {
+    let (_, d) = split_sign(t);
+    d.len() > 1 && d[0] == b'0' && d[1].is_ascii_digit()
+}
+
 /// Appends the digits of an integer part to `out`, accepting `.` thousands groups when the
 /// decimal separator is `,` (`1.234.567`). Returns false on a malformed grouping.
 fn integer_digits(b: &[u8], decimal: u8, out: &mut impl FnMut(u8) -> bool) -> bool {

@@ -62,6 +62,14 @@ fn ints_floats_booleans_dates_and_timestamps_are_inferred() {
 }
 
 #[test]
+fn codes_with_leading_zeros_stay_text() {
+    let csv = b"zip,n\n01310,0\n20040,10\n";
+    let (report, batch) = convert_bytes("zeros", csv, &ConvertOptions::default()).unwrap();
+    assert_eq!(types(&report), ["Utf8", "Int64"]);
+    assert_eq!(batch.column(0).as_string::<i32>().value(0), "01310");
+}
+
+#[test]
 fn null_tokens_are_nulls_and_quoted_empty_text_is_not() {
     let csv = b"n,t\n1,\"\"\nNULL,\nNA,null\nN/A,N/A\n5,\"x\"\n";
     let (report, batch) = convert_bytes("nulls", csv, &ConvertOptions::default()).unwrap();
