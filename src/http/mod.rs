@@ -59,14 +59,20 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(
             web::resource("/v1/jobs")
                 .route(web::post().to(upload::create_job))
-                .route(web::get().to(jobs::list_jobs)),
+                .route(web::get().to(jobs::list_jobs))
+                .default_service(web::to(method_not_allowed)),
         )
         .service(
             web::resource("/v1/jobs/{id}")
                 .route(web::get().to(jobs::get_job))
-                .route(web::delete().to(jobs::delete_job)),
+                .route(web::delete().to(jobs::delete_job))
+                .default_service(web::to(method_not_allowed)),
         )
-        .service(web::resource("/v1/jobs/{id}/result").route(web::get().to(jobs::get_result)))
+        .service(
+            web::resource("/v1/jobs/{id}/result")
+                .route(web::get().to(jobs::get_result))
+                .default_service(web::to(method_not_allowed)),
+        )
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics))
@@ -95,6 +101,10 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics_pipeline.render())
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
 }
 
 async fn no_such_route() -> Result<HttpResponse, ApiError> {

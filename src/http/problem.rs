@@ -32,6 +32,8 @@ pub enum ApiError {
     QueueFull { queued: i64 },
     #[error("the server is low on disk space; retry later")]
     InsufficientStorage,
+    #[error("this method is not allowed on this route; the API is described in openapi.yaml")]
+    MethodNotAllowed,
     #[error("no such route; the API is described in openapi.yaml")]
     NoSuchRoute,
     #[error("the job is {} and has no result; a result exists once the job has succeeded", .0.as_str())]
@@ -60,6 +62,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::NotFound => "not-found",
             ApiError::NoSuchRoute => "no-such-route",
+            ApiError::MethodNotAllowed => "method-not-allowed",
             ApiError::Gone => "gone",
             ApiError::QueueFull { .. } => "queue-full",
             ApiError::InsufficientStorage => "insufficient-storage",
@@ -91,6 +94,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::NotFound => "Job not found",
             ApiError::NoSuchRoute => "Not found",
+            ApiError::MethodNotAllowed => "Method not allowed",
             ApiError::Gone => "Job expired",
             ApiError::QueueFull { .. } => "Queue full",
             ApiError::InsufficientStorage => "Low on disk space",
@@ -130,6 +134,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound | ApiError::NoSuchRoute => StatusCode::NOT_FOUND,
             ApiError::JobNotSucceeded(_) => StatusCode::CONFLICT,
             ApiError::Gone => StatusCode::GONE,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::DatabaseUnavailable
             | ApiError::QueueFull { .. }
             | ApiError::InsufficientStorage => StatusCode::SERVICE_UNAVAILABLE,

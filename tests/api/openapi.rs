@@ -69,6 +69,12 @@ async fn openapi_describes_exactly_the_routes_the_server_serves() {
             "{method} {path} is not routed"
         );
     }
+    let wrong_method = app.client.put(app.url("/v1/jobs")).send().await.unwrap();
+    assert_eq!(wrong_method.status(), 405);
+    assert_eq!(
+        wrong_method.headers()["content-type"],
+        "application/problem+json"
+    );
     let unknown = app.client.get(app.url("/v2/nothing")).send().await.unwrap();
     assert_eq!(unknown.status(), 404);
     assert!(unknown.text().await.unwrap().contains("no-such-route"));
