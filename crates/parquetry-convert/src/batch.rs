@@ -186,7 +186,10 @@ fn parse_date(v: &[u8], fmt: DateFmt, plan: &Plan) -> Option<i32> {
 
 fn parse_ts(v: &[u8], fmt: TsFmt, utc: bool, plan: &Plan) -> Option<i64> {
     let iso = || match values::parse_iso_timestamp(v)? {
-        (us, None) if !utc || fmt == TsFmt::Any => Some(us),
+        // A forced type reads what it can: naive values in a UTC column are taken as UTC, and
+        // values with offsets in a naive column are normalised to UTC.
+        (us, _) if fmt == TsFmt::Any => Some(us),
+        (us, None) if !utc => Some(us),
         (us, Some(_)) if utc => Some(us),
         _ => None,
     };

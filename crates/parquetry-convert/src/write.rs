@@ -85,7 +85,8 @@ pub(crate) fn writer_properties(
     let mut props = WriterProperties::builder()
         .set_compression(compression)
         .set_dictionary_enabled(options.dictionary)
-        .set_max_row_group_row_count(Some(options.row_group_size));
+        .set_max_row_group_row_count(Some(options.row_group_size))
+        .set_write_batch_size(8192);
     for c in plan.columns.iter().filter(|c| c.mostly_unique) {
         props = props.set_column_dictionary_enabled(ColumnPath::new(vec![c.name.clone()]), false);
     }
