@@ -154,3 +154,58 @@ proptest! {
         }
     }
 }
+
+/// Text cells full of delimiters, quotes, CR/LF and non-ASCII.
+fn nasty_text() -> impl Strategy<Value = String> {
+    "[a-c ,;\"\r\néß€]{0,40}"
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Our chunked, parallel tokenizer reads what the `csv` crate reads, across many chunk
+    /// boundaries (debug builds cut 64 KiB chunks).
+    #[test]
+    fn text_matches_the_csv_crate_across_chunk_boundaries(
+        cells in prop::collection::vec((nasty_text(), nasty_text()), 1..40),
+        repeat in 40usize..80,
+        crlf in any::<bool>(),
+    ) {
+        let mut writer = csv::WriterBuilder::new()
+            .terminator(if crlf { csv::Terminator::CRLF } else { csv::Terminator::Any(b'\n') })
+            .quote_style(csv::QuoteStyle::Always)
+            .from_writer(Vec::new());
+        writer.write_record(["k", "a", "b"]).unwrap();
+        let mut expected = Vec::new();
+        for r in 0..repeat {
+            for (i, (a, b)) in cells.iter().enumerate() {
+                let k = format!("k{r}-{i}");
+                writer.write_record([k.as_str(), a.as_str(), b.as_str()]).unwrap();
+                expected.push((k, a.clone(), b.clone()));
+            }
+        }
+        let bytes = writer.into_inner().unwrap();
+        let dir = Scratch::new("differential");
+        let input = dir.file("in.csv", &bytes);
+        let output = dir.path("out.parquet");
+        let mut options = ConvertOptions::default();
+        options.set("delimiter", ",").unwrap();
+        options.set("header", "true").unwrap();
+        options.set("schema", "a:string,b:string").unwrap();
+        options.set("null_values", "").unwrap();
+        convert_file(&input, &output, &options, &AtomicBool::new(false)).unwrap();
+        let batch = read_parquet(&output);
+        prop_assert_eq!(batch.num_rows(), expected.len());
+        let (k, a, b) = (
+            batch.column(0).as_string::<i32>(),
+            batch.column(1).as_string::<i32>(),
+            batch.column(2).as_string::<i32>(),
+        );
+        for (i, (ek, ea, eb)) in expected.iter().enumerate() {
+            prop_assert_eq!(k.value(i), ek.as_str());
+            // Every cell is quoted, so even an empty one is an empty string, never null.
+            prop_assert_eq!(a.value(i), ea.as_str());
+            prop_assert_eq!(b.value(i), eb.as_str());
+        }
+    }
+}
