@@ -11,6 +11,13 @@ use common::{read_parquet, Scratch};
 use parquetry_convert::{convert_file, ConvertOptions};
 use proptest::prelude::*;
 
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Bytes biased towards what confuses CSV readers.
 fn csv_noise() -> impl Strategy<Value = Vec<u8>> {
     let byte = prop_oneof![
@@ -23,7 +30,8 @@ fn csv_noise() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // PROPTEST_CASES raises the number of cases for a longer soak.
+    #![proptest_config(ProptestConfig { cases: cases(256), ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in csv_noise(), forced in any::<bool>()) {
@@ -124,7 +132,7 @@ fn to_csv(rows: &[Row]) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(64), ..ProptestConfig::default() })]
 
     #[test]
     fn typed_rows_round_trip_through_csv(first in full_row(), rest in prop::collection::vec(row(), 0..40)) {
@@ -161,7 +169,7 @@ fn nasty_text() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(24), ..ProptestConfig::default() })]
 
     /// Our chunked, parallel tokenizer reads what the `csv` crate reads, across many chunk
     /// boundaries (debug builds cut 64 KiB chunks).
