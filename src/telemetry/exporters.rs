@@ -142,7 +142,15 @@ pub struct TelemetryGuard {
 
 pub(super) fn build_providers(choice: &ExporterChoice) -> anyhow::Result<TelemetryGuard> {
     let tracer_provider = match choice.traces {
-        SignalExporter::None => None,
+        SignalExporter::None if choice.sdk_disabled => None,
+        // Not exporting must not mean not tracing: without a provider spans
+        // get no ids, so responses lose `traceparent`, jobs their `trace_id`
+        // and log lines theirs. Only the export is skipped.
+        SignalExporter::None => Some(
+            SdkTracerProvider::builder()
+                .with_resource(resource())
+                .build(),
+        ),
         SignalExporter::Console => Some(
             SdkTracerProvider::builder()
                 .with_resource(resource())

@@ -468,8 +468,32 @@ async fn the_console_exporter_prints_spans_on_stdout() {
 }
 
 #[tokio::test]
-async fn without_an_endpoint_the_service_says_so_once_and_runs() {
-    let logs = run_one_job(vec![]).await;
+async fn without_an_endpoint_the_service_says_so_once_and_still_traces() {
+    let service = Service::start(
+        "serve",
+        &[
+            ("DATABASE_URL", create_database().await),
+            ("PARQUETRY_DATA_DIR", temp_data_dir().display().to_string()),
+            ("PARQUETRY_WORKERS", "1".into()),
+        ],
+    );
+
+    let (headers, job) = upload_with_caller_trace(&service, CSV).await;
+    let job = wait_for_job(&service, job["id"].as_str().unwrap()).await;
+    let logs = service.terminate();
+
+    // Nothing is exported, but spans have real ids all the same.
+    let traceparent = headers["traceparent"].to_str().unwrap();
+    assert!(
+        traceparent.starts_with(&format!("00-{CALLER_TRACE}-")),
+        "{traceparent}"
+    );
+    assert_eq!(job["trace_id"], CALLER_TRACE);
+    let job_line = logs
+        .iter()
+        .find(|line| line["message"] == "job succeeded")
+        .expect("a job succeeded line");
+    assert_eq!(job_line["trace_id"], CALLER_TRACE);
 
     let warnings = logs
         .iter()
