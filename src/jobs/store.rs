@@ -6,8 +6,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::Connection;
 use uuid::Uuid;
 
 use super::postgres::PgJobs;
@@ -35,6 +36,43 @@ macro_rules! dispatch {
 /// The file of the embedded store, under the data directory.
 pub const SQLITE_FILE: &str = "parquetry.sqlite3";
 
+/// An error with its message once: sqlx's errors repeat their source in
+/// their own text, so anyhow's `{:#}` chain would print it twice.
+fn once(context: &str, error: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("{context}: {error}")
+}
+
+/// The options of a PostgreSQL URL; any other scheme is refused, or a
+/// `mysql://` URL would be tried as PostgreSQL.
+fn postgres_options(url: &str) -> anyhow::Result<PgConnectOptions> {
+    let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+    if !matches!(scheme, Some("postgres" | "postgresql")) {
+        anyhow::bail!(
+            "DATABASE_URL must be a PostgreSQL URL (postgres://user@host/db or postgresql://…); \
+             leave it unset to keep the job table in the embedded SQLite file"
+        );
+    }
+    url.parse()
+        .map_err(|error| once("DATABASE_URL is not a valid PostgreSQL URL", error))
+}
+
+/// One connection tried at once: the pool retries a refused connection until
+/// its acquire timeout and then only says "pool timed out", hiding the cause.
+async fn check_connection(options: &PgConnectOptions) -> anyhow::Result<()> {
+    const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+    match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(options)).await {
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+            Ok(())
+        }
+        Ok(Err(error)) => Err(once("connecting to PostgreSQL (DATABASE_URL)", error)),
+        Err(_) => anyhow::bail!(
+            "connecting to PostgreSQL (DATABASE_URL): no answer within {} s",
+            CONNECT_TIMEOUT.as_secs()
+        ),
+    }
+}
+
 impl JobStore {
     /// PostgreSQL when `database_url` is given, else the SQLite file under
     /// `data_dir`; migrations are applied (safe from several processes).
@@ -46,16 +84,18 @@ impl JobStore {
     ) -> anyhow::Result<JobStore> {
         match database_url {
             Some(url) => {
+                let options = postgres_options(url)?;
+                check_connection(&options).await?;
                 let pool = PgPoolOptions::new()
                     .max_connections(max_connections)
                     .acquire_timeout(Duration::from_secs(10))
-                    .connect(url)
+                    .connect_with(options)
                     .await
-                    .context("connecting to PostgreSQL (DATABASE_URL)")?;
+                    .map_err(|error| once("connecting to PostgreSQL (DATABASE_URL)", error))?;
                 sqlx::migrate!("./migrations")
                     .run(&pool)
                     .await
-                    .context("applying the PostgreSQL migrations")?;
+                    .map_err(|error| once("applying the PostgreSQL migrations", error))?;
                 Ok(JobStore::Postgres(PgJobs::new(pool, retention)))
             }
             None => {
