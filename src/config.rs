@@ -172,6 +172,11 @@ pub struct ServeSettings {
     #[arg(long, env = "PARQUETRY_MAX_UPLOAD_BYTES", default_value_t = 10 * 1024 * 1024 * 1024)]
     pub max_upload_bytes: u64,
 
+    /// An upload whose body sends nothing for this many seconds is answered
+    /// with 408 and its partial file removed (`PARQUETRY_UPLOAD_IDLE_TIMEOUT_SECS`).
+    #[arg(long, env = "PARQUETRY_UPLOAD_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub upload_idle_timeout_secs: u64,
+
     /// Uploads are refused with 503 while this many jobs wait in the queue
     /// (`PARQUETRY_MAX_QUEUED_JOBS`).
     #[arg(long, env = "PARQUETRY_MAX_QUEUED_JOBS", default_value_t = 10_000)]

@@ -76,6 +76,7 @@ impl Application {
             metrics: metrics.metrics.clone(),
             metrics_pipeline: metrics.clone(),
             max_upload_bytes: settings.max_upload_bytes,
+            upload_idle_timeout: Duration::from_secs(settings.upload_idle_timeout_secs.max(1)),
             max_queued_jobs: settings.max_queued_jobs,
             min_free_disk_bytes: settings.min_free_disk_bytes,
             max_attempts: settings.worker.max_attempts.clamp(1, 1000) as i32,

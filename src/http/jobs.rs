@@ -103,8 +103,9 @@ pub async fn list_jobs(
     }))
 }
 
-/// Streams the Parquet file; `NamedFile` answers `Range`, `If-None-Match`
-/// and friends from the file's metadata.
+/// Streams the Parquet file (headers only for HEAD); `NamedFile` answers
+/// `Range`, `If-None-Match` and friends from the file's metadata, after
+/// `range::ignore_unusable_range` dropped a `Range` to be ignored.
 pub async fn get_result(
     request: HttpRequest,
     path: web::Path<String>,
@@ -129,7 +130,13 @@ pub async fn get_result(
             disposition: DispositionType::Attachment,
             parameters: vec![DispositionParam::Filename(filename)],
         });
-    Ok(file.into_response(&request))
+    let length = file.metadata().len();
+    let response = file.into_response(&request);
+    // NamedFile's 416 has an empty body typed as Parquet; answer a problem.
+    if response.status() == actix_web::http::StatusCode::RANGE_NOT_SATISFIABLE {
+        return Err(ApiError::RangeNotSatisfiable(length));
+    }
+    Ok(response)
 }
 
 /// `sales.csv` → `sales.parquet`; `data.csv.gz` → `data.parquet`.

@@ -2,6 +2,7 @@
 
 mod jobs;
 mod problem;
+mod range;
 mod upload;
 mod views;
 
@@ -31,6 +32,8 @@ pub struct AppState {
     pub metrics: Metrics,
     pub metrics_pipeline: Arc<MetricsPipeline>,
     pub max_upload_bytes: u64,
+    /// An upload that sends nothing this long is answered 408 and discarded.
+    pub upload_idle_timeout: std::time::Duration,
     pub max_queued_jobs: u64,
     pub min_free_disk_bytes: u64,
     pub max_attempts: i32,
@@ -44,6 +47,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/jobs/{id}"),
     ("delete", "/v1/jobs/{id}"),
     ("get", "/v1/jobs/{id}/result"),
+    ("head", "/v1/jobs/{id}/result"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -71,7 +75,9 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(
             web::resource("/v1/jobs/{id}/result")
                 .route(web::get().to(jobs::get_result))
-                .default_service(web::to(method_not_allowed)),
+                .route(web::head().to(jobs::get_result))
+                .default_service(web::to(method_not_allowed))
+                .wrap(actix_web::middleware::from_fn(range::ignore_unusable_range)),
         )
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
@@ -88,6 +94,14 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
         tracing::warn!(%error, "readiness check failed");
         ApiError::DatabaseUnavailable
     })?;
+    // Uploads are refused below the free-disk floor, so a load balancer
+    // should send them elsewhere: not ready. An unreadable figure is not
+    // held against readiness; the upload check reports it.
+    if let Ok(free) = state.storage.free_bytes() {
+        if free < state.min_free_disk_bytes {
+            return Err(ApiError::InsufficientStorage);
+        }
+    }
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))
 }
 
@@ -152,7 +166,9 @@ pub async fn observe_request(
     let traceparent =
         crate::telemetry::trace_context_of(&Span::current()).map(|(parent, _)| parent);
 
-    let outcome = next.call(request).await;
+    // `instance` of problem documents: the path, without the query string.
+    let path = request.path().to_string();
+    let outcome = problem::REQUEST_PATH.scope(path, next.call(request)).await;
 
     let status = match &outcome {
         Ok(response) => response.status(),

@@ -20,9 +20,17 @@ pub enum ApiError {
     InvalidMultipart(String),
     #[error("the upload could not be read: {0}")]
     UploadInterrupted(String),
+    #[error("the uploaded file is empty; send the CSV as `-F file=@data.csv` or as the raw request body")]
+    EmptyFile,
+    #[error("no upload data arrived for {0} seconds; the partial upload was discarded")]
+    UploadTimeout(u64),
+    #[error("{0}")]
+    InvalidHeader(String),
+    #[error("the requested range is outside the file of {0} bytes")]
+    RangeNotSatisfiable(u64),
     #[error("the upload is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: u64 },
-    #[error("content type {0:?} is not accepted: send multipart/form-data, text/csv or application/octet-stream")]
+    #[error("content type {0:?} is not accepted: send multipart/form-data, or the raw CSV as text/csv, application/octet-stream, application/gzip or application/zstd")]
     UnsupportedMediaType(String),
     #[error("no job with this id")]
     NotFound,
@@ -58,6 +66,10 @@ impl ApiError {
             ApiError::MissingFile => "missing-file",
             ApiError::InvalidMultipart(_) => "invalid-multipart",
             ApiError::UploadInterrupted(_) => "upload-interrupted",
+            ApiError::EmptyFile => "empty-file",
+            ApiError::UploadTimeout(_) => "upload-timeout",
+            ApiError::InvalidHeader(_) => "invalid-header",
+            ApiError::RangeNotSatisfiable(_) => "range-not-satisfiable",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::NotFound => "not-found",
@@ -90,6 +102,10 @@ impl ApiError {
             ApiError::MissingFile => "No file in the upload",
             ApiError::InvalidMultipart(_) => "Malformed multipart body",
             ApiError::UploadInterrupted(_) => "Upload interrupted",
+            ApiError::EmptyFile => "Empty file",
+            ApiError::UploadTimeout(_) => "Upload timed out",
+            ApiError::InvalidHeader(_) => "Invalid header",
+            ApiError::RangeNotSatisfiable(_) => "Range not satisfiable",
             ApiError::PayloadTooLarge { .. } => "Upload too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::NotFound => "Job not found",
@@ -116,8 +132,17 @@ pub struct Problem {
     pub status: u16,
     pub detail: String,
     pub code: &'static str,
+    /// The request path, so a problem read out of context says what failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+}
+
+tokio::task_local! {
+    /// The path of the request being answered, set by the middleware around
+    /// the handler: `ResponseError::error_response` gets no request.
+    pub(super) static REQUEST_PATH: String;
 }
 
 impl ResponseError for ApiError {
@@ -127,9 +152,13 @@ impl ResponseError for ApiError {
             | ApiError::MissingFile
             | ApiError::InvalidMultipart(_)
             | ApiError::UploadInterrupted(_)
+            | ApiError::EmptyFile
+            | ApiError::InvalidHeader(_)
             | ApiError::InvalidQuery(_)
             | ApiError::InvalidCursor => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UploadTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound | ApiError::NoSuchRoute => StatusCode::NOT_FOUND,
             ApiError::JobNotSucceeded(_) => StatusCode::CONFLICT,
@@ -144,10 +173,15 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        let detail = if status.is_server_error() {
+        let trace_id = crate::telemetry::trace_id_of(&tracing::Span::current());
+        // Only the catch-all 500s hide their cause; a 503 says why it refuses.
+        let detail = if matches!(self, ApiError::Database(_) | ApiError::Internal(_)) {
             tracing::error!(error.code = self.code(), error = ?self, "request failed");
-            "The server could not complete the request; the trace id identifies it in the logs."
-                .to_string()
+            match &trace_id {
+                Some(_) => "The server could not complete the request; its trace_id identifies it in the logs.",
+                None => "The server could not complete the request; the cause is in the server's logs.",
+            }
+            .to_string()
         } else {
             self.to_string()
         };
@@ -157,11 +191,16 @@ impl ResponseError for ApiError {
             status: status.as_u16(),
             detail,
             code: self.code(),
-            trace_id: crate::telemetry::trace_id_of(&tracing::Span::current()),
+            instance: REQUEST_PATH.try_with(Clone::clone).ok(),
+            // What a client quotes when reporting a failure.
+            trace_id,
         };
         let mut response = HttpResponse::build(status);
         if let Some(seconds) = self.retry_after_secs() {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        if let ApiError::RangeNotSatisfiable(length) = self {
+            response.insert_header((header::CONTENT_RANGE, format!("bytes */{length}")));
         }
         response
             .insert_header((header::CONTENT_TYPE, "application/problem+json"))

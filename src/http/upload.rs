@@ -2,12 +2,13 @@
 //! held in memory), its options are checked, then the job is enqueued inside
 //! a PRODUCER span whose context travels with the job.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
 
 use actix_multipart::{Field, Multipart};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use parquetry_convert::ConvertOptions;
 use tracing::Instrument;
 use tracing_actix_web::RootSpan;
@@ -61,7 +62,13 @@ pub async fn create_job(
     let multipart = is_multipart(&request);
     if !multipart {
         check_raw_content_type(&request)?;
+        // Refused now rather than queued to fail: there is nothing to convert.
+        if declared_length(&request) == Some(0) {
+            return Err(ApiError::EmptyFile);
+        }
     }
+    check_repeated_options(&options)?;
+    let idle = state.upload_idle_timeout;
     let id = Uuid::now_v7();
     let sink = state
         .storage
@@ -70,11 +77,14 @@ pub async fn create_job(
         .map_err(|error| anyhow::anyhow!(error).context("creating the upload file"))?;
     let received = if multipart {
         let multipart = Multipart::new(request.headers(), payload);
-        receive_multipart(multipart, sink, &mut options).await
+        receive_multipart(multipart, sink, &mut options, idle).await
     } else {
-        receive_raw(payload, sink).await
+        receive_raw(payload, sink, idle).await
     };
-    let stored = match received.and_then(|upload| validate_options(&options).map(|_| upload)) {
+    let stored = match received.and_then(|upload| {
+        check_repeated_options(&options)?;
+        validate_options(&options).map(|_| upload)
+    }) {
         Ok(stored) => stored,
         Err(error) => {
             remove_upload(&state, id).await;
@@ -133,7 +143,7 @@ fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ApiError> {
         .map(str::trim)
         .filter(|k| !k.is_empty() && k.len() <= 255)
         .ok_or_else(|| {
-            ApiError::InvalidQuery(
+            ApiError::InvalidHeader(
                 "the Idempotency-Key header must be 1 to 255 visible ASCII characters".into(),
             )
         })?;
@@ -226,6 +236,53 @@ fn validate_options(options: &OptionPairs) -> Result<ConvertOptions, ApiError> {
     Ok(parsed)
 }
 
+/// Options that add one value each time they are given; any other option
+/// given twice would silently replace its first value, so that is refused.
+const REPEATABLE_OPTIONS: [&str; 2] = ["date_format", "timestamp_format"];
+
+/// The engine's name for an option, as `ConvertOptions::set` reads it
+/// (case, `-` for `_`, and its aliases), so `sep` and `delimiter` count as
+/// the same option.
+fn canonical_option_name(name: &str) -> String {
+    let key = name.trim().to_ascii_lowercase().replace('-', "_");
+    let canonical = match key.as_str() {
+        "separator" | "sep" => "delimiter",
+        "charset" => "encoding",
+        "decimal" => "decimal_separator",
+        "null_value" | "nulls" => "null_values",
+        "codec" => "compression",
+        "level" => "compression_level",
+        other => other,
+    };
+    canonical.to_string()
+}
+
+fn check_repeated_options(options: &OptionPairs) -> Result<(), ApiError> {
+    let mut seen = HashSet::new();
+    for (name, _) in options {
+        let key = canonical_option_name(name);
+        if !REPEATABLE_OPTIONS.contains(&key.as_str()) && !seen.insert(key) {
+            return Err(ApiError::InvalidOption(format!(
+                "`{name}` is given more than once; only date_format and timestamp_format \
+                 repeat (null_values takes one comma-separated list)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The next item of an upload body, or `upload-timeout` when the client
+/// sends nothing for `idle`: a stalled upload must not hold its connection
+/// and partial file forever.
+async fn next_within<S: Stream + Unpin>(
+    stream: &mut S,
+    idle: Duration,
+) -> Result<Option<S::Item>, ApiError> {
+    tokio::time::timeout(idle, stream.next())
+        .await
+        .map_err(|_| ApiError::UploadTimeout(idle.as_secs()))
+}
+
 fn take_option(options: &mut OptionPairs, name: &str) -> Option<String> {
     let position = options.iter().position(|(n, _)| n == name)?;
     Some(options.remove(position).1)
@@ -293,11 +350,14 @@ fn upload_error(error: UploadError) -> ApiError {
 async fn receive_raw(
     mut payload: web::Payload,
     mut sink: UploadSink,
+    idle: Duration,
 ) -> Result<StoredUpload, ApiError> {
-    while let Some(chunk) = payload.next().await {
-        let outcome = match chunk {
-            Ok(chunk) => sink.write(&chunk).await.map_err(upload_error),
-            Err(error) => Err(ApiError::UploadInterrupted(error.to_string())),
+    loop {
+        let outcome = match next_within(&mut payload, idle).await {
+            Ok(None) => break,
+            Ok(Some(Ok(chunk))) => sink.write(&chunk).await.map_err(upload_error),
+            Ok(Some(Err(error))) => Err(ApiError::UploadInterrupted(error.to_string())),
+            Err(error) => Err(error),
         };
         if let Err(error) = outcome {
             sink.abort().await;
@@ -308,6 +368,10 @@ async fn receive_raw(
 }
 
 async fn finish(sink: UploadSink, filename: String) -> Result<StoredUpload, ApiError> {
+    if sink.bytes_written() == 0 {
+        sink.abort().await;
+        return Err(ApiError::EmptyFile);
+    }
     let bytes = sink
         .finish()
         .await
@@ -319,22 +383,33 @@ async fn receive_multipart(
     mut multipart: Multipart,
     sink: UploadSink,
     options: &mut OptionPairs,
+    idle: Duration,
 ) -> Result<StoredUpload, ApiError> {
     let mut sink = Some(sink);
     let mut stored = None;
-    while let Some(field) = multipart.next().await {
+    loop {
+        let field = match next_within(&mut multipart, idle).await {
+            Ok(None) => break,
+            Ok(Some(field)) => field,
+            Err(error) => {
+                if let Some(sink) = sink {
+                    sink.abort().await;
+                }
+                return Err(error);
+            }
+        };
         let outcome = match field {
             Err(error) => Err(ApiError::InvalidMultipart(error.to_string())),
             Ok(field) => match field.name().unwrap_or("").to_string().as_str() {
                 "file" => match sink.take() {
-                    Some(sink) => receive_file_field(field, sink)
+                    Some(sink) => receive_file_field(field, sink, idle)
                         .await
                         .map(|s| stored = Some(s)),
                     None => Err(ApiError::InvalidMultipart(
                         "only one part named `file` is accepted".into(),
                     )),
                 },
-                name => read_text_field(field)
+                name => read_text_field(field, idle)
                     .await
                     .map(|value| options.push((name.to_string(), value))),
             },
@@ -360,16 +435,19 @@ async fn receive_multipart(
 async fn receive_file_field(
     mut field: Field,
     mut sink: UploadSink,
+    idle: Duration,
 ) -> Result<StoredUpload, ApiError> {
     let filename = field
         .content_disposition()
         .and_then(|disposition| disposition.get_filename())
         .unwrap_or("")
         .to_string();
-    while let Some(chunk) = field.next().await {
-        let outcome = match chunk {
-            Ok(chunk) => sink.write(&chunk).await.map_err(upload_error),
-            Err(error) => Err(ApiError::InvalidMultipart(error.to_string())),
+    loop {
+        let outcome = match next_within(&mut field, idle).await {
+            Ok(None) => break,
+            Ok(Some(Ok(chunk))) => sink.write(&chunk).await.map_err(upload_error),
+            Ok(Some(Err(error))) => Err(ApiError::InvalidMultipart(error.to_string())),
+            Err(error) => Err(error),
         };
         if let Err(error) = outcome {
             sink.abort().await;
@@ -379,10 +457,10 @@ async fn receive_file_field(
     finish(sink, filename).await
 }
 
-async fn read_text_field(mut field: Field) -> Result<String, ApiError> {
+async fn read_text_field(mut field: Field, idle: Duration) -> Result<String, ApiError> {
     let name = field.name().unwrap_or("").to_string();
     let mut value = Vec::new();
-    while let Some(chunk) = field.next().await {
+    while let Some(chunk) = next_within(&mut field, idle).await? {
         let chunk = chunk.map_err(|error| ApiError::InvalidMultipart(error.to_string()))?;
         if value.len() + chunk.len() > MAX_OPTION_FIELD_BYTES {
             return Err(ApiError::InvalidOption(format!(

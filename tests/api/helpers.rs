@@ -78,6 +78,7 @@ pub fn settings(database_url: &str, data_dir: &std::path::Path, workers: usize) 
             data_dir: data_dir.to_path_buf(),
         },
         max_upload_bytes: 512 * 1024 * 1024,
+        upload_idle_timeout_secs: 60,
         max_queued_jobs: 10_000,
         min_free_disk_bytes: 0,
         trace_url: Some("http://jaeger.test/trace/{trace_id}".into()),

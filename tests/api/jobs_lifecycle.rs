@@ -107,6 +107,55 @@ async fn deleting_a_queued_job_cancels_it_and_removes_its_files() {
 }
 
 #[tokio::test]
+async fn a_second_delete_of_a_canceled_job_deletes_it() {
+    let app = spawn_app_with(|s| s.worker.workers = Some(0)).await;
+    let id = app.enqueue("a\n1\n").await;
+    let url = app.url(&format!("/v1/jobs/{id}"));
+
+    let first = app.client.delete(&url).send().await.unwrap();
+    let listed: Value = app
+        .client
+        .get(app.url("/v1/jobs?status=canceled"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let second = app.client.delete(&url).send().await.unwrap();
+    let after = app.client.get(&url).send().await.unwrap();
+
+    assert_eq!(first.status(), 204);
+    assert_eq!(listed["jobs"][0]["id"], id.as_str());
+    assert_eq!(second.status(), 204);
+    assert_eq!(after.status(), 404);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn deleting_an_expired_job_is_410() {
+    let app = spawn_app_with(|s| s.worker.workers = Some(0)).await;
+    let id = Uuid::new_v4();
+    sqlx::query("INSERT INTO expired_jobs (id) VALUES ($1)")
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    let response = app
+        .client
+        .delete(app.url(&format!("/v1/jobs/{id}")))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 410);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "gone");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn deleting_a_running_job_stops_it_within_a_second() {
     let app = spawn_app_with(|s| s.worker.workers = Some(1)).await;
     let id = app.enqueue(&large_csv(1_500_000)).await;

@@ -30,7 +30,7 @@ fn spec_routes() -> BTreeSet<(String, String)> {
             ));
         } else if let Some(method) = line.strip_prefix("    ") {
             let method = method.trim_end().trim_end_matches(':');
-            if ["get", "post", "put", "patch", "delete"].contains(&method) {
+            if ["get", "head", "post", "put", "patch", "delete"].contains(&method) {
                 routes.insert((method.to_string(), path.clone().unwrap()));
             }
         }
