@@ -4,13 +4,13 @@ mod common;
 
 use std::sync::atomic::AtomicBool;
 
-use common::{convert_bytes, Scratch};
+use common::{convert_bytes, convert_fixture, fixture, Scratch};
 use parquetry_convert::{convert_file, ConvertOptions, ErrorKind};
 
 #[test]
 fn a_ragged_row_fails_with_its_code_and_line() {
-    let csv = b"a,b,c\n1,2,3\n\"x\ny\",5,6\n7,8\n";
-    let err = convert_bytes("ragged", csv, &ConvertOptions::default()).unwrap_err();
+    assert_eq!(fixture("ragged.csv"), b"a,b,c\n1,2,3\n\"x\ny\",5,6\n7,8\n");
+    let err = convert_fixture("ragged.csv", &ConvertOptions::default()).unwrap_err();
     assert_eq!(err.kind, ErrorKind::RaggedRow);
     assert_eq!(err.code(), "ragged-row");
     // Line 3 holds a record spanning two lines, so the short one starts on line 5.
@@ -20,8 +20,11 @@ fn a_ragged_row_fails_with_its_code_and_line() {
 
 #[test]
 fn an_unterminated_quote_at_the_end_fails_with_the_line_of_its_record() {
-    let csv = b"a,b\n1,2\n3,\"open\nstill open\n";
-    let err = convert_bytes("unterminated", csv, &ConvertOptions::default()).unwrap_err();
+    assert_eq!(
+        fixture("unterminated_quote.csv"),
+        b"a,b\n1,2\n3,\"open\nstill open\n"
+    );
+    let err = convert_fixture("unterminated_quote.csv", &ConvertOptions::default()).unwrap_err();
     assert_eq!(err.kind, ErrorKind::UnterminatedQuote);
     assert_eq!(err.code(), "unterminated-quote");
     assert_eq!(err.line, Some(3));
@@ -29,12 +32,17 @@ fn an_unterminated_quote_at_the_end_fails_with_the_line_of_its_record() {
 
 #[test]
 fn empty_whitespace_and_bom_only_files_are_empty_input() {
-    for (i, bytes) in [&b""[..], b"   \n\r\n", b"\xEF\xBB\xBF", b"\xEF\xBB\xBF\n"]
-        .iter()
-        .enumerate()
+    for (i, (file, bytes)) in [
+        ("empty.csv", &b""[..]),
+        ("whitespace_only.csv", b"   \n\r\n"),
+        ("bom_only.csv", b"\xEF\xBB\xBF"),
+        ("bom_newline.csv", b"\xEF\xBB\xBF\n"),
+    ]
+    .iter()
+    .enumerate()
     {
-        let err =
-            convert_bytes(&format!("empty{i}"), bytes, &ConvertOptions::default()).unwrap_err();
+        assert_eq!(fixture(file), *bytes, "{file}");
+        let err = convert_fixture(file, &ConvertOptions::default()).unwrap_err();
         assert_eq!(err.kind, ErrorKind::EmptyInput, "case {i}");
         assert_eq!(err.code(), "empty-file");
     }
@@ -44,8 +52,11 @@ fn empty_whitespace_and_bom_only_files_are_empty_input() {
 fn a_value_that_does_not_fit_a_forced_type_fails_with_line_and_column() {
     let mut o = ConvertOptions::default();
     o.set("schema", "qty:int64").unwrap();
-    let csv = b"name,qty\na,1\nb,2\nc,lots\n";
-    let err = convert_bytes("forced-bad", csv, &o).unwrap_err();
+    assert_eq!(
+        fixture("forced_type_bad_value.csv"),
+        b"name,qty\na,1\nb,2\nc,lots\n"
+    );
+    let err = convert_fixture("forced_type_bad_value.csv", &o).unwrap_err();
     assert_eq!(err.kind, ErrorKind::InvalidValue);
     assert_eq!(err.code(), "invalid-value");
     assert_eq!(err.line, Some(4));
@@ -56,7 +67,8 @@ fn a_value_that_does_not_fit_a_forced_type_fails_with_line_and_column() {
 fn forced_utf8_rejects_other_bytes_with_the_line() {
     let mut o = ConvertOptions::default();
     o.set("encoding", "utf-8").unwrap();
-    let err = convert_bytes("utf8-forced", b"a,b\n1,ok\n2,caf\xe9\n", &o).unwrap_err();
+    assert_eq!(fixture("invalid_utf8.csv"), b"a,b\n1,ok\n2,caf\xe9\n");
+    let err = convert_fixture("invalid_utf8.csv", &o).unwrap_err();
     assert_eq!(err.kind, ErrorKind::InvalidUtf8);
     assert_eq!(err.code(), "invalid-utf8");
     assert_eq!(err.line, Some(3));

@@ -10,7 +10,7 @@ use arrow_array::types::{
     Date32Type, Decimal128Type, Float64Type, Int64Type, TimestampMicrosecondType,
 };
 use arrow_array::Array;
-use common::{convert_bytes, read_parquet, Scratch};
+use common::{convert_bytes, convert_fixture, fixture, fixture_path, read_parquet, Scratch};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquetry_convert::{convert_file, ConvertOptions, TypeSource};
 
@@ -24,12 +24,11 @@ fn types(report: &parquetry_convert::ConversionReport) -> Vec<String> {
 
 #[test]
 fn ints_floats_booleans_dates_and_timestamps_are_inferred() {
-    let csv = "i,f,b,d,ts,tz,t,zeroone\n\
-               1,1.5,true,2024-01-31,2024-01-31T10:00:00,2024-01-31T10:00:00.123+02:00,x,0\n\
-               -2,2,FALSE,2024-02-29,2024-02-29 23:59:59.5,2024-01-31T10:00:00Z,\"y, z\",1\n\
-               ,,,,,,,\n";
-    let (report, batch) =
-        convert_bytes("types", csv.as_bytes(), &ConvertOptions::default()).unwrap();
+    // i,f,b,d,ts,tz,t,zeroone
+    // 1,1.5,true,2024-01-31,2024-01-31T10:00:00,2024-01-31T10:00:00.123+02:00,x,0
+    // -2,2,FALSE,2024-02-29,2024-02-29 23:59:59.5,2024-01-31T10:00:00Z,"y, z",1
+    // ,,,,,,,
+    let (report, batch) = convert_fixture("types.csv", &ConvertOptions::default()).unwrap();
     assert_eq!(
         types(&report),
         [
@@ -62,9 +61,69 @@ fn ints_floats_booleans_dates_and_timestamps_are_inferred() {
 }
 
 #[test]
+fn booleans_in_common_spellings_are_booleans() {
+    // tf,yn: true/FALSE/True and yes/No/YES, then an empty row.
+    let (report, batch) = convert_fixture("booleans.csv", &ConvertOptions::default()).unwrap();
+    assert_eq!(types(&report), ["Boolean", "Boolean"]);
+    assert_eq!(report.rows, 4);
+    for j in 0..2 {
+        let b = batch.column(j).as_boolean();
+        assert!(
+            b.value(0) && !b.value(1) && b.value(2) && b.is_null(3),
+            "column {j}"
+        );
+    }
+    // sim/não in any case, with or without the tilde (UTF-8).
+    let (report, batch) = convert_fixture("booleans_pt.csv", &ConvertOptions::default()).unwrap();
+    assert_eq!(types(&report), ["Boolean"]);
+    let b = batch.column(0).as_boolean();
+    let values: Vec<Option<bool>> = b.iter().collect();
+    assert_eq!(
+        values,
+        [
+            Some(true),
+            Some(false),
+            Some(true),
+            Some(false),
+            Some(false)
+        ]
+    );
+}
+
+#[test]
+fn iso_dates_and_timestamps_with_and_without_offsets() {
+    // day,local,utc,offset: `T` or space, fractions, `Z`, `+02:00`, `-03:00`, `+05:30`.
+    let (report, batch) = convert_fixture("timestamps.csv", &ConvertOptions::default()).unwrap();
+    assert_eq!(
+        types(&report),
+        [
+            "Date32",
+            "Timestamp(µs)",
+            "Timestamp(µs, \"UTC\")",
+            "Timestamp(µs, \"UTC\")"
+        ]
+    );
+    assert_eq!(report.rows, 3);
+    let day = batch.column(0).as_primitive::<Date32Type>();
+    assert_eq!(day.values().to_vec(), [19753, 19782, 10956]);
+    let local = batch.column(1).as_primitive::<TimestampMicrosecondType>();
+    let utc = batch.column(2).as_primitive::<TimestampMicrosecondType>();
+    let offset = batch.column(3).as_primitive::<TimestampMicrosecondType>();
+    // Without an offset the wall clock is kept; `Z` is the same instant.
+    assert_eq!(local.values().to_vec(), utc.values().to_vec());
+    assert_eq!(local.value(0), 1_706_695_200_000_000); // 2024-01-31T10:00:00
+    assert_eq!(local.value(1), 1_709_251_199_500_000); // 2024-02-29 23:59:59.5
+    assert_eq!(local.value(2), 946_598_400_000_000); // 1999-12-31 00:00:00
+    const HOUR: i64 = 3_600_000_000;
+    assert_eq!(offset.value(0), local.value(0) - 2 * HOUR);
+    assert_eq!(offset.value(1), local.value(1) + 3 * HOUR);
+    assert_eq!(offset.value(2), local.value(2) - 11 * HOUR / 2);
+}
+
+#[test]
 fn codes_with_leading_zeros_stay_text() {
-    let csv = b"zip,n\n01310,0\n20040,10\n";
-    let (report, batch) = convert_bytes("zeros", csv, &ConvertOptions::default()).unwrap();
+    assert_eq!(fixture("leading_zeros.csv"), b"zip,n\n01310,0\n20040,10\n");
+    let (report, batch) = convert_fixture("leading_zeros.csv", &ConvertOptions::default()).unwrap();
     assert_eq!(types(&report), ["Utf8", "Int64"]);
     assert_eq!(batch.column(0).as_string::<i32>().value(0), "01310");
 }
@@ -72,7 +131,8 @@ fn codes_with_leading_zeros_stay_text() {
 #[test]
 fn null_tokens_are_nulls_and_quoted_empty_text_is_not() {
     let csv = b"n,t\n1,\"\"\nNULL,\nNA,null\nN/A,N/A\n5,\"x\"\n";
-    let (report, batch) = convert_bytes("nulls", csv, &ConvertOptions::default()).unwrap();
+    assert_eq!(fixture("null_tokens.csv"), csv);
+    let (report, batch) = convert_fixture("null_tokens.csv", &ConvertOptions::default()).unwrap();
     assert_eq!(types(&report), ["Int64", "Utf8"]);
     let n = batch.column(0).as_primitive::<Int64Type>();
     assert_eq!(n.null_count(), 3);
@@ -86,7 +146,8 @@ fn null_tokens_are_nulls_and_quoted_empty_text_is_not() {
 fn configured_null_tokens_replace_the_defaults() {
     let mut o = ConvertOptions::default();
     o.set("null_values", "-,?").unwrap();
-    let (_, batch) = convert_bytes("custom-nulls", b"a,b\n1,-\n?,NULL\n", &o).unwrap();
+    assert_eq!(fixture("custom_nulls.csv"), b"a,b\n1,-\n?,NULL\n");
+    let (_, batch) = convert_fixture("custom_nulls.csv", &o).unwrap();
     assert!(batch.column(0).is_null(1));
     let b = batch.column(1).as_string::<i32>();
     assert!(b.is_null(0));
@@ -95,19 +156,16 @@ fn configured_null_tokens_replace_the_defaults() {
 
 #[test]
 fn a_header_only_file_gives_zero_rows_of_text_columns() {
-    let (report, batch) = convert_bytes(
-        "header-only",
-        b"id,name,when\r\n",
-        &ConvertOptions::default(),
-    )
-    .unwrap();
+    assert_eq!(fixture("header_only.csv"), b"id,name,when\r\n");
+    let (report, batch) = convert_fixture("header_only.csv", &ConvertOptions::default()).unwrap();
     assert_eq!(report.rows, 0);
     assert_eq!(batch.num_rows(), 0);
     assert_eq!(types(&report), ["Utf8", "Utf8", "Utf8"]);
     assert_eq!(report.columns[2].name, "when");
 }
 
-/// 100 000 clean rows, then values that break the sampled types.
+/// 100 000 clean rows, then values that break the sampled types. Too big to commit: built at
+/// test time, with the same recipe in bench/crosscheck_fixtures.py (`late_break`).
 fn late_break_csv() -> Vec<u8> {
     let mut csv = b"id,amount,day,code\n".to_vec();
     for i in 0..100_000 {
@@ -120,8 +178,10 @@ fn late_break_csv() -> Vec<u8> {
 
 #[test]
 fn a_type_break_after_100k_rows_widens_the_column_and_loses_no_row() {
-    let (report, batch) =
-        convert_bytes("late-break", &late_break_csv(), &ConvertOptions::default()).unwrap();
+    let csv = late_break_csv();
+    // The size crosscheck.toml pins for the Python copy of the recipe.
+    assert_eq!(csv.len(), 2_866_744);
+    let (report, batch) = convert_bytes("late-break", &csv, &ConvertOptions::default()).unwrap();
     assert_eq!(report.rows, 100_002);
     assert_eq!(batch.num_rows(), 100_002);
     assert_eq!(types(&report), ["Int64", "Float64", "Utf8", "Utf8"]);
@@ -153,8 +213,10 @@ fn forced_types_decimal_date_format_and_timestamps_are_used() {
     o.set("schema", "id:string,price:decimal(12,2),when:timestamptz")
         .unwrap();
     o.set("date_format", "%Y%m%d").unwrap();
-    let csv = b"id,price,when,day\n007,19.9,2024-01-01T00:00:00-03:00,20240131\n8,-1,2024-01-01 03:00:00,20240201\n";
-    let (report, batch) = convert_bytes("forced", csv, &o).unwrap();
+    // id,price,when,day
+    // 007,19.9,2024-01-01T00:00:00-03:00,20240131
+    // 8,-1,2024-01-01 03:00:00,20240201
+    let (report, batch) = convert_fixture("forced_types.csv", &o).unwrap();
     assert_eq!(
         types(&report),
         [
@@ -179,8 +241,11 @@ fn forced_types_decimal_date_format_and_timestamps_are_used() {
 fn explicit_timestamp_formats_are_tried() {
     let mut o = ConvertOptions::default();
     o.set("timestamp_format", "%d/%m/%Y %H:%M").unwrap();
-    let (report, batch) =
-        convert_bytes("tsfmt", b"at\n31/01/2024 10:30\n01/02/2024 00:00\n", &o).unwrap();
+    assert_eq!(
+        fixture("timestamp_format.csv"),
+        b"at\n31/01/2024 10:30\n01/02/2024 00:00\n"
+    );
+    let (report, batch) = convert_fixture("timestamp_format.csv", &o).unwrap();
     assert_eq!(types(&report), ["Timestamp(µs)"]);
     let at = batch.column(0).as_primitive::<TimestampMicrosecondType>();
     assert_eq!(at.value(0), 1_706_697_000_000_000);
@@ -188,8 +253,10 @@ fn explicit_timestamp_formats_are_tried() {
 
 #[test]
 fn ambiguous_slash_dates_stay_text_and_unambiguous_ones_are_dates() {
-    let csv = b"amb,dmy,mdy\n01/02/2024,13/02/2024,02/13/2024\n03/04/2024,01/02/2024,01/02/2024\n";
-    let (report, batch) = convert_bytes("slash", csv, &ConvertOptions::default()).unwrap();
+    // amb,dmy,mdy
+    // 01/02/2024,13/02/2024,02/13/2024
+    // 03/04/2024,01/02/2024,01/02/2024
+    let (report, batch) = convert_fixture("slash_dates.csv", &ConvertOptions::default()).unwrap();
     assert_eq!(types(&report), ["Utf8", "Date32", "Date32"]);
     let dmy = batch.column(1).as_primitive::<Date32Type>();
     let mdy = batch.column(2).as_primitive::<Date32Type>();
@@ -203,7 +270,8 @@ fn forced_decimal_comma_reads_thousands_groups() {
     let mut o = ConvertOptions::default();
     o.set("decimal_separator", ",").unwrap();
     o.set("delimiter", ";").unwrap();
-    let (report, batch) = convert_bytes("deccomma", b"v\n1.234.567,5\n2\n", &o).unwrap();
+    assert_eq!(fixture("decimal_comma.csv"), b"v\n1.234.567,5\n2\n");
+    let (report, batch) = convert_fixture("decimal_comma.csv", &o).unwrap();
     assert_eq!(types(&report), ["Float64"]);
     assert_eq!(
         batch.column(0).as_primitive::<Float64Type>().value(0),
@@ -213,17 +281,22 @@ fn forced_decimal_comma_reads_thousands_groups() {
 
 #[test]
 fn gzip_and_zstd_inputs_are_recognised_by_magic_bytes() {
+    // Committed compressed bytes; the extensions (.txt, .csv) say nothing about the codec.
     let csv = b"a,b\n1,x\n2,y\n";
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(csv).unwrap();
-    let gz = gz.finish().unwrap();
-    let zst = zstd::encode_all(&csv[..], 3).unwrap();
-    for (name, bytes, expected) in [("data.txt", gz, "gzip"), ("data.csv", zst, "zstd")] {
+    let gz = fixture("gzip_input.txt");
+    let zst = fixture("zstd_input.csv");
+    let mut plain = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut plain).unwrap();
+    assert_eq!(plain, csv);
+    assert_eq!(zstd::decode_all(&zst[..]).unwrap(), csv);
+    for (name, bytes, expected) in [
+        ("gzip_input.txt", gz, "gzip"),
+        ("zstd_input.csv", zst, "zstd"),
+    ] {
         let dir = Scratch::new(expected);
-        let input = dir.file(name, &bytes);
         let output = dir.path("out.parquet");
         let report = convert_file(
-            &input,
+            &fixture_path(name),
             &output,
             &ConvertOptions::default(),
             &AtomicBool::new(false),

@@ -1,4 +1,5 @@
-//! Helpers shared by the integration tests: write a fixture, convert it, read the Parquet back.
+//! Helpers shared by the integration tests: write or find a fixture, convert it, read the
+//! Parquet back. The committed corpus is in `tests/fixtures` (see `crosscheck.toml` there).
 
 #![allow(dead_code)]
 
@@ -51,6 +52,36 @@ pub fn convert_bytes(
     let input = dir.file("in.csv", csv);
     let output = dir.path("out.parquet");
     let report = convert_file(&input, &output, options, &AtomicBool::new(false))?;
+    let batch = read_parquet(&output);
+    Ok((report, batch))
+}
+
+/// The path of a committed fixture in `tests/fixtures`.
+pub fn fixture_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// The bytes of a committed fixture.
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = fixture_path(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Converts the committed fixture `name` in place (output in a scratch directory).
+pub fn convert_fixture(
+    name: &str,
+    options: &ConvertOptions,
+) -> Result<(ConversionReport, RecordBatch), ConvertError> {
+    let dir = Scratch::new(&format!("fixture-{name}"));
+    let output = dir.path("out.parquet");
+    let report = convert_file(
+        &fixture_path(name),
+        &output,
+        options,
+        &AtomicBool::new(false),
+    )?;
     let batch = read_parquet(&output);
     Ok((report, batch))
 }
