@@ -50,6 +50,9 @@ pub(crate) fn codec(options: &ConvertOptions) -> Result<(Compression, String), C
             format!("invalid option `compression_level`: {e}"),
         )
     };
+    if let Err(e) = options.validate() {
+        return Err(ConvertError::new(ErrorKind::InvalidOption, e.to_string()));
+    }
     Ok(match options.compression {
         Codec::Snappy => (Compression::SNAPPY, "snappy".into()),
         Codec::Lz4 => (Compression::LZ4_RAW, "lz4".into()),
