@@ -34,6 +34,7 @@ fn read_sample(
     let n = input::read_full(&mut *reader, &mut raw)?;
     raw.truncate(n);
     let complete = n < SAMPLE_BYTES;
+    input::check_text(&raw)?;
     if raw.starts_with(b"\xEF\xBB\xBF") {
         raw.drain(..3);
     }

@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::io::Write;
+
 use common::convert_bytes;
 use parquetry_convert::{Codec, ConvertOptions, ErrorKind};
 
@@ -45,3 +47,92 @@ fn a_compression_level_with_a_codec_without_levels_is_rejected() {
     o.validate().unwrap();
 }
 
+#[test]
+fn uploads_that_are_not_csv_fail_with_clear_codes() {
+    let xlsx = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00[Content_Types].xml\x00\x00binary";
+    let err = convert_bytes("xlsx", xlsx, &ConvertOptions::default()).unwrap_err();
+    assert_eq!((err.kind, err.code()), (ErrorKind::NotCsv, "not-csv"));
+    assert!(err.message.contains("ZIP"), "{}", err.message);
+    assert!(err.is_input_error());
+
+    let mut utf16 = b"\xFF\xFE".to_vec();
+    for u in "id,name\n1,Ana\n2,Bia\n".encode_utf16() {
+        utf16.extend_from_slice(&u.to_le_bytes());
+    }
+    let err = convert_bytes("utf16", &utf16, &ConvertOptions::default()).unwrap_err();
+    assert_eq!(err.code(), "unsupported-encoding");
+    assert!(err.message.contains("UTF-16"), "{}", err.message);
+
+    // Without a byte-order mark: NULs in every other byte.
+    let err = convert_bytes("utf16-nobom", &utf16[2..], &ConvertOptions::default()).unwrap_err();
+    assert_eq!(err.code(), "unsupported-encoding");
+
+    let binary: Vec<u8> = (0..4096u32).map(|i| (i % 7) as u8).collect();
+    let err = convert_bytes("binary", &binary, &ConvertOptions::default()).unwrap_err();
+    assert_eq!(err.code(), "not-csv");
+
+    // A stray NUL in a real export is not enough to refuse it.
+    let (report, _) = convert_bytes(
+        "stray-nul",
+        b"a,b\n1,x\x00y\n2,z\n",
+        &ConvertOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(report.rows, 2);
+}
+
+fn big_csv(rows: usize) -> Vec<u8> {
+    let mut csv = b"id,name,amount\n".to_vec();
+    for i in 0..rows {
+        csv.extend_from_slice(
+            format!("{i},name {i} {},{}.{}\n", i * 7919 % 1000, i, i % 100).as_bytes(),
+        );
+    }
+    csv
+}
+
+#[test]
+fn truncated_or_corrupt_gzip_and_zstd_input_is_a_permanent_error() {
+    let csv = big_csv(200_000);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&csv).unwrap();
+    let gz = gz.finish().unwrap();
+    let zst = zstd::encode_all(&csv[..], 3).unwrap();
+    for (name, data) in [("gz", &gz), ("zst", &zst)] {
+        let truncated = &data[..data.len() * 2 / 3];
+        let err = convert_bytes(
+            &format!("truncated-{name}"),
+            truncated,
+            &ConvertOptions::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "corrupt-compressed-input", "{name}: {err}");
+        assert!(err.is_input_error(), "{name}");
+        assert!(
+            err.message.contains("truncated or corrupt"),
+            "{}",
+            err.message
+        );
+
+        // Garbage in the middle may decode to text that fails as CSV first; either way the
+        // error is the input's, never a retried `io-error`.
+        let mut garbled = data.clone();
+        let mid = garbled.len() / 2;
+        for b in &mut garbled[mid..mid + 64] {
+            *b ^= 0x5a;
+        }
+        let err = convert_bytes(
+            &format!("garbled-{name}"),
+            &garbled,
+            &ConvertOptions::default(),
+        )
+        .unwrap_err();
+        assert!(err.is_input_error(), "{name}: {err}");
+    }
+    // A gzip trailer whose checksum does not match.
+    let mut bad_crc = gz.clone();
+    let n = bad_crc.len();
+    bad_crc[n - 8] ^= 0xff;
+    let err = convert_bytes("bad-crc-gz", &bad_crc, &ConvertOptions::default()).unwrap_err();
+    assert_eq!(err.code(), "corrupt-compressed-input", "{err}");
+}
