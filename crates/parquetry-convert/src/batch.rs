@@ -140,13 +140,30 @@ impl Builder {
         }
     }
 
-    fn finish(self, kind: Kind) -> Result<ArrayRef, ConvertError> {
+    /// The Arrow array. With `lenient`, text values that are not UTF-8 are read as
+    /// Windows-1252 one by one, counted in `repaired`.
+    fn finish(
+        self,
+        kind: Kind,
+        lenient: bool,
+        repaired: &mut u64,
+    ) -> Result<ArrayRef, ConvertError> {
         Ok(match self {
-            Builder::Text(mut t) => Arc::new(StringArray::try_new(
-                OffsetBuffer::new(ScalarBuffer::from(t.offsets)),
-                Buffer::from_vec(t.values),
-                t.nulls.finish(),
-            )?),
+            Builder::Text(mut t) => {
+                // Both buffers are reference-counted: keeping them costs nothing and lets the
+                // rare invalid batch be repaired without a second UTF-8 check of every batch.
+                let offsets = OffsetBuffer::new(ScalarBuffer::from(t.offsets));
+                let values = Buffer::from_vec(t.values);
+                let nulls = t.nulls.finish();
+                match StringArray::try_new(offsets.clone(), values.clone(), nulls.clone()) {
+                    Ok(a) => Arc::new(a),
+                    Err(_) if lenient => {
+                        let (offsets, values) = repair_text(&offsets, &values, repaired);
+                        Arc::new(StringArray::try_new(offsets, values, nulls)?)
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
             Builder::Int(mut b) => Arc::new(b.finish()),
             Builder::Float(mut b) => Arc::new(b.finish()),
             Builder::Bool(mut b) => Arc::new(b.finish()),
@@ -166,6 +183,33 @@ impl Builder {
             }
         })
     }
+}
+
+/// Rebuilds a text column, reading each value that is not UTF-8 as Windows-1252.
+fn repair_text(
+    offsets: &OffsetBuffer<i32>,
+    values: &[u8],
+    repaired: &mut u64,
+) -> (OffsetBuffer<i32>, Buffer) {
+    let mut out = Vec::with_capacity(values.len() + 64);
+    let mut ends = Vec::with_capacity(offsets.len());
+    ends.push(0i32);
+    for w in offsets.windows(2) {
+        let v = &values[w[0] as usize..w[1] as usize];
+        if std::str::from_utf8(v).is_ok() {
+            out.extend_from_slice(v);
+        } else {
+            let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(v);
+            out.extend_from_slice(text.as_bytes());
+            *repaired += 1;
+        }
+        // Growth is at most 3x of a few values; a batch is far below 2 GiB of text.
+        ends.push(i32::try_from(out.len()).unwrap_or(i32::MAX));
+    }
+    (
+        OffsetBuffer::new(ScalarBuffer::from(ends)),
+        Buffer::from_vec(out),
+    )
 }
 
 fn parse_date(v: &[u8], fmt: DateFmt, plan: &Plan) -> Option<i32> {
@@ -213,6 +257,8 @@ pub(crate) struct BatchParser {
     /// Text bytes and rows of each column in the previous chunk: chunks are alike, so this
     /// sizes the builders right the first time instead of regrowing (and copying) them.
     hints: Vec<(usize, usize)>,
+    /// Values read as Windows-1252 in a UTF-8 file, since the last [`BatchParser::take_repaired`].
+    repaired: u64,
 }
 
 impl BatchParser {
@@ -222,7 +268,13 @@ impl BatchParser {
             fields: Vec::with_capacity(plan.columns.len() + 1),
             scratch: Vec::new(),
             hints: Vec::new(),
+            repaired: 0,
         }
+    }
+
+    /// Values read as Windows-1252 since the last call.
+    pub(crate) fn take_repaired(&mut self) -> u64 {
+        std::mem::take(&mut self.repaired)
     }
 
     /// Parses every record of `chunk` (skipping the header in chunk 0).
@@ -332,7 +384,7 @@ impl BatchParser {
         let arrays = match builders
             .into_iter()
             .zip(&kinds)
-            .map(|(b, &k)| b.finish(k))
+            .map(|(b, &k)| b.finish(k, plan.utf8_lenient, &mut self.repaired))
             .collect::<Result<Vec<_>, _>>()
         {
             Ok(a) => a,

@@ -28,7 +28,7 @@ struct Sample {
 fn read_sample(
     path: &Path,
     windows_1252: bool,
-) -> Result<(Sample, InputCompression, bool), ConvertError> {
+) -> Result<(Sample, InputCompression, Utf8State), ConvertError> {
     let (mut reader, compression) = input::open(path)?;
     let mut raw = vec![0u8; SAMPLE_BYTES];
     let n = input::read_full(&mut *reader, &mut raw)?;
@@ -51,20 +51,36 @@ fn read_sample(
         }
     }
     let utf8 = match std::str::from_utf8(&raw) {
-        Ok(_) => true,
+        Ok(s) if s.is_ascii() => Utf8State::Ascii,
+        Ok(_) => Utf8State::MultiByte,
+        // Valid multi-byte UTF-8 before the first bad byte: a UTF-8 file with a stray
+        // Windows-1252 value, not a Windows-1252 file.
+        Err(e) if !raw[..e.valid_up_to()].is_ascii() => Utf8State::MultiByte,
         // A character cut at the end of the sample is not evidence against UTF-8.
-        Err(e) => e.error_len().is_none() && !complete,
+        Err(e) if e.error_len().is_none() && !complete => Utf8State::Ascii,
+        Err(_) => Utf8State::Invalid,
     };
-    let text = if windows_1252 || !utf8 {
+    let text = if windows_1252 || utf8 == Utf8State::Invalid {
         encoding_rs::WINDOWS_1252
             .decode_without_bom_handling(&raw)
             .0
             .into_owned()
             .into_bytes()
     } else {
-        raw
+        input::repair_utf8(&raw).0
     };
     Ok((Sample { text }, compression, utf8))
+}
+
+/// What the sample says about UTF-8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Utf8State {
+    /// Only ASCII: no evidence either way.
+    Ascii,
+    /// Valid multi-byte UTF-8 before any invalid byte: the file is UTF-8.
+    MultiByte,
+    /// Invalid UTF-8 before any multi-byte character: the file is Windows-1252.
+    Invalid,
 }
 
 /// Up to `max` non-blank records of the sample; a record cut by the end of the sample is
@@ -245,10 +261,10 @@ pub(crate) fn plan(
         decimal_separator = Empty,
     );
     let guard = span.enter();
-    let (sample, input_compression, is_utf8) =
+    let (sample, input_compression, utf8_state) =
         read_sample(path, encoding == Encoding::Windows1252)?;
     let windows_1252 = match encoding {
-        Encoding::Auto => !is_utf8,
+        Encoding::Auto => utf8_state == Utf8State::Invalid,
         Encoding::Utf8 => false,
         Encoding::Windows1252 => true,
     };
@@ -396,6 +412,7 @@ pub(crate) fn plan(
         header,
         windows_1252,
         utf8_forced: encoding == Encoding::Utf8,
+        utf8_lenient: encoding == Encoding::Auto && utf8_state == Utf8State::MultiByte,
         decimal,
         input_compression,
         columns,

@@ -400,3 +400,63 @@ pub(crate) fn check_text(block: &[u8]) -> Result<(), ConvertError> {
     }
     Ok(())
 }
+
+/// `bytes` with every invalid UTF-8 sequence read as Windows-1252; also how many sequences
+/// were invalid.
+pub(crate) fn repair_utf8(bytes: &[u8]) -> (Vec<u8>, usize) {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut rest = bytes;
+    let mut bad = 0;
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                out.extend_from_slice(s.as_bytes());
+                return (out, bad);
+            }
+            Err(e) => {
+                let (valid, tail) = rest.split_at(e.valid_up_to());
+                out.extend_from_slice(valid);
+                let n = e.error_len().unwrap_or(tail.len());
+                let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(&tail[..n]);
+                out.extend_from_slice(text.as_bytes());
+                bad += 1;
+                rest = &tail[n..];
+            }
+        }
+    }
+}
+
+/// True when the input shows a valid multi-byte UTF-8 character before its first invalid
+/// byte, i.e. it is a UTF-8 file with stray Windows-1252 values. Only called after a pass
+/// met invalid UTF-8, and it stops at the first non-ASCII byte.
+pub(crate) fn utf8_before_invalid(path: &Path) -> Result<bool, ConvertError> {
+    let (mut reader, _) = open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut carry, mut first) = (0, true);
+    loop {
+        let n = read_full(&mut *reader, &mut buf[carry..])?;
+        let eof = carry + n < buf.len();
+        let mut data = &buf[..carry + n];
+        if first && data.starts_with(b"\xEF\xBB\xBF") {
+            // The byte-order mark is handled apart; it says nothing about later rows.
+            data = &data[3..];
+        }
+        first = false;
+        let (valid, cut) = match std::str::from_utf8(data) {
+            Ok(_) => (data, 0),
+            Err(e) if e.error_len().is_none() && !eof => {
+                (&data[..e.valid_up_to()], data.len() - e.valid_up_to())
+            }
+            Err(e) => return Ok(!data[..e.valid_up_to()].is_ascii()),
+        };
+        if !valid.is_ascii() {
+            return Ok(true);
+        }
+        if eof {
+            return Ok(false);
+        }
+        let len = carry + n;
+        buf.copy_within(len - cut..len, 0);
+        carry = cut;
+    }
+}

@@ -99,6 +99,14 @@ fn convert_inner(
                     plan.columns[j].source = TypeSource::Widened;
                 }
             }
+            Err(PassFault::NotUtf8) if input::utf8_before_invalid(input)? => {
+                // Earlier rows are valid multi-byte UTF-8: re-decoding them would turn every
+                // `São` into `SÃ£o`. Only the values that are not UTF-8 are read as Windows-1252.
+                tracing::info!(
+                    "UTF-8 input with values that are not UTF-8: reading those as Windows-1252"
+                );
+                plan.utf8_lenient = true;
+            }
             Err(PassFault::NotUtf8) => {
                 tracing::info!("input is not UTF-8: re-planning as Windows-1252");
                 let widened: Vec<_> = plan.columns.iter().map(|c| (c.kind, c.source)).collect();
@@ -121,6 +129,12 @@ fn convert_inner(
         }
     };
     span.record("replans", replans);
+    if stats.windows_1252_values > 0 {
+        tracing::warn!(
+            values = stats.windows_1252_values,
+            "values that are not UTF-8 were read as Windows-1252"
+        );
+    }
     let output_bytes = std::fs::metadata(output)?.len();
     span.record("rows", stats.rows);
     span.record("row_groups", stats.row_groups);
@@ -159,6 +173,7 @@ fn convert_inner(
                 "utf-8"
             }
             .into(),
+            windows_1252_values: stats.windows_1252_values,
             decimal_separator: char_name(plan.decimal),
             input_compression: plan.input_compression.name().into(),
         },

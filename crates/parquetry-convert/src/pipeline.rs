@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
@@ -258,13 +258,14 @@ pub(crate) fn run(
     .into_serialized_writer()?;
     let row_group_size = options.row_group_size;
     let stop = AtomicBool::new(false);
+    let repaired = AtomicU64::new(0);
     let parent = Span::current();
 
     std::thread::scope(|s| {
         let (chunk_tx, chunk_rx) = sync_channel::<input::Chunk>(PARSERS);
         let (parsed_tx, parsed_rx) = sync_channel::<Parsed>(PARSERS);
         let (recycle_tx, recycle_rx) = sync_channel::<Vec<u8>>(PARSERS * 2 + 2);
-        let stop = &stop;
+        let (stop, repaired) = (&stop, &repaired);
 
         // Reader: its faults travel with the index the next chunk would have had, so the
         // coordinator reports them in file order.
@@ -321,6 +322,7 @@ pub(crate) fn run(
                             PassFault::NotUtf8
                         }
                     });
+                    repaired.fetch_add(parser.take_repaired(), Ordering::Relaxed);
                     let (index, bytes) = (chunk.index, chunk.data.len());
                     let _ = recycle.try_send(chunk.data);
                     if tx.send((index, bytes, result)).is_err() {
@@ -366,7 +368,11 @@ pub(crate) fn run(
         drop(senders);
         let rows = result?;
         file.close()?;
-        Ok(PassStats { rows, row_groups })
+        Ok(PassStats {
+            rows,
+            row_groups,
+            windows_1252_values: repaired.load(Ordering::Relaxed),
+        })
     })
 }
 

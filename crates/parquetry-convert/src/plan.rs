@@ -104,6 +104,10 @@ pub(crate) struct Plan {
     pub header: bool,
     pub windows_1252: bool,
     pub utf8_forced: bool,
+    /// Auto-detected encoding and the file has shown multi-byte UTF-8: it is UTF-8, and a
+    /// value that is not (a row pasted from a Windows-1252 source) is read as Windows-1252
+    /// on its own instead of re-decoding the whole file.
+    pub utf8_lenient: bool,
     pub decimal: u8,
     pub input_compression: InputCompression,
     pub columns: Vec<ColumnPlan>,

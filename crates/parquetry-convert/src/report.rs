@@ -59,6 +59,10 @@ pub struct DialectReport {
     pub header: bool,
     /// `utf-8` or `windows-1252`.
     pub encoding: String,
+    /// In a `utf-8` file, how many values were not UTF-8 and were read as Windows-1252
+    /// (rows pasted from another source); 0 otherwise.
+    #[serde(default)]
+    pub windows_1252_values: u64,
     /// `.` or `,`.
     pub decimal_separator: String,
     /// `none`, `gzip` or `zstd`.

@@ -20,6 +20,8 @@ pub(crate) const CHUNK_BYTES: usize = if cfg!(debug_assertions) {
 pub(crate) struct PassStats {
     pub rows: u64,
     pub row_groups: usize,
+    /// Values of a UTF-8 file that were not UTF-8 and were read as Windows-1252.
+    pub windows_1252_values: u64,
 }
 
 /// Why a pass stopped.

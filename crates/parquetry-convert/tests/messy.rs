@@ -6,6 +6,7 @@ mod common;
 
 use std::io::Write;
 
+use arrow_array::cast::AsArray;
 use common::convert_bytes;
 use parquetry_convert::{Codec, ConvertOptions, ErrorKind};
 
@@ -45,6 +46,56 @@ fn a_compression_level_with_a_codec_without_levels_is_rejected() {
     o.set("compression", "zstd").unwrap();
     assert_eq!(o.compression, Codec::Zstd);
     o.validate().unwrap();
+}
+
+#[test]
+fn a_utf8_file_with_one_windows_1252_row_keeps_its_utf8_rows() {
+    let mut csv = b"id,city\n".to_vec();
+    for i in 1..=100_000u32 {
+        if i == 80_000 {
+            csv.extend_from_slice(b"80000,Goi\xE2nia\n");
+        } else {
+            csv.extend_from_slice(format!("{i},São Paulo\n").as_bytes());
+        }
+    }
+    let (report, batch) = convert_bytes("mixed-enc", &csv, &ConvertOptions::default()).unwrap();
+    assert_eq!(report.rows, 100_000);
+    assert_eq!(report.dialect.encoding, "utf-8");
+    assert_eq!(report.dialect.windows_1252_values, 1);
+    let city = batch.column(1).as_string::<i32>();
+    assert_eq!(city.value(0), "São Paulo");
+    assert_eq!(city.value(99_998), "São Paulo");
+    assert_eq!(city.value(79_999), "Goiânia");
+}
+
+#[test]
+fn a_windows_1252_row_within_the_sample_of_a_utf8_file_is_read_alone() {
+    let csv = b"id,city\n1,S\xC3\xA3o Paulo\n2,Goi\xE2nia\n3,Bel\xC3\xA9m\n";
+    let (report, batch) =
+        convert_bytes("mixed-enc-sample", csv, &ConvertOptions::default()).unwrap();
+    assert_eq!(report.dialect.encoding, "utf-8");
+    assert_eq!(report.dialect.windows_1252_values, 1);
+    let city = batch.column(1).as_string::<i32>();
+    assert_eq!(
+        (city.value(0), city.value(1), city.value(2)),
+        ("São Paulo", "Goiânia", "Belém")
+    );
+}
+
+#[test]
+fn an_ascii_file_with_a_late_windows_1252_row_is_still_windows_1252() {
+    let mut csv = b"id,city\n".to_vec();
+    for i in 1..=100_000u32 {
+        if i == 80_000 {
+            csv.extend_from_slice(b"80000,Goi\xE2nia\n");
+        } else {
+            csv.extend_from_slice(format!("{i},Recife\n").as_bytes());
+        }
+    }
+    let (report, batch) = convert_bytes("late-cp1252", &csv, &ConvertOptions::default()).unwrap();
+    assert_eq!(report.dialect.encoding, "windows-1252");
+    assert_eq!(report.dialect.windows_1252_values, 0);
+    assert_eq!(batch.column(1).as_string::<i32>().value(79_999), "Goiânia");
 }
 
 #[test]
