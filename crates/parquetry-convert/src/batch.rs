@@ -16,12 +16,13 @@ use crate::plan::{self, DateFmt, Kind, Plan, TsFmt};
 use crate::report::TypeSource;
 use crate::tokenize::{is_blank, Field, Tokenizer, QUOTED};
 use crate::values;
+use crate::write::Widening;
 
 /// Why a chunk could not become a batch.
 pub(crate) enum Fault {
     Error(ConvertError),
-    /// Sampled columns whose values did not fit: (column, wider kind).
-    Widen(Vec<(usize, Kind)>),
+    /// Sampled columns whose values did not fit.
+    Widen(Vec<Widening>),
     /// Text that is not UTF-8, first seen on this line (encoding auto-detected).
     NotUtf8 {
         line: u64,
@@ -96,8 +97,9 @@ impl Builder {
         }
     }
 
-    /// Appends a non-null value; false when it is not a value of `kind`.
-    fn append(&mut self, kind: Kind, v: &[u8], plan: &Plan) -> bool {
+    /// Appends a non-null value; false when it is not a value of `kind` (numbers read with
+    /// the `decimal` separator).
+    fn append(&mut self, kind: Kind, decimal: u8, v: &[u8], plan: &Plan) -> bool {
         match self {
             Builder::Text(t) => {
                 t.values.extend_from_slice(v);
@@ -108,10 +110,10 @@ impl Builder {
                 t.nulls.append_non_null();
                 true
             }
-            Builder::Int(b) => values::parse_i64(v, plan.decimal)
+            Builder::Int(b) => values::parse_i64(v, decimal)
                 .map(|x| b.append_value(x))
                 .is_some(),
-            Builder::Float(b) => values::parse_f64(v, plan.decimal)
+            Builder::Float(b) => values::parse_f64(v, decimal)
                 .map(|x| b.append_value(x))
                 .is_some(),
             Builder::Bool(b) => values::parse_bool(v).map(|x| b.append_value(x)).is_some(),
@@ -133,7 +135,7 @@ impl Builder {
                 let Kind::Decimal(p, s) = kind else {
                     return false;
                 };
-                values::parse_decimal(v, p, s, plan.decimal)
+                values::parse_decimal(v, p, s, decimal)
                     .map(|x| b.append_value(x))
                     .is_some()
             }
@@ -289,6 +291,7 @@ impl BatchParser {
         // Rough per-chunk sizes: avoids regrowing the builders.
         let est_rows = data.len() / (ncols * 8).max(16) + 16;
         let mut kinds: Vec<Kind> = plan.columns.iter().map(|c| c.kind).collect();
+        let mut decimals: Vec<u8> = plan.columns.iter().map(|c| c.decimal).collect();
         let mut builders: Vec<Builder> = kinds
             .iter()
             .enumerate()
@@ -297,7 +300,7 @@ impl BatchParser {
                 None => Builder::new(k, est_rows, data.len() / ncols.max(1)),
             })
             .collect();
-        let mut widened: Vec<(usize, Kind)> = Vec::new();
+        let mut widened: Vec<Widening> = Vec::new();
         let mut skip_header = chunk.index == 0 && plan.header;
         let line_of = |start: usize| chunk.first_line + count_lines(&data[..start]);
         let mut pos = 0;
@@ -338,7 +341,7 @@ impl BatchParser {
                 if v.is_empty() {
                     // `""` is an empty string in a text column; an empty unquoted cell is null.
                     if quoted && kinds[j] == Kind::Utf8 {
-                        builders[j].append(Kind::Utf8, v, plan);
+                        builders[j].append(Kind::Utf8, b'.', v, plan);
                     } else {
                         builders[j].append_null();
                     }
@@ -348,7 +351,7 @@ impl BatchParser {
                     builders[j].append_null();
                     continue;
                 }
-                while !builders[j].append(kinds[j], v, plan) {
+                while !builders[j].append(kinds[j], decimals[j], v, plan) {
                     let col = &plan.columns[j];
                     if col.source == TypeSource::Forced || kinds[j] == Kind::Utf8 {
                         let line = line_of(start);
@@ -366,12 +369,12 @@ impl BatchParser {
                         .into());
                     }
                     // Keep scanning with the wider type so one pass finds every break of the chunk.
-                    let k = plan::widen(kinds[j], v, plan);
-                    kinds[j] = k;
+                    let (k, d) = plan::widen(kinds[j], decimals[j], v, plan);
+                    (kinds[j], decimals[j]) = (k, d);
                     builders[j] = Builder::new(k, 0, 0);
-                    match widened.iter_mut().find(|(c, _)| *c == j) {
-                        Some(w) => w.1 = k,
-                        None => widened.push((j, k)),
+                    match widened.iter_mut().find(|(c, _, _)| *c == j) {
+                        Some(w) => (w.1, w.2) = (k, d),
+                        None => widened.push((j, k, d)),
                     }
                 }
             }

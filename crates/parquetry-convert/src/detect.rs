@@ -5,6 +5,7 @@ use std::path::Path;
 
 use tracing::field::Empty;
 
+use crate::decimal::{self, ColumnDecimal};
 use crate::error::{ConvertError, ErrorKind};
 use crate::input::{self, InputCompression};
 use crate::options::{ConvertOptions, Encoding, Escape};
@@ -178,33 +179,9 @@ fn field_text(t: &Tokenizer, text: &[u8], f: &Field) -> Vec<u8> {
     t.value(text, f, &mut scratch).to_vec()
 }
 
-/// `,` when numbers in the sample look like `1.234,56` and none like `12.5`.
-fn detect_decimal(values: &[Vec<Vec<u8>>]) -> u8 {
-    let (mut comma, mut dot) = (0, 0);
-    for v in values.iter().flatten() {
-        let t = crate::values::trim(v);
-        if t.is_empty()
-            || !t
-                .iter()
-                .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b',' | b'-' | b'+'))
-        {
-            continue;
-        }
-        if crate::values::parse_f64(t, b',').is_some() && t.contains(&b',') {
-            comma += 1;
-        } else if let Some(p) = t.iter().position(|&c| c == b'.') {
-            // `1.234` could be either; only other shapes count for the dot.
-            if t.iter().filter(|&&c| c == b'.').count() == 1 && t.len() - p - 1 != 3 {
-                dot += 1;
-            }
-        }
-    }
-    if comma > 0 && dot == 0 {
-        b','
-    } else {
-        b'.'
-    }
-}
+const AMBIGUOUS_NOTE: &str = "kept as text: values like `1.234` could use `.` as the decimal \
+     separator or as a thousands separator, and other columns use a decimal comma; set \
+     `decimal_separator` or a `schema` type for this column";
 
 /// Names from the header row: empty ones get `column_N`, duplicates a `_2`, `_3`… suffix.
 fn column_names(header: Option<Vec<Vec<u8>>>, n: usize) -> Vec<String> {
@@ -276,24 +253,27 @@ pub(crate) fn plan(
         .iter()
         .map(|r| r.iter().map(|f| field_text(&tok, text, f)).collect())
         .collect();
-    let decimal = options.decimal_separator.unwrap_or_else(|| {
-        if delimiter == b',' {
-            b'.'
-        } else {
-            detect_decimal(&values)
-        }
-    });
     let ncols = values.first().map_or(0, |r| r.len());
+    let (decimals, decimal) = match options.decimal_separator {
+        Some(d) => (vec![ColumnDecimal::Sep(d); ncols], d),
+        // In a comma-delimited file a comma inside a number would need quotes: not seen.
+        None if delimiter == b',' => (vec![ColumnDecimal::Sep(b'.'); ncols], b'.'),
+        None => decimal::detect(&values, ncols),
+    };
+    let sep_of = |j: usize| match decimals[j] {
+        ColumnDecimal::Sep(d) => d,
+        ColumnDecimal::Ambiguous => b'.',
+    };
     let nulls: Vec<Vec<u8>> = options
         .null_values
         .iter()
         .map(|s| s.as_bytes().to_vec())
         .collect();
     let is_null = |v: &[u8]| v.is_empty() || nulls.iter().any(|n| n == v);
-    let classify = |v: &[u8]| {
+    let classify = |v: &[u8], j: usize| {
         plan::classify(
             v,
-            decimal,
+            sep_of(j),
             &options.date_formats,
             &options.timestamp_formats,
         )
@@ -305,7 +285,7 @@ pub(crate) fn plan(
     for row in values.iter().skip(1) {
         for (j, v) in row.iter().enumerate().take(ncols) {
             if !is_null(v) {
-                bits[j] &= classify(v);
+                bits[j] &= classify(v, j);
                 seen[j] += 1;
             }
         }
@@ -319,7 +299,7 @@ pub(crate) fn plan(
             if seen[j] == 0 || plan::choose(bits[j], &options.timestamp_formats) == Kind::Utf8 {
                 continue;
             }
-            if !is_null(&first[j]) && classify(&first[j]) & bits[j] != 0 {
+            if !is_null(&first[j]) && classify(&first[j], j) & bits[j] != 0 {
                 against += 1;
             } else {
                 for_header += 1;
@@ -340,7 +320,7 @@ pub(crate) fn plan(
         if let Some(first) = values.first() {
             for (j, v) in first.iter().enumerate().take(ncols) {
                 if !is_null(v) {
-                    bits[j] &= classify(v);
+                    bits[j] &= classify(v, j);
                     seen[j] += 1;
                 }
             }
@@ -374,15 +354,20 @@ pub(crate) fn plan(
     let mut columns: Vec<ColumnPlan> = names
         .into_iter()
         .enumerate()
-        .map(|(j, name)| ColumnPlan {
-            name,
-            kind: if seen[j] == 0 {
-                Kind::Utf8
-            } else {
-                plan::choose(bits[j], &options.timestamp_formats)
-            },
-            source: TypeSource::Sampled,
-            mostly_unique: mostly_unique(&values, j, header),
+        .map(|(j, name)| {
+            let ambiguous = decimals[j] == ColumnDecimal::Ambiguous;
+            ColumnPlan {
+                name,
+                kind: if seen[j] == 0 || ambiguous {
+                    Kind::Utf8
+                } else {
+                    plan::choose(bits[j], &options.timestamp_formats)
+                },
+                decimal: sep_of(j),
+                source: TypeSource::Sampled,
+                mostly_unique: mostly_unique(&values, j, header),
+                note: ambiguous.then(|| AMBIGUOUS_NOTE.to_string()),
+            }
         })
         .collect();
     for (name, ty) in &options.schema {
@@ -404,6 +389,7 @@ pub(crate) fn plan(
             })?;
         columns[idx].kind = Kind::forced(*ty);
         columns[idx].source = TypeSource::Forced;
+        columns[idx].note = None;
     }
     Ok(Plan {
         delimiter,
@@ -414,6 +400,7 @@ pub(crate) fn plan(
         utf8_forced: encoding == Encoding::Utf8,
         utf8_lenient: encoding == Encoding::Auto && utf8_state == Utf8State::MultiByte,
         decimal,
+        decimal_forced: options.decimal_separator.is_some(),
         input_compression,
         columns,
         null_values: plan::NullSet::new(nulls),

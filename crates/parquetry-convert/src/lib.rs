@@ -6,6 +6,7 @@
 //! and restarts the pass, so inference never fails a job late.
 
 mod batch;
+mod decimal;
 mod detect;
 mod error;
 mod input;
@@ -28,6 +29,7 @@ pub use options::{
 };
 pub use report::{ColumnReport, ConversionReport, DialectReport, TypeSource};
 
+use plan::Kind;
 use write::PassFault;
 
 /// A column can widen at most a few steps (e.g. Int64 -> Float64 -> Utf8), so this bounds the
@@ -93,9 +95,10 @@ fn convert_inner(
             Ok(stats) => break stats,
             Err(PassFault::Error(e)) => return Err(e),
             Err(PassFault::Widen(changes)) => {
-                for (j, kind) in changes {
+                for (j, kind, decimal) in changes {
                     tracing::info!(column = %plan.columns[j].name, to = %kind.data_type(), "widening column type");
                     plan.columns[j].kind = kind;
+                    plan.columns[j].decimal = decimal;
                     plan.columns[j].source = TypeSource::Widened;
                 }
             }
@@ -109,12 +112,17 @@ fn convert_inner(
             }
             Err(PassFault::NotUtf8) => {
                 tracing::info!("input is not UTF-8: re-planning as Windows-1252");
-                let widened: Vec<_> = plan.columns.iter().map(|c| (c.kind, c.source)).collect();
+                let widened: Vec<_> = plan
+                    .columns
+                    .iter()
+                    .map(|c| (c.kind, c.decimal, c.source))
+                    .collect();
                 plan = detect::plan(input, options, Some(Encoding::Windows1252))?;
                 // Keep what earlier passes learnt about late values.
-                for (c, (kind, source)) in plan.columns.iter_mut().zip(widened) {
+                for (c, (kind, decimal, source)) in plan.columns.iter_mut().zip(widened) {
                     if source == TypeSource::Widened {
                         c.kind = kind;
+                        c.decimal = decimal;
                         c.source = source;
                     }
                 }
@@ -160,6 +168,12 @@ fn convert_inner(
                 arrow_type: c.kind.data_type().to_string(),
                 nullable: true,
                 type_source: c.source,
+                decimal_separator: matches!(
+                    c.kind,
+                    Kind::Int64 | Kind::Float64 | Kind::Decimal(..)
+                )
+                .then(|| char_name(c.decimal)),
+                note: c.note.clone(),
             })
             .collect(),
         dialect: DialectReport {

@@ -32,7 +32,7 @@ use crate::error::{ConvertError, ErrorKind};
 use crate::input::{self, ChunkReader};
 use crate::options::ConvertOptions;
 use crate::plan::{Kind, Plan, TsFmt};
-use crate::write::{writer_properties, PassFault, PassStats, CHUNK_BYTES};
+use crate::write::{writer_properties, PassFault, PassStats, Widening, CHUNK_BYTES};
 
 /// Chunks parsed at the same time. Two cores: two parsers keep one core busy parsing while
 /// the encoders use the other, and the OS fills any gap.
@@ -62,8 +62,17 @@ enum EncodeMsg {
 
 type Finished = Result<Vec<(usize, ArrowColumnChunk)>, ConvertError>;
 
+/// Wider of two widenings of the same sampled column; a column read with two decimal
+/// separators in different chunks is text.
+fn join(a: (Kind, u8), b: (Kind, u8)) -> (Kind, u8) {
+    if a.1 != b.1 {
+        return (Kind::Utf8, a.1);
+    }
+    (join_kind(a.0, b.0), a.1)
+}
+
 /// Wider of two kinds that both widened from the same sampled kind.
-fn join(a: Kind, b: Kind) -> Kind {
+fn join_kind(a: Kind, b: Kind) -> Kind {
     let ts = Kind::Timestamp {
         fmt: TsFmt::Iso,
         utc: false,
@@ -81,11 +90,11 @@ fn join(a: Kind, b: Kind) -> Kind {
     }
 }
 
-fn merge_widenings(into: &mut Vec<(usize, Kind)>, more: Vec<(usize, Kind)>) {
-    for (j, k) in more {
-        match into.iter_mut().find(|(c, _)| *c == j) {
-            Some(w) => w.1 = join(w.1, k),
-            None => into.push((j, k)),
+fn merge_widenings(into: &mut Vec<Widening>, more: Vec<Widening>) {
+    for (j, k, d) in more {
+        match into.iter_mut().find(|(c, _, _)| *c == j) {
+            Some(w) => (w.1, w.2) = join((w.1, w.2), (k, d)),
+            None => into.push((j, k, d)),
         }
     }
 }
@@ -389,7 +398,7 @@ fn coordinate(
     let (mut in_group, mut group_bytes) = (0usize, 0usize);
     // After a type break the rest of the file is still parsed (not encoded) so that one
     // re-plan fixes every break instead of one re-plan per break.
-    let mut widen: Option<Vec<(usize, Kind)>> = None;
+    let mut widen: Option<Vec<Widening>> = None;
     for (index, bytes, result) in parsed {
         if cancel.load(Ordering::Relaxed) {
             return Err(ConvertError::canceled().into());

@@ -88,7 +88,11 @@ impl Kind {
 pub(crate) struct ColumnPlan {
     pub name: String,
     pub kind: Kind,
+    /// Decimal separator of this column's numbers (files can mix conventions per column).
+    pub decimal: u8,
     pub source: TypeSource,
+    /// Why the type is not what the values first suggest, for the report.
+    pub note: Option<String>,
     /// Nearly every sampled value is distinct: dictionary encoding would only be tried and
     /// abandoned in every row group, so it is switched off for this column.
     pub mostly_unique: bool,
@@ -108,7 +112,10 @@ pub(crate) struct Plan {
     /// value that is not (a row pasted from a Windows-1252 source) is read as Windows-1252
     /// on its own instead of re-decoding the whole file.
     pub utf8_lenient: bool,
+    /// The file's decimal separator for the report: `,` when any column uses a decimal comma.
     pub decimal: u8,
+    /// The user set `decimal_separator`: no column may read numbers another way.
+    pub decimal_forced: bool,
     pub input_compression: InputCompression,
     pub columns: Vec<ColumnPlan>,
     pub null_values: NullSet,
@@ -318,17 +325,24 @@ fn wider(kind: Kind) -> u64 {
     }
 }
 
-/// The type a sampled column widens to when `value` does not fit `kind`.
-pub(crate) fn widen(kind: Kind, value: &[u8], plan: &Plan) -> Kind {
-    let bits = classify(
-        value,
-        plan.decimal,
-        &plan.date_formats,
-        &plan.timestamp_formats,
-    );
-    let allowed = bits & wider(kind);
-    if allowed == 0 {
-        return Kind::Utf8;
+/// The type (and decimal separator) a sampled column of `kind` read with `decimal` widens to
+/// when `value` does not fit.
+pub(crate) fn widen(kind: Kind, decimal: u8, value: &[u8], plan: &Plan) -> (Kind, u8) {
+    let (dates, ts) = (&plan.date_formats, &plan.timestamp_formats);
+    let allowed = classify(value, decimal, dates, ts) & wider(kind);
+    if allowed != 0 {
+        return (choose(allowed, ts), decimal);
     }
-    choose(allowed, &plan.timestamp_formats)
+    // A late `3,5` in an integer column of a file not delimited by commas is a decimal comma.
+    // The column's integers held no dot (with `.` they could not), so they read the same way.
+    if kind == Kind::Int64
+        && decimal == b'.'
+        && !plan.decimal_forced
+        && plan.delimiter != b','
+        && value.contains(&b',')
+        && classify(value, b',', dates, ts) & FLOAT != 0
+    {
+        return (Kind::Float64, b',');
+    }
+    (Kind::Utf8, decimal)
 }

@@ -32,6 +32,12 @@ pub struct ColumnReport {
     pub nullable: bool,
     /// How the type was chosen.
     pub type_source: TypeSource,
+    /// Decimal separator read in this numeric column (`.` or `,`): a file may mix them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decimal_separator: Option<String>,
+    /// Why the type may not be what the user expects (e.g. ambiguous numbers kept as text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// How a column's type was chosen.
@@ -63,7 +69,7 @@ pub struct DialectReport {
     /// (rows pasted from another source); 0 otherwise.
     #[serde(default)]
     pub windows_1252_values: u64,
-    /// `.` or `,`.
+    /// `.` or `,` (`,` when any column uses a decimal comma; see each column's own).
     pub decimal_separator: String,
     /// `none`, `gzip` or `zstd`.
     pub input_compression: String,

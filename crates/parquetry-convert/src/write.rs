@@ -24,10 +24,13 @@ pub(crate) struct PassStats {
     pub windows_1252_values: u64,
 }
 
+/// A column whose values did not fit: (column, wider kind, its decimal separator).
+pub(crate) type Widening = (usize, Kind, u8);
+
 /// Why a pass stopped.
 pub(crate) enum PassFault {
     Error(ConvertError),
-    Widen(Vec<(usize, Kind)>),
+    Widen(Vec<Widening>),
     /// Non-UTF-8 bytes in auto mode: redo as Windows-1252.
     NotUtf8,
 }

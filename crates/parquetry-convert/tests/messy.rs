@@ -7,8 +7,17 @@ mod common;
 use std::io::Write;
 
 use arrow_array::cast::AsArray;
-use common::convert_bytes;
-use parquetry_convert::{Codec, ConvertOptions, ErrorKind};
+use arrow_array::types::{Float64Type, Int64Type};
+use common::{convert_bytes, Scratch};
+use parquetry_convert::{convert_file, Codec, ConvertOptions, ErrorKind};
+
+fn types(report: &parquetry_convert::ConversionReport) -> Vec<String> {
+    report
+        .columns
+        .iter()
+        .map(|c| c.arrow_type.clone())
+        .collect()
+}
 
 #[test]
 fn an_empty_delimiter_or_quote_is_an_invalid_option() {
@@ -186,4 +195,94 @@ fn truncated_or_corrupt_gzip_and_zstd_input_is_a_permanent_error() {
     bad_crc[n - 8] ^= 0xff;
     let err = convert_bytes("bad-crc-gz", &bad_crc, &ConvertOptions::default()).unwrap_err();
     assert_eq!(err.code(), "corrupt-compressed-input", "{err}");
+}
+
+#[test]
+fn each_column_of_a_semicolon_file_keeps_its_own_decimal_separator() {
+    let csv = "valor;lat;lon;qtd\n1.234,56;-23.550;-46.633;1.000\n10,5;-22.900;-43.200;2\n";
+    // `qtd` shows thousands grouping (`1.000` beside a plain `2`), so it reads as integers.
+    let (report, batch) =
+        convert_bytes("dec-per-col", csv.as_bytes(), &ConvertOptions::default()).unwrap();
+    // `-23.550` alone could be a thousands dot: in a decimal-comma file it is kept as text,
+    // with the reason, rather than silently becoming -23550.
+    assert_eq!(types(&report), ["Float64", "Utf8", "Utf8", "Int64"]);
+    assert!(report.columns[1]
+        .note
+        .as_deref()
+        .unwrap()
+        .contains("decimal_separator"));
+    assert_eq!(report.columns[0].decimal_separator.as_deref(), Some(","));
+    assert_eq!(report.dialect.decimal_separator, ",");
+    assert_eq!(
+        batch.column(0).as_primitive::<Float64Type>().value(0),
+        1234.56
+    );
+    assert_eq!(batch.column(1).as_string::<i32>().value(0), "-23.550");
+    assert_eq!(batch.column(3).as_primitive::<Int64Type>().value(0), 1000);
+
+    // One unambiguous coordinate decides its column only.
+    let csv = "valor;lat;lon\n1.234,56;-23.5505;-46.633\n10,5;-22.9;-43.2\n";
+    let (report, batch) =
+        convert_bytes("dec-per-col-2", csv.as_bytes(), &ConvertOptions::default()).unwrap();
+    assert_eq!(types(&report), ["Float64", "Float64", "Float64"]);
+    assert_eq!(
+        batch.column(0).as_primitive::<Float64Type>().value(0),
+        1234.56
+    );
+    assert_eq!(
+        batch.column(1).as_primitive::<Float64Type>().value(0),
+        -23.5505
+    );
+    assert_eq!(
+        batch.column(2).as_primitive::<Float64Type>().value(0),
+        -46.633
+    );
+    assert_eq!(report.columns[1].decimal_separator.as_deref(), Some("."));
+
+    // A forced separator applies to every column.
+    let mut o = ConvertOptions::default();
+    o.set("decimal_separator", ".").unwrap();
+    let csv = "a;b\n-23.550;12.5\n-22.900;1\n";
+    let (report, batch) = convert_bytes("dec-forced", csv.as_bytes(), &o).unwrap();
+    assert_eq!(types(&report), ["Float64", "Float64"]);
+    assert_eq!(
+        batch.column(0).as_primitive::<Float64Type>().value(0),
+        -23.55
+    );
+}
+
+#[test]
+fn a_late_decimal_comma_in_an_integer_column_of_a_semicolon_file_widens_to_float() {
+    let mut csv = b"id;qtd;nome\n".to_vec();
+    for i in 1..=100_000u32 {
+        let q = if i == 90_000 {
+            "3,5".to_string()
+        } else {
+            (i % 50).to_string()
+        };
+        csv.extend_from_slice(format!("{i};{q};n{i}\n").as_bytes());
+    }
+    let (report, batch) = convert_bytes("late-comma", &csv, &ConvertOptions::default()).unwrap();
+    assert_eq!(types(&report), ["Int64", "Float64", "Utf8"]);
+    let q = batch.column(1).as_primitive::<Float64Type>();
+    assert_eq!(q.value(89_999), 3.5);
+    assert_eq!(q.value(9), 10.0);
+    assert_eq!(report.columns[1].decimal_separator.as_deref(), Some(","));
+}
+
+#[test]
+fn the_report_of_a_plain_conversion_is_unchanged_by_the_new_fields() {
+    let dir = Scratch::new("plain-report");
+    let input = dir.file("in.csv", b"a,b\n1,x\n");
+    let report = convert_file(
+        &input,
+        &dir.path("out.parquet"),
+        &ConvertOptions::default(),
+        &std::sync::atomic::AtomicBool::new(false),
+    )
+    .unwrap();
+    assert_eq!(report.dialect.windows_1252_values, 0);
+    assert_eq!(report.columns[1].note, None);
+    assert_eq!(report.columns[1].decimal_separator, None);
+    assert_eq!(report.columns[0].decimal_separator.as_deref(), Some("."));
 }
