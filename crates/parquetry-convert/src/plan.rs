@@ -182,6 +182,8 @@ pub(crate) const DATE_DMY: u64 = 1 << 4;
 pub(crate) const DATE_MDY: u64 = 1 << 5;
 pub(crate) const TS_NAIVE: u64 = 1 << 6;
 pub(crate) const TS_UTC: u64 = 1 << 7;
+/// An integer of at most 38 digits: Decimal128(38, 0) keeps every digit of those beyond Int64.
+pub(crate) const BIG_INT: u64 = 1 << 8;
 const DATE_CUSTOM0: u32 = 16;
 const TS_CUSTOM0: u32 = 32;
 /// At most this many user formats of each kind take part in inference.
@@ -231,7 +233,12 @@ pub(crate) fn classify(
         if values::has_leading_zero(t) {
             // `007`, `01310-100`: codes whose zeros matter; a number would lose them.
         } else if values::parse_i64(t, decimal).is_some() {
-            bits |= INT | FLOAT;
+            bits |= INT | FLOAT | BIG_INT;
+        } else if values::is_big_int(t) {
+            // 20-digit case numbers, 44-digit NF-e keys: as floats two keys would collide.
+            if values::parse_decimal(t, 38, 0, decimal).is_some() {
+                bits |= BIG_INT;
+            }
         } else if values::parse_f64(t, decimal).is_some() {
             bits |= FLOAT;
         }
@@ -289,6 +296,9 @@ pub(crate) fn choose(bits: u64, ts_formats: &[String]) -> Kind {
     if bits & INT != 0 {
         return Kind::Int64;
     }
+    if bits & BIG_INT != 0 {
+        return Kind::Decimal(38, 0);
+    }
     if bits & FLOAT != 0 {
         return Kind::Float64;
     }
@@ -319,7 +329,8 @@ pub(crate) fn choose(bits: u64, ts_formats: &[String]) -> Kind {
 /// Bits of the types a column of `kind` may widen to without losing earlier values.
 fn wider(kind: Kind) -> u64 {
     match kind {
-        Kind::Int64 => INT | FLOAT,
+        // Whole numbers widen without losing digits; to Float64 only for a decimal point.
+        Kind::Int64 => INT | FLOAT | BIG_INT,
         Kind::Date(DateFmt::Iso) => DATE_ISO | TS_NAIVE,
         _ => 0,
     }

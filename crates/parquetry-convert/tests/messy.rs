@@ -7,7 +7,7 @@ mod common;
 use std::io::Write;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type};
+use arrow_array::types::{Decimal128Type, Float64Type, Int64Type};
 use common::{convert_bytes, Scratch};
 use parquetry_convert::{convert_file, Codec, ConvertOptions, ErrorKind};
 
@@ -268,6 +268,43 @@ fn a_late_decimal_comma_in_an_integer_column_of_a_semicolon_file_widens_to_float
     assert_eq!(q.value(89_999), 3.5);
     assert_eq!(q.value(9), 10.0);
     assert_eq!(report.columns[1].decimal_separator.as_deref(), Some(","));
+}
+
+#[test]
+fn integers_beyond_int64_keep_every_digit() {
+    let csv = "caso,chave,n\n\
+               12345678901234567890,35190812345678000190550010000012341000012345,1\n\
+               12345678901234567891,35190812345678000190550010000012341000012346,2\n";
+    let (report, batch) =
+        convert_bytes("bigint", csv.as_bytes(), &ConvertOptions::default()).unwrap();
+    assert_eq!(types(&report), ["Decimal128(38, 0)", "Utf8", "Int64"]);
+    let caso = batch.column(0).as_primitive::<Decimal128Type>();
+    assert_eq!(caso.value(0), 12345678901234567890i128);
+    assert_eq!(caso.value(1), 12345678901234567891i128);
+    let chave = batch.column(1).as_string::<i32>();
+    assert_eq!(
+        chave.value(1),
+        "35190812345678000190550010000012341000012346"
+    );
+
+    // A late big integer widens an Int64 column to Decimal128(38, 0), not Float64.
+    let mut csv = b"id\n".to_vec();
+    for i in 1..=60_000u64 {
+        csv.extend_from_slice(format!("{i}\n").as_bytes());
+    }
+    csv.extend_from_slice(b"98765432109876543210\n");
+    let (report, batch) = convert_bytes("bigint-late", &csv, &ConvertOptions::default()).unwrap();
+    assert_eq!(types(&report), ["Decimal128(38, 0)"]);
+    let id = batch.column(0).as_primitive::<Decimal128Type>();
+    assert_eq!(id.value(60_000), 98765432109876543210i128);
+    assert_eq!(id.value(0), 1);
+
+    // Floats stay floats, and a user who wants floats gets them.
+    let mut o = ConvertOptions::default();
+    o.set("schema", "caso:float64").unwrap();
+    let csv = "caso,x\n12345678901234567890,1.5\n";
+    let (report, _) = convert_bytes("bigint-float", csv.as_bytes(), &o).unwrap();
+    assert_eq!(types(&report), ["Float64", "Float64"]);
 }
 
 #[test]
