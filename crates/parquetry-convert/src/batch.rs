@@ -304,6 +304,9 @@ impl BatchParser {
         let mut skip_header = chunk.index == 0 && plan.header;
         let line_of = |start: usize| chunk.first_line + count_lines(&data[..start]);
         let mut pos = 0;
+        if chunk.index == 0 && plan.sep_line {
+            pos = crate::detect::sep_line(data).map_or(0, |(_, len)| len);
+        }
         let mut rows = 0usize;
         while pos < data.len() {
             let start = pos;

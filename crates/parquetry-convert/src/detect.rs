@@ -24,6 +24,20 @@ const INFER_RECORDS: usize = 20_000;
 /// The sample, decoded to UTF-8 and cut after its last complete line.
 struct Sample {
     text: Vec<u8>,
+    /// Delimiter named by an Excel `sep=;` first line (removed from `text`).
+    sep: Option<u8>,
+}
+
+/// The delimiter and length of an Excel `sep=X` first line.
+pub(crate) fn sep_line(data: &[u8]) -> Option<(u8, usize)> {
+    let rest = data.strip_prefix(b"sep=")?;
+    let (&d, after) = rest.split_first()?;
+    let len = match after {
+        [b'\n', ..] => 6,
+        [b'\r', b'\n', ..] => 7,
+        _ => return None,
+    };
+    (d != b'\r' && d != b'\n').then_some((d, len))
 }
 
 fn read_sample(
@@ -39,6 +53,10 @@ fn read_sample(
     if raw.starts_with(b"\xEF\xBB\xBF") {
         raw.drain(..3);
     }
+    let sep = sep_line(&raw).map(|(d, len)| {
+        raw.drain(..len);
+        d
+    });
     // A megabyte of whitespace followed by data is left to the conversion pass.
     if complete && raw.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(ConvertError::new(
@@ -70,7 +88,7 @@ fn read_sample(
     } else {
         input::repair_utf8(&raw).0
     };
-    Ok((Sample { text }, compression, utf8))
+    Ok((Sample { text, sep }, compression, utf8))
 }
 
 /// What the sample says about UTF-8.
@@ -246,7 +264,17 @@ pub(crate) fn plan(
         Encoding::Windows1252 => true,
     };
     let text = &sample.text;
-    let (delimiter, quote, escape) = detect_dialect(options, text);
+    let (delimiter, quote, escape) = match (sample.sep, options.delimiter) {
+        // The file names its delimiter; one forced by the user still wins.
+        (Some(d), None) => {
+            let named = ConvertOptions {
+                delimiter: Some(d),
+                ..options.clone()
+            };
+            detect_dialect(&named, text)
+        }
+        _ => detect_dialect(options, text),
+    };
     let tok = Tokenizer::new(delimiter, quote, escape);
     let recs = records(&tok, text, INFER_RECORDS + 1);
     let values: Vec<Vec<Vec<u8>>> = recs
@@ -396,6 +424,7 @@ pub(crate) fn plan(
         quote,
         escape,
         header,
+        sep_line: sample.sep.is_some(),
         windows_1252,
         utf8_forced: encoding == Encoding::Utf8,
         utf8_lenient: encoding == Encoding::Auto && utf8_state == Utf8State::MultiByte,

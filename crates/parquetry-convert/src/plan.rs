@@ -106,6 +106,8 @@ pub(crate) struct Plan {
     /// `None` = doubled quotes.
     pub escape: Option<u8>,
     pub header: bool,
+    /// The file starts with Excel's `sep=X` line, which is skipped (but counted in line numbers).
+    pub sep_line: bool,
     pub windows_1252: bool,
     pub utf8_forced: bool,
     /// Auto-detected encoding and the file has shown multi-byte UTF-8: it is UTF-8, and a

@@ -308,6 +308,25 @@ fn integers_beyond_int64_keep_every_digit() {
 }
 
 #[test]
+fn an_excel_sep_line_names_the_delimiter_and_is_skipped() {
+    let csv = "sep=;\r\nnome;valor\r\nAna;1,5\r\nBia;2\r\n";
+    let (report, batch) =
+        convert_bytes("sep-line", csv.as_bytes(), &ConvertOptions::default()).unwrap();
+    assert_eq!(report.dialect.delimiter, ";");
+    assert!(report.dialect.header);
+    assert_eq!(report.rows, 2);
+    assert_eq!(report.columns[0].name, "nome");
+    assert_eq!(batch.column(1).as_primitive::<Float64Type>().value(0), 1.5);
+
+    // Line numbers in errors still count the file's physical lines.
+    let csv = "sep=,\nid,name\n1,a\n2,b,c\n";
+    let err =
+        convert_bytes("sep-line-err", csv.as_bytes(), &ConvertOptions::default()).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::RaggedRow);
+    assert_eq!(err.line, Some(4));
+}
+
+#[test]
 fn the_report_of_a_plain_conversion_is_unchanged_by_the_new_fields() {
     let dir = Scratch::new("plain-report");
     let input = dir.file("in.csv", b"a,b\n1,x\n");
