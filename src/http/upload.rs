@@ -233,6 +233,10 @@ fn validate_options(options: &OptionPairs) -> Result<ConvertOptions, ApiError> {
             .set(name, value)
             .map_err(|error| ApiError::InvalidOption(error.to_string()))?;
     }
+    // Combinations (a level with a codec that has none) are only known once all are set.
+    parsed
+        .validate()
+        .map_err(|error| ApiError::InvalidOption(error.to_string()))?;
     Ok(parsed)
 }
 

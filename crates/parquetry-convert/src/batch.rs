@@ -16,12 +16,13 @@ use crate::plan::{self, DateFmt, Kind, Plan, TsFmt};
 use crate::report::TypeSource;
 use crate::tokenize::{is_blank, Field, Tokenizer, QUOTED};
 use crate::values;
+use crate::write::Widening;
 
 /// Why a chunk could not become a batch.
 pub(crate) enum Fault {
     Error(ConvertError),
-    /// Sampled columns whose values did not fit: (column, wider kind).
-    Widen(Vec<(usize, Kind)>),
+    /// Sampled columns whose values did not fit.
+    Widen(Vec<Widening>),
     /// Text that is not UTF-8, first seen on this line (encoding auto-detected).
     NotUtf8 {
         line: u64,
@@ -96,8 +97,9 @@ impl Builder {
         }
     }
 
-    /// Appends a non-null value; false when it is not a value of `kind`.
-    fn append(&mut self, kind: Kind, v: &[u8], plan: &Plan) -> bool {
+    /// Appends a non-null value; false when it is not a value of `kind` (numbers read with
+    /// the `decimal` separator).
+    fn append(&mut self, kind: Kind, decimal: u8, v: &[u8], plan: &Plan) -> bool {
         match self {
             Builder::Text(t) => {
                 t.values.extend_from_slice(v);
@@ -108,10 +110,10 @@ impl Builder {
                 t.nulls.append_non_null();
                 true
             }
-            Builder::Int(b) => values::parse_i64(v, plan.decimal)
+            Builder::Int(b) => values::parse_i64(v, decimal)
                 .map(|x| b.append_value(x))
                 .is_some(),
-            Builder::Float(b) => values::parse_f64(v, plan.decimal)
+            Builder::Float(b) => values::parse_f64(v, decimal)
                 .map(|x| b.append_value(x))
                 .is_some(),
             Builder::Bool(b) => values::parse_bool(v).map(|x| b.append_value(x)).is_some(),
@@ -133,20 +135,37 @@ impl Builder {
                 let Kind::Decimal(p, s) = kind else {
                     return false;
                 };
-                values::parse_decimal(v, p, s, plan.decimal)
+                values::parse_decimal(v, p, s, decimal)
                     .map(|x| b.append_value(x))
                     .is_some()
             }
         }
     }
 
-    fn finish(self, kind: Kind) -> Result<ArrayRef, ConvertError> {
+    /// The Arrow array. With `lenient`, text values that are not UTF-8 are read as
+    /// Windows-1252 one by one, counted in `repaired`.
+    fn finish(
+        self,
+        kind: Kind,
+        lenient: bool,
+        repaired: &mut u64,
+    ) -> Result<ArrayRef, ConvertError> {
         Ok(match self {
-            Builder::Text(mut t) => Arc::new(StringArray::try_new(
-                OffsetBuffer::new(ScalarBuffer::from(t.offsets)),
-                Buffer::from_vec(t.values),
-                t.nulls.finish(),
-            )?),
+            Builder::Text(mut t) => {
+                // Both buffers are reference-counted: keeping them costs nothing and lets the
+                // rare invalid batch be repaired without a second UTF-8 check of every batch.
+                let offsets = OffsetBuffer::new(ScalarBuffer::from(t.offsets));
+                let values = Buffer::from_vec(t.values);
+                let nulls = t.nulls.finish();
+                match StringArray::try_new(offsets.clone(), values.clone(), nulls.clone()) {
+                    Ok(a) => Arc::new(a),
+                    Err(_) if lenient => {
+                        let (offsets, values) = repair_text(&offsets, &values, repaired);
+                        Arc::new(StringArray::try_new(offsets, values, nulls)?)
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
             Builder::Int(mut b) => Arc::new(b.finish()),
             Builder::Float(mut b) => Arc::new(b.finish()),
             Builder::Bool(mut b) => Arc::new(b.finish()),
@@ -166,6 +185,33 @@ impl Builder {
             }
         })
     }
+}
+
+/// Rebuilds a text column, reading each value that is not UTF-8 as Windows-1252.
+fn repair_text(
+    offsets: &OffsetBuffer<i32>,
+    values: &[u8],
+    repaired: &mut u64,
+) -> (OffsetBuffer<i32>, Buffer) {
+    let mut out = Vec::with_capacity(values.len() + 64);
+    let mut ends = Vec::with_capacity(offsets.len());
+    ends.push(0i32);
+    for w in offsets.windows(2) {
+        let v = &values[w[0] as usize..w[1] as usize];
+        if std::str::from_utf8(v).is_ok() {
+            out.extend_from_slice(v);
+        } else {
+            let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(v);
+            out.extend_from_slice(text.as_bytes());
+            *repaired += 1;
+        }
+        // Growth is at most 3x of a few values; a batch is far below 2 GiB of text.
+        ends.push(i32::try_from(out.len()).unwrap_or(i32::MAX));
+    }
+    (
+        OffsetBuffer::new(ScalarBuffer::from(ends)),
+        Buffer::from_vec(out),
+    )
 }
 
 fn parse_date(v: &[u8], fmt: DateFmt, plan: &Plan) -> Option<i32> {
@@ -213,6 +259,8 @@ pub(crate) struct BatchParser {
     /// Text bytes and rows of each column in the previous chunk: chunks are alike, so this
     /// sizes the builders right the first time instead of regrowing (and copying) them.
     hints: Vec<(usize, usize)>,
+    /// Values read as Windows-1252 in a UTF-8 file, since the last [`BatchParser::take_repaired`].
+    repaired: u64,
 }
 
 impl BatchParser {
@@ -222,7 +270,13 @@ impl BatchParser {
             fields: Vec::with_capacity(plan.columns.len() + 1),
             scratch: Vec::new(),
             hints: Vec::new(),
+            repaired: 0,
         }
+    }
+
+    /// Values read as Windows-1252 since the last call.
+    pub(crate) fn take_repaired(&mut self) -> u64 {
+        std::mem::take(&mut self.repaired)
     }
 
     /// Parses every record of `chunk` (skipping the header in chunk 0).
@@ -237,6 +291,7 @@ impl BatchParser {
         // Rough per-chunk sizes: avoids regrowing the builders.
         let est_rows = data.len() / (ncols * 8).max(16) + 16;
         let mut kinds: Vec<Kind> = plan.columns.iter().map(|c| c.kind).collect();
+        let mut decimals: Vec<u8> = plan.columns.iter().map(|c| c.decimal).collect();
         let mut builders: Vec<Builder> = kinds
             .iter()
             .enumerate()
@@ -245,10 +300,13 @@ impl BatchParser {
                 None => Builder::new(k, est_rows, data.len() / ncols.max(1)),
             })
             .collect();
-        let mut widened: Vec<(usize, Kind)> = Vec::new();
+        let mut widened: Vec<Widening> = Vec::new();
         let mut skip_header = chunk.index == 0 && plan.header;
         let line_of = |start: usize| chunk.first_line + count_lines(&data[..start]);
         let mut pos = 0;
+        if chunk.index == 0 && plan.sep_line {
+            pos = crate::detect::sep_line(data).map_or(0, |(_, len)| len);
+        }
         let mut rows = 0usize;
         while pos < data.len() {
             let start = pos;
@@ -286,7 +344,7 @@ impl BatchParser {
                 if v.is_empty() {
                     // `""` is an empty string in a text column; an empty unquoted cell is null.
                     if quoted && kinds[j] == Kind::Utf8 {
-                        builders[j].append(Kind::Utf8, v, plan);
+                        builders[j].append(Kind::Utf8, b'.', v, plan);
                     } else {
                         builders[j].append_null();
                     }
@@ -296,7 +354,7 @@ impl BatchParser {
                     builders[j].append_null();
                     continue;
                 }
-                while !builders[j].append(kinds[j], v, plan) {
+                while !builders[j].append(kinds[j], decimals[j], v, plan) {
                     let col = &plan.columns[j];
                     if col.source == TypeSource::Forced || kinds[j] == Kind::Utf8 {
                         let line = line_of(start);
@@ -314,12 +372,12 @@ impl BatchParser {
                         .into());
                     }
                     // Keep scanning with the wider type so one pass finds every break of the chunk.
-                    let k = plan::widen(kinds[j], v, plan);
-                    kinds[j] = k;
+                    let (k, d) = plan::widen(kinds[j], decimals[j], v, plan);
+                    (kinds[j], decimals[j]) = (k, d);
                     builders[j] = Builder::new(k, 0, 0);
-                    match widened.iter_mut().find(|(c, _)| *c == j) {
-                        Some(w) => w.1 = k,
-                        None => widened.push((j, k)),
+                    match widened.iter_mut().find(|(c, _, _)| *c == j) {
+                        Some(w) => (w.1, w.2) = (k, d),
+                        None => widened.push((j, k, d)),
                     }
                 }
             }
@@ -332,7 +390,7 @@ impl BatchParser {
         let arrays = match builders
             .into_iter()
             .zip(&kinds)
-            .map(|(b, &k)| b.finish(k))
+            .map(|(b, &k)| b.finish(k, plan.utf8_lenient, &mut self.repaired))
             .collect::<Result<Vec<_>, _>>()
         {
             Ok(a) => a,

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use tracing::field::Empty;
 
+use crate::decimal::{self, ColumnDecimal};
 use crate::error::{ConvertError, ErrorKind};
 use crate::input::{self, InputCompression};
 use crate::options::{ConvertOptions, Encoding, Escape};
@@ -23,20 +24,39 @@ const INFER_RECORDS: usize = 20_000;
 /// The sample, decoded to UTF-8 and cut after its last complete line.
 struct Sample {
     text: Vec<u8>,
+    /// Delimiter named by an Excel `sep=;` first line (removed from `text`).
+    sep: Option<u8>,
+}
+
+/// The delimiter and length of an Excel `sep=X` first line.
+pub(crate) fn sep_line(data: &[u8]) -> Option<(u8, usize)> {
+    let rest = data.strip_prefix(b"sep=")?;
+    let (&d, after) = rest.split_first()?;
+    let len = match after {
+        [b'\n', ..] => 6,
+        [b'\r', b'\n', ..] => 7,
+        _ => return None,
+    };
+    (d != b'\r' && d != b'\n').then_some((d, len))
 }
 
 fn read_sample(
     path: &Path,
     windows_1252: bool,
-) -> Result<(Sample, InputCompression, bool), ConvertError> {
+) -> Result<(Sample, InputCompression, Utf8State), ConvertError> {
     let (mut reader, compression) = input::open(path)?;
     let mut raw = vec![0u8; SAMPLE_BYTES];
     let n = input::read_full(&mut *reader, &mut raw)?;
     raw.truncate(n);
     let complete = n < SAMPLE_BYTES;
+    input::check_text(&raw)?;
     if raw.starts_with(b"\xEF\xBB\xBF") {
         raw.drain(..3);
     }
+    let sep = sep_line(&raw).map(|(d, len)| {
+        raw.drain(..len);
+        d
+    });
     // A megabyte of whitespace followed by data is left to the conversion pass.
     if complete && raw.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(ConvertError::new(
@@ -50,20 +70,36 @@ fn read_sample(
         }
     }
     let utf8 = match std::str::from_utf8(&raw) {
-        Ok(_) => true,
+        Ok(s) if s.is_ascii() => Utf8State::Ascii,
+        Ok(_) => Utf8State::MultiByte,
+        // Valid multi-byte UTF-8 before the first bad byte: a UTF-8 file with a stray
+        // Windows-1252 value, not a Windows-1252 file.
+        Err(e) if !raw[..e.valid_up_to()].is_ascii() => Utf8State::MultiByte,
         // A character cut at the end of the sample is not evidence against UTF-8.
-        Err(e) => e.error_len().is_none() && !complete,
+        Err(e) if e.error_len().is_none() && !complete => Utf8State::Ascii,
+        Err(_) => Utf8State::Invalid,
     };
-    let text = if windows_1252 || !utf8 {
+    let text = if windows_1252 || utf8 == Utf8State::Invalid {
         encoding_rs::WINDOWS_1252
             .decode_without_bom_handling(&raw)
             .0
             .into_owned()
             .into_bytes()
     } else {
-        raw
+        input::repair_utf8(&raw).0
     };
-    Ok((Sample { text }, compression, utf8))
+    Ok((Sample { text, sep }, compression, utf8))
+}
+
+/// What the sample says about UTF-8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Utf8State {
+    /// Only ASCII: no evidence either way.
+    Ascii,
+    /// Valid multi-byte UTF-8 before any invalid byte: the file is UTF-8.
+    MultiByte,
+    /// Invalid UTF-8 before any multi-byte character: the file is Windows-1252.
+    Invalid,
 }
 
 /// Up to `max` non-blank records of the sample; a record cut by the end of the sample is
@@ -161,33 +197,9 @@ fn field_text(t: &Tokenizer, text: &[u8], f: &Field) -> Vec<u8> {
     t.value(text, f, &mut scratch).to_vec()
 }
 
-/// `,` when numbers in the sample look like `1.234,56` and none like `12.5`.
-fn detect_decimal(values: &[Vec<Vec<u8>>]) -> u8 {
-    let (mut comma, mut dot) = (0, 0);
-    for v in values.iter().flatten() {
-        let t = crate::values::trim(v);
-        if t.is_empty()
-            || !t
-                .iter()
-                .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b',' | b'-' | b'+'))
-        {
-            continue;
-        }
-        if crate::values::parse_f64(t, b',').is_some() && t.contains(&b',') {
-            comma += 1;
-        } else if let Some(p) = t.iter().position(|&c| c == b'.') {
-            // `1.234` could be either; only other shapes count for the dot.
-            if t.iter().filter(|&&c| c == b'.').count() == 1 && t.len() - p - 1 != 3 {
-                dot += 1;
-            }
-        }
-    }
-    if comma > 0 && dot == 0 {
-        b','
-    } else {
-        b'.'
-    }
-}
+const AMBIGUOUS_NOTE: &str = "kept as text: values like `1.234` could use `.` as the decimal \
+     separator or as a thousands separator, and other columns use a decimal comma; set \
+     `decimal_separator` or a `schema` type for this column";
 
 /// Names from the header row: empty ones get `column_N`, duplicates a `_2`, `_3`… suffix.
 fn column_names(header: Option<Vec<Vec<u8>>>, n: usize) -> Vec<String> {
@@ -244,39 +256,52 @@ pub(crate) fn plan(
         decimal_separator = Empty,
     );
     let guard = span.enter();
-    let (sample, input_compression, is_utf8) =
+    let (sample, input_compression, utf8_state) =
         read_sample(path, encoding == Encoding::Windows1252)?;
     let windows_1252 = match encoding {
-        Encoding::Auto => !is_utf8,
+        Encoding::Auto => utf8_state == Utf8State::Invalid,
         Encoding::Utf8 => false,
         Encoding::Windows1252 => true,
     };
     let text = &sample.text;
-    let (delimiter, quote, escape) = detect_dialect(options, text);
+    let (delimiter, quote, escape) = match (sample.sep, options.delimiter) {
+        // The file names its delimiter; one forced by the user still wins.
+        (Some(d), None) => {
+            let named = ConvertOptions {
+                delimiter: Some(d),
+                ..options.clone()
+            };
+            detect_dialect(&named, text)
+        }
+        _ => detect_dialect(options, text),
+    };
     let tok = Tokenizer::new(delimiter, quote, escape);
     let recs = records(&tok, text, INFER_RECORDS + 1);
     let values: Vec<Vec<Vec<u8>>> = recs
         .iter()
         .map(|r| r.iter().map(|f| field_text(&tok, text, f)).collect())
         .collect();
-    let decimal = options.decimal_separator.unwrap_or_else(|| {
-        if delimiter == b',' {
-            b'.'
-        } else {
-            detect_decimal(&values)
-        }
-    });
     let ncols = values.first().map_or(0, |r| r.len());
+    let (decimals, decimal) = match options.decimal_separator {
+        Some(d) => (vec![ColumnDecimal::Sep(d); ncols], d),
+        // In a comma-delimited file a comma inside a number would need quotes: not seen.
+        None if delimiter == b',' => (vec![ColumnDecimal::Sep(b'.'); ncols], b'.'),
+        None => decimal::detect(&values, ncols),
+    };
+    let sep_of = |j: usize| match decimals[j] {
+        ColumnDecimal::Sep(d) => d,
+        ColumnDecimal::Ambiguous => b'.',
+    };
     let nulls: Vec<Vec<u8>> = options
         .null_values
         .iter()
         .map(|s| s.as_bytes().to_vec())
         .collect();
     let is_null = |v: &[u8]| v.is_empty() || nulls.iter().any(|n| n == v);
-    let classify = |v: &[u8]| {
+    let classify = |v: &[u8], j: usize| {
         plan::classify(
             v,
-            decimal,
+            sep_of(j),
             &options.date_formats,
             &options.timestamp_formats,
         )
@@ -288,7 +313,7 @@ pub(crate) fn plan(
     for row in values.iter().skip(1) {
         for (j, v) in row.iter().enumerate().take(ncols) {
             if !is_null(v) {
-                bits[j] &= classify(v);
+                bits[j] &= classify(v, j);
                 seen[j] += 1;
             }
         }
@@ -302,7 +327,7 @@ pub(crate) fn plan(
             if seen[j] == 0 || plan::choose(bits[j], &options.timestamp_formats) == Kind::Utf8 {
                 continue;
             }
-            if !is_null(&first[j]) && classify(&first[j]) & bits[j] != 0 {
+            if !is_null(&first[j]) && classify(&first[j], j) & bits[j] != 0 {
                 against += 1;
             } else {
                 for_header += 1;
@@ -323,7 +348,7 @@ pub(crate) fn plan(
         if let Some(first) = values.first() {
             for (j, v) in first.iter().enumerate().take(ncols) {
                 if !is_null(v) {
-                    bits[j] &= classify(v);
+                    bits[j] &= classify(v, j);
                     seen[j] += 1;
                 }
             }
@@ -357,15 +382,20 @@ pub(crate) fn plan(
     let mut columns: Vec<ColumnPlan> = names
         .into_iter()
         .enumerate()
-        .map(|(j, name)| ColumnPlan {
-            name,
-            kind: if seen[j] == 0 {
-                Kind::Utf8
-            } else {
-                plan::choose(bits[j], &options.timestamp_formats)
-            },
-            source: TypeSource::Sampled,
-            mostly_unique: mostly_unique(&values, j, header),
+        .map(|(j, name)| {
+            let ambiguous = decimals[j] == ColumnDecimal::Ambiguous;
+            ColumnPlan {
+                name,
+                kind: if seen[j] == 0 || ambiguous {
+                    Kind::Utf8
+                } else {
+                    plan::choose(bits[j], &options.timestamp_formats)
+                },
+                decimal: sep_of(j),
+                source: TypeSource::Sampled,
+                mostly_unique: mostly_unique(&values, j, header),
+                note: ambiguous.then(|| AMBIGUOUS_NOTE.to_string()),
+            }
         })
         .collect();
     for (name, ty) in &options.schema {
@@ -387,15 +417,19 @@ pub(crate) fn plan(
             })?;
         columns[idx].kind = Kind::forced(*ty);
         columns[idx].source = TypeSource::Forced;
+        columns[idx].note = None;
     }
     Ok(Plan {
         delimiter,
         quote,
         escape,
         header,
+        sep_line: sample.sep.is_some(),
         windows_1252,
         utf8_forced: encoding == Encoding::Utf8,
+        utf8_lenient: encoding == Encoding::Auto && utf8_state == Utf8State::MultiByte,
         decimal,
+        decimal_forced: options.decimal_separator.is_some(),
         input_compression,
         columns,
         null_values: plan::NullSet::new(nulls),

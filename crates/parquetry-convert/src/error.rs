@@ -17,6 +17,12 @@ pub enum ErrorKind {
     InvalidValue,
     /// An option is invalid, or does not fit the file (e.g. a schema column that does not exist).
     InvalidOption,
+    /// The file is not CSV text (a ZIP/XLSX, Parquet, PDF, image… or other binary data).
+    NotCsv,
+    /// The text is in an encoding the engine does not read (UTF-16, UTF-32).
+    UnsupportedEncoding,
+    /// The gzip or zstd input is truncated or corrupt (retrying cannot help).
+    CorruptCompressedInput,
     /// The caller asked the conversion to stop.
     Canceled,
     /// Reading the input or writing the output failed (disk, permissions, encoder).
@@ -33,6 +39,9 @@ impl ErrorKind {
             ErrorKind::InvalidUtf8 => "invalid-utf8",
             ErrorKind::InvalidValue => "invalid-value",
             ErrorKind::InvalidOption => "invalid-option",
+            ErrorKind::NotCsv => "not-csv",
+            ErrorKind::UnsupportedEncoding => "unsupported-encoding",
+            ErrorKind::CorruptCompressedInput => "corrupt-compressed-input",
             ErrorKind::Canceled => "canceled",
             ErrorKind::Io => "io-error",
         }
@@ -81,7 +90,8 @@ impl ConvertError {
         self.kind.code()
     }
 
-    /// true when the input CSV (not I/O) is at fault: never retried
+    /// true when the input (not I/O) is at fault: never retried. Only `Io` (disk, permissions,
+    /// encoder) and `Canceled` are not; a corrupt compressed file stays corrupt on retry.
     pub fn is_input_error(&self) -> bool {
         !matches!(self.kind, ErrorKind::Canceled | ErrorKind::Io)
     }

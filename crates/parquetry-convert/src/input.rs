@@ -25,6 +25,71 @@ impl InputCompression {
     }
 }
 
+/// An error of the file itself (not of the decompressor reading it), so that a retry-worthy
+/// disk error is told apart from corrupt compressed data.
+#[derive(Debug)]
+struct FsError(std::io::Error);
+
+impl std::fmt::Display for FsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for FsError {}
+
+/// The compressed file, with its own errors tagged as [`FsError`].
+struct TaggedFile(File);
+
+impl Read for TaggedFile {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0
+            .read(buf)
+            .map_err(|e| std::io::Error::new(e.kind(), FsError(e)))
+    }
+}
+
+/// A decompressor whose own errors (bad or truncated data) are tagged as corrupt input.
+struct Decompress<R> {
+    inner: R,
+    format: &'static str,
+}
+
+/// Corrupt or truncated compressed data.
+#[derive(Debug)]
+struct Corrupt(String);
+
+impl std::fmt::Display for Corrupt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Corrupt {}
+
+impl<R: Read> Read for Decompress<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).map_err(|e| {
+            let from_file = e.get_ref().is_some_and(|r| r.is::<FsError>());
+            if from_file || e.kind() == std::io::ErrorKind::Interrupted {
+                e
+            } else {
+                let what = format!("the {} input is truncated or corrupt: {e}", self.format);
+                std::io::Error::new(std::io::ErrorKind::InvalidData, Corrupt(what))
+            }
+        })
+    }
+}
+
+/// The error for a failed read: corrupt compressed data is the input's fault (permanent),
+/// anything else is I/O (transient).
+pub(crate) fn read_error(e: std::io::Error) -> ConvertError {
+    match e.get_ref().and_then(|r| r.downcast_ref::<Corrupt>()) {
+        Some(c) => ConvertError::new(ErrorKind::CorruptCompressedInput, c.0.clone()),
+        None => ConvertError::new(ErrorKind::Io, format!("cannot read input: {e}")),
+    }
+}
+
 /// Opens the input, recognising gzip and zstd by their magic bytes whatever the file name.
 pub(crate) fn open(path: &Path) -> Result<(Box<dyn Read + Send>, InputCompression), ConvertError> {
     let mut file = File::open(path).map_err(|e| {
@@ -42,15 +107,25 @@ pub(crate) fn open(path: &Path) -> Result<(Box<dyn Read + Send>, InputCompressio
         }
     }
     file.seek(SeekFrom::Start(0))?;
-    let buffered = |f: File| BufReader::with_capacity(1 << 20, f);
+    let buffered = |f: File| BufReader::with_capacity(1 << 20, TaggedFile(f));
     Ok(if n >= 2 && magic[..2] == [0x1f, 0x8b] {
+        let inner = flate2::bufread::MultiGzDecoder::new(buffered(file));
         (
-            Box::new(flate2::bufread::MultiGzDecoder::new(buffered(file))),
+            Box::new(Decompress {
+                inner,
+                format: "gzip",
+            }),
             InputCompression::Gzip,
         )
     } else if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
-        let decoder = zstd::Decoder::with_buffer(buffered(file))?;
-        (Box::new(decoder), InputCompression::Zstd)
+        let inner = zstd::Decoder::with_buffer(buffered(file))?;
+        (
+            Box::new(Decompress {
+                inner,
+                format: "zstd",
+            }),
+            InputCompression::Zstd,
+        )
     } else {
         // Plain files are read in chunk-sized blocks straight into the chunk buffers: a
         // BufReader would only add a copy.
@@ -66,12 +141,7 @@ pub(crate) fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> Result<usize, Conve
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                return Err(ConvertError::new(
-                    ErrorKind::Io,
-                    format!("cannot read input: {e}"),
-                ));
-            }
+            Err(e) => return Err(read_error(e)),
         }
     }
     Ok(n)
@@ -163,7 +233,7 @@ impl ChunkReader {
             let n = (&mut *self.inner)
                 .take(want as u64)
                 .read_to_end(&mut self.pending)
-                .map_err(|e| ConvertError::new(ErrorKind::Io, format!("cannot read input: {e}")))?;
+                .map_err(read_error)?;
             self.eof = n < want;
             if !self.started && self.pending.starts_with(b"\xEF\xBB\xBF") {
                 self.pending.drain(..3);
@@ -266,4 +336,127 @@ impl ChunkReader {
 /// Number of `\n` in `data`.
 pub(crate) fn count_lines(data: &[u8]) -> u64 {
     memchr::memchr_iter(b'\n', data).count() as u64
+}
+
+/// Magic numbers of files that users upload by mistake instead of a CSV export.
+const NOT_CSV: &[(&[u8], &str)] = &[
+    (b"PK\x03\x04", "a ZIP archive (an .xlsx, .ods or .zip file)"),
+    (b"PK\x05\x06", "an empty ZIP archive"),
+    (
+        b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1",
+        "an old Excel (.xls) or Office file",
+    ),
+    (b"PAR1", "a Parquet file"),
+    (b"%PDF", "a PDF document"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xFF\xD8\xFF", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"7z\xBC\xAF\x27\x1C", "a 7-Zip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"BZh", "a bzip2 file (only gzip and zstd are decompressed)"),
+    (
+        b"\xFD7zXZ\x00",
+        "an xz file (only gzip and zstd are decompressed)",
+    ),
+    (b"SQLite format 3\x00", "an SQLite database"),
+];
+
+/// Rejects, from the first (decompressed) block, input that is not CSV text: known binary
+/// formats, UTF-16/32 text, and data full of NUL bytes. Without this an .xlsx "converts" to
+/// zero rows with a binary column name, and UTF-16 fails later as a ragged row.
+pub(crate) fn check_text(block: &[u8]) -> Result<(), ConvertError> {
+    let not_csv = |what: &str| {
+        ConvertError::new(
+            ErrorKind::NotCsv,
+            format!("the file looks like {what}, not CSV text; export it as CSV and upload that"),
+        )
+    };
+    if let Some((_, what)) = NOT_CSV.iter().find(|(magic, _)| block.starts_with(magic)) {
+        return Err(not_csv(what));
+    }
+    let utf16 = |what: &str| {
+        ConvertError::new(
+            ErrorKind::UnsupportedEncoding,
+            format!("the file is {what} text; save it as UTF-8 (or Windows-1252) CSV"),
+        )
+    };
+    // UTF-32 first: its little-endian BOM starts with the UTF-16 one.
+    if block.starts_with(b"\xFF\xFE\x00\x00") || block.starts_with(b"\x00\x00\xFE\xFF") {
+        return Err(utf16("UTF-32"));
+    }
+    if block.starts_with(b"\xFF\xFE") || block.starts_with(b"\xFE\xFF") {
+        return Err(utf16("UTF-16"));
+    }
+    let head = &block[..block.len().min(64 << 10)];
+    let nuls = memchr::memchr_iter(0, head).count();
+    // A stray NUL happens in real exports; text where NULs are common is not CSV.
+    if nuls >= 4 && nuls * 100 > head.len() {
+        // UTF-16 of mostly ASCII text has NULs in every other byte, all at one parity.
+        let even = memchr::memchr_iter(0, head).filter(|p| p % 2 == 0).count();
+        if nuls * 4 > head.len() && (even * 10 > nuls * 9 || even * 10 < nuls) {
+            return Err(utf16("UTF-16 (without byte-order mark)"));
+        }
+        return Err(not_csv("binary data (it holds NUL bytes)"));
+    }
+    Ok(())
+}
+
+/// `bytes` with every invalid UTF-8 sequence read as Windows-1252; also how many sequences
+/// were invalid.
+pub(crate) fn repair_utf8(bytes: &[u8]) -> (Vec<u8>, usize) {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut rest = bytes;
+    let mut bad = 0;
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                out.extend_from_slice(s.as_bytes());
+                return (out, bad);
+            }
+            Err(e) => {
+                let (valid, tail) = rest.split_at(e.valid_up_to());
+                out.extend_from_slice(valid);
+                let n = e.error_len().unwrap_or(tail.len());
+                let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(&tail[..n]);
+                out.extend_from_slice(text.as_bytes());
+                bad += 1;
+                rest = &tail[n..];
+            }
+        }
+    }
+}
+
+/// True when the input shows a valid multi-byte UTF-8 character before its first invalid
+/// byte, i.e. it is a UTF-8 file with stray Windows-1252 values. Only called after a pass
+/// met invalid UTF-8, and it stops at the first non-ASCII byte.
+pub(crate) fn utf8_before_invalid(path: &Path) -> Result<bool, ConvertError> {
+    let (mut reader, _) = open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut carry, mut first) = (0, true);
+    loop {
+        let n = read_full(&mut *reader, &mut buf[carry..])?;
+        let eof = carry + n < buf.len();
+        let mut data = &buf[..carry + n];
+        if first && data.starts_with(b"\xEF\xBB\xBF") {
+            // The byte-order mark is handled apart; it says nothing about later rows.
+            data = &data[3..];
+        }
+        first = false;
+        let (valid, cut) = match std::str::from_utf8(data) {
+            Ok(_) => (data, 0),
+            Err(e) if e.error_len().is_none() && !eof => {
+                (&data[..e.valid_up_to()], data.len() - e.valid_up_to())
+            }
+            Err(e) => return Ok(!data[..e.valid_up_to()].is_ascii()),
+        };
+        if !valid.is_ascii() {
+            return Ok(true);
+        }
+        if eof {
+            return Ok(false);
+        }
+        let len = carry + n;
+        buf.copy_within(len - cut..len, 0);
+        carry = cut;
+    }
 }

@@ -6,6 +6,7 @@
 //! and restarts the pass, so inference never fails a job late.
 
 mod batch;
+mod decimal;
 mod detect;
 mod error;
 mod input;
@@ -28,6 +29,7 @@ pub use options::{
 };
 pub use report::{ColumnReport, ConversionReport, DialectReport, TypeSource};
 
+use plan::Kind;
 use write::PassFault;
 
 /// A column can widen at most a few steps (e.g. Int64 -> Float64 -> Utf8), so this bounds the
@@ -93,20 +95,34 @@ fn convert_inner(
             Ok(stats) => break stats,
             Err(PassFault::Error(e)) => return Err(e),
             Err(PassFault::Widen(changes)) => {
-                for (j, kind) in changes {
+                for (j, kind, decimal) in changes {
                     tracing::info!(column = %plan.columns[j].name, to = %kind.data_type(), "widening column type");
                     plan.columns[j].kind = kind;
+                    plan.columns[j].decimal = decimal;
                     plan.columns[j].source = TypeSource::Widened;
                 }
             }
+            Err(PassFault::NotUtf8) if input::utf8_before_invalid(input)? => {
+                // Earlier rows are valid multi-byte UTF-8: re-decoding them would turn every
+                // `São` into `SÃ£o`. Only the values that are not UTF-8 are read as Windows-1252.
+                tracing::info!(
+                    "UTF-8 input with values that are not UTF-8: reading those as Windows-1252"
+                );
+                plan.utf8_lenient = true;
+            }
             Err(PassFault::NotUtf8) => {
                 tracing::info!("input is not UTF-8: re-planning as Windows-1252");
-                let widened: Vec<_> = plan.columns.iter().map(|c| (c.kind, c.source)).collect();
+                let widened: Vec<_> = plan
+                    .columns
+                    .iter()
+                    .map(|c| (c.kind, c.decimal, c.source))
+                    .collect();
                 plan = detect::plan(input, options, Some(Encoding::Windows1252))?;
                 // Keep what earlier passes learnt about late values.
-                for (c, (kind, source)) in plan.columns.iter_mut().zip(widened) {
+                for (c, (kind, decimal, source)) in plan.columns.iter_mut().zip(widened) {
                     if source == TypeSource::Widened {
                         c.kind = kind;
+                        c.decimal = decimal;
                         c.source = source;
                     }
                 }
@@ -121,6 +137,12 @@ fn convert_inner(
         }
     };
     span.record("replans", replans);
+    if stats.windows_1252_values > 0 {
+        tracing::warn!(
+            values = stats.windows_1252_values,
+            "values that are not UTF-8 were read as Windows-1252"
+        );
+    }
     let output_bytes = std::fs::metadata(output)?.len();
     span.record("rows", stats.rows);
     span.record("row_groups", stats.row_groups);
@@ -146,6 +168,12 @@ fn convert_inner(
                 arrow_type: c.kind.data_type().to_string(),
                 nullable: true,
                 type_source: c.source,
+                decimal_separator: matches!(
+                    c.kind,
+                    Kind::Int64 | Kind::Float64 | Kind::Decimal(..)
+                )
+                .then(|| char_name(c.decimal)),
+                note: c.note.clone(),
             })
             .collect(),
         dialect: DialectReport {
@@ -159,6 +187,7 @@ fn convert_inner(
                 "utf-8"
             }
             .into(),
+            windows_1252_values: stats.windows_1252_values,
             decimal_separator: char_name(plan.decimal),
             input_compression: plan.input_compression.name().into(),
         },

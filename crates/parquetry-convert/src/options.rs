@@ -194,6 +194,26 @@ fn is_auto(value: &str) -> bool {
     value.trim().eq_ignore_ascii_case("auto") || value.is_empty()
 }
 
+/// Why `level` cannot go with `codec`, when it cannot.
+pub(crate) fn level_error(codec: Codec, level: Option<i32>) -> Option<String> {
+    let level = level?;
+    let name = match codec {
+        Codec::Zstd if (1..=22).contains(&level) => return None,
+        Codec::Gzip if (0..=10).contains(&level) => return None,
+        Codec::Zstd | Codec::Gzip => {
+            return Some(format!(
+                "level {level} is out of range for this codec (zstd 1..=22, gzip 0..=10)"
+            ))
+        }
+        Codec::Snappy => "snappy",
+        Codec::Lz4 => "lz4",
+        Codec::None => "none",
+    };
+    Some(format!(
+        "compression `{name}` has no level; compression_level goes with zstd (1..=22) or gzip (0..=10)"
+    ))
+}
+
 /// Checks a chrono format string without parsing anything with it.
 fn check_format(value: &str) -> Result<(), String> {
     use chrono::format::{Item, StrftimeItems};
@@ -277,6 +297,11 @@ impl ConvertOptions {
             "delimiter" | "separator" | "sep" => {
                 // A lone tab or space is meaningful, so only trim when that does not empty it.
                 let v = if trimmed.is_empty() { value } else { trimmed };
+                // An empty value is a mistake in the form, not a request to detect: silently
+                // detecting would hide it.
+                if v.is_empty() {
+                    return Err("delimiter must be one character (or `auto`)".into());
+                }
                 self.delimiter = if is_auto(v) {
                     None
                 } else {
@@ -284,6 +309,9 @@ impl ConvertOptions {
                 };
             }
             "quote" => {
+                if trimmed.is_empty() {
+                    return Err("quote must be one character (or `auto`)".into());
+                }
                 self.quote = if is_auto(trimmed) {
                     None
                 } else {
@@ -380,7 +408,7 @@ impl ConvertOptions {
                 if let Some(l) = level {
                     self.compression_level = Some(l);
                 }
-                self.check_level()?;
+                self.check_level(true)?;
             }
             "compression_level" | "level" => {
                 self.compression_level = if is_auto(trimmed) {
@@ -388,7 +416,7 @@ impl ConvertOptions {
                 } else {
                     Some(parse_level(trimmed)?)
                 };
-                self.check_level()?;
+                self.check_level(false)?;
             }
             "row_group_size" => {
                 let n: usize = trimmed
@@ -414,24 +442,25 @@ impl ConvertOptions {
         Ok(())
     }
 
-    /// Rejects a level that the chosen codec does not accept; a level set before the codec is
-    /// checked again when the codec is set.
-    fn check_level(&self) -> Result<(), String> {
-        let Some(level) = self.compression_level else {
-            return Ok(());
-        };
-        let ok = match self.compression {
-            Codec::Zstd => (1..=22).contains(&level),
-            Codec::Gzip => (0..=10).contains(&level),
-            // Snappy/LZ4/none have no levels; a level given before the codec is kept for later.
-            _ => true,
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(format!(
-                "level {level} is out of range for this codec (zstd 1..=22, gzip 0..=10)"
-            ))
+    /// Rejects a level that the chosen codec does not accept. A level given while the codec is
+    /// still the default may precede `compression`, so a level-less codec is only rejected
+    /// when it was named; [`ConvertOptions::validate`] checks the final combination.
+    fn check_level(&self, codec_named: bool) -> Result<(), String> {
+        match level_error(self.compression, self.compression_level) {
+            Some(_) if !codec_named && self.compression == Codec::Snappy => Ok(()),
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks the options together, once all of them are set (a conversion does this first).
+    pub fn validate(&self) -> Result<(), OptionError> {
+        match level_error(self.compression, self.compression_level) {
+            Some(message) => Err(OptionError {
+                name: "compression_level".into(),
+                message,
+            }),
+            None => Ok(()),
         }
     }
 }

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
@@ -32,7 +32,7 @@ use crate::error::{ConvertError, ErrorKind};
 use crate::input::{self, ChunkReader};
 use crate::options::ConvertOptions;
 use crate::plan::{Kind, Plan, TsFmt};
-use crate::write::{writer_properties, PassFault, PassStats, CHUNK_BYTES};
+use crate::write::{writer_properties, PassFault, PassStats, Widening, CHUNK_BYTES};
 
 /// Chunks parsed at the same time. Two cores: two parsers keep one core busy parsing while
 /// the encoders use the other, and the OS fills any gap.
@@ -62,8 +62,17 @@ enum EncodeMsg {
 
 type Finished = Result<Vec<(usize, ArrowColumnChunk)>, ConvertError>;
 
+/// Wider of two widenings of the same sampled column; a column read with two decimal
+/// separators in different chunks is text.
+fn join(a: (Kind, u8), b: (Kind, u8)) -> (Kind, u8) {
+    if a.1 != b.1 {
+        return (Kind::Utf8, a.1);
+    }
+    (join_kind(a.0, b.0), a.1)
+}
+
 /// Wider of two kinds that both widened from the same sampled kind.
-fn join(a: Kind, b: Kind) -> Kind {
+fn join_kind(a: Kind, b: Kind) -> Kind {
     let ts = Kind::Timestamp {
         fmt: TsFmt::Iso,
         utc: false,
@@ -81,11 +90,11 @@ fn join(a: Kind, b: Kind) -> Kind {
     }
 }
 
-fn merge_widenings(into: &mut Vec<(usize, Kind)>, more: Vec<(usize, Kind)>) {
-    for (j, k) in more {
-        match into.iter_mut().find(|(c, _)| *c == j) {
-            Some(w) => w.1 = join(w.1, k),
-            None => into.push((j, k)),
+fn merge_widenings(into: &mut Vec<Widening>, more: Vec<Widening>) {
+    for (j, k, d) in more {
+        match into.iter_mut().find(|(c, _, _)| *c == j) {
+            Some(w) => (w.1, w.2) = join((w.1, w.2), (k, d)),
+            None => into.push((j, k, d)),
         }
     }
 }
@@ -258,13 +267,14 @@ pub(crate) fn run(
     .into_serialized_writer()?;
     let row_group_size = options.row_group_size;
     let stop = AtomicBool::new(false);
+    let repaired = AtomicU64::new(0);
     let parent = Span::current();
 
     std::thread::scope(|s| {
         let (chunk_tx, chunk_rx) = sync_channel::<input::Chunk>(PARSERS);
         let (parsed_tx, parsed_rx) = sync_channel::<Parsed>(PARSERS);
         let (recycle_tx, recycle_rx) = sync_channel::<Vec<u8>>(PARSERS * 2 + 2);
-        let stop = &stop;
+        let (stop, repaired) = (&stop, &repaired);
 
         // Reader: its faults travel with the index the next chunk would have had, so the
         // coordinator reports them in file order.
@@ -321,6 +331,7 @@ pub(crate) fn run(
                             PassFault::NotUtf8
                         }
                     });
+                    repaired.fetch_add(parser.take_repaired(), Ordering::Relaxed);
                     let (index, bytes) = (chunk.index, chunk.data.len());
                     let _ = recycle.try_send(chunk.data);
                     if tx.send((index, bytes, result)).is_err() {
@@ -366,7 +377,11 @@ pub(crate) fn run(
         drop(senders);
         let rows = result?;
         file.close()?;
-        Ok(PassStats { rows, row_groups })
+        Ok(PassStats {
+            rows,
+            row_groups,
+            windows_1252_values: repaired.load(Ordering::Relaxed),
+        })
     })
 }
 
@@ -383,7 +398,7 @@ fn coordinate(
     let (mut in_group, mut group_bytes) = (0usize, 0usize);
     // After a type break the rest of the file is still parsed (not encoded) so that one
     // re-plan fixes every break instead of one re-plan per break.
-    let mut widen: Option<Vec<(usize, Kind)>> = None;
+    let mut widen: Option<Vec<Widening>> = None;
     for (index, bytes, result) in parsed {
         if cancel.load(Ordering::Relaxed) {
             return Err(ConvertError::canceled().into());

@@ -88,7 +88,11 @@ impl Kind {
 pub(crate) struct ColumnPlan {
     pub name: String,
     pub kind: Kind,
+    /// Decimal separator of this column's numbers (files can mix conventions per column).
+    pub decimal: u8,
     pub source: TypeSource,
+    /// Why the type is not what the values first suggest, for the report.
+    pub note: Option<String>,
     /// Nearly every sampled value is distinct: dictionary encoding would only be tried and
     /// abandoned in every row group, so it is switched off for this column.
     pub mostly_unique: bool,
@@ -102,9 +106,18 @@ pub(crate) struct Plan {
     /// `None` = doubled quotes.
     pub escape: Option<u8>,
     pub header: bool,
+    /// The file starts with Excel's `sep=X` line, which is skipped (but counted in line numbers).
+    pub sep_line: bool,
     pub windows_1252: bool,
     pub utf8_forced: bool,
+    /// Auto-detected encoding and the file has shown multi-byte UTF-8: it is UTF-8, and a
+    /// value that is not (a row pasted from a Windows-1252 source) is read as Windows-1252
+    /// on its own instead of re-decoding the whole file.
+    pub utf8_lenient: bool,
+    /// The file's decimal separator for the report: `,` when any column uses a decimal comma.
     pub decimal: u8,
+    /// The user set `decimal_separator`: no column may read numbers another way.
+    pub decimal_forced: bool,
     pub input_compression: InputCompression,
     pub columns: Vec<ColumnPlan>,
     pub null_values: NullSet,
@@ -171,6 +184,8 @@ pub(crate) const DATE_DMY: u64 = 1 << 4;
 pub(crate) const DATE_MDY: u64 = 1 << 5;
 pub(crate) const TS_NAIVE: u64 = 1 << 6;
 pub(crate) const TS_UTC: u64 = 1 << 7;
+/// An integer of at most 38 digits: Decimal128(38, 0) keeps every digit of those beyond Int64.
+pub(crate) const BIG_INT: u64 = 1 << 8;
 const DATE_CUSTOM0: u32 = 16;
 const TS_CUSTOM0: u32 = 32;
 /// At most this many user formats of each kind take part in inference.
@@ -220,7 +235,12 @@ pub(crate) fn classify(
         if values::has_leading_zero(t) {
             // `007`, `01310-100`: codes whose zeros matter; a number would lose them.
         } else if values::parse_i64(t, decimal).is_some() {
-            bits |= INT | FLOAT;
+            bits |= INT | FLOAT | BIG_INT;
+        } else if values::is_big_int(t) {
+            // 20-digit case numbers, 44-digit NF-e keys: as floats two keys would collide.
+            if values::parse_decimal(t, 38, 0, decimal).is_some() {
+                bits |= BIG_INT;
+            }
         } else if values::parse_f64(t, decimal).is_some() {
             bits |= FLOAT;
         }
@@ -278,6 +298,9 @@ pub(crate) fn choose(bits: u64, ts_formats: &[String]) -> Kind {
     if bits & INT != 0 {
         return Kind::Int64;
     }
+    if bits & BIG_INT != 0 {
+        return Kind::Decimal(38, 0);
+    }
     if bits & FLOAT != 0 {
         return Kind::Float64;
     }
@@ -308,23 +331,31 @@ pub(crate) fn choose(bits: u64, ts_formats: &[String]) -> Kind {
 /// Bits of the types a column of `kind` may widen to without losing earlier values.
 fn wider(kind: Kind) -> u64 {
     match kind {
-        Kind::Int64 => INT | FLOAT,
+        // Whole numbers widen without losing digits; to Float64 only for a decimal point.
+        Kind::Int64 => INT | FLOAT | BIG_INT,
         Kind::Date(DateFmt::Iso) => DATE_ISO | TS_NAIVE,
         _ => 0,
     }
 }
 
-/// The type a sampled column widens to when `value` does not fit `kind`.
-pub(crate) fn widen(kind: Kind, value: &[u8], plan: &Plan) -> Kind {
-    let bits = classify(
-        value,
-        plan.decimal,
-        &plan.date_formats,
-        &plan.timestamp_formats,
-    );
-    let allowed = bits & wider(kind);
-    if allowed == 0 {
-        return Kind::Utf8;
+/// The type (and decimal separator) a sampled column of `kind` read with `decimal` widens to
+/// when `value` does not fit.
+pub(crate) fn widen(kind: Kind, decimal: u8, value: &[u8], plan: &Plan) -> (Kind, u8) {
+    let (dates, ts) = (&plan.date_formats, &plan.timestamp_formats);
+    let allowed = classify(value, decimal, dates, ts) & wider(kind);
+    if allowed != 0 {
+        return (choose(allowed, ts), decimal);
     }
-    choose(allowed, &plan.timestamp_formats)
+    // A late `3,5` in an integer column of a file not delimited by commas is a decimal comma.
+    // The column's integers held no dot (with `.` they could not), so they read the same way.
+    if kind == Kind::Int64
+        && decimal == b'.'
+        && !plan.decimal_forced
+        && plan.delimiter != b','
+        && value.contains(&b',')
+        && classify(value, b',', dates, ts) & FLOAT != 0
+    {
+        return (Kind::Float64, b',');
+    }
+    (Kind::Utf8, decimal)
 }

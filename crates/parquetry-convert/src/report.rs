@@ -32,6 +32,12 @@ pub struct ColumnReport {
     pub nullable: bool,
     /// How the type was chosen.
     pub type_source: TypeSource,
+    /// Decimal separator read in this numeric column (`.` or `,`): a file may mix them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decimal_separator: Option<String>,
+    /// Why the type may not be what the user expects (e.g. ambiguous numbers kept as text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// How a column's type was chosen.
@@ -59,7 +65,11 @@ pub struct DialectReport {
     pub header: bool,
     /// `utf-8` or `windows-1252`.
     pub encoding: String,
-    /// `.` or `,`.
+    /// In a `utf-8` file, how many values were not UTF-8 and were read as Windows-1252
+    /// (rows pasted from another source); 0 otherwise.
+    #[serde(default)]
+    pub windows_1252_values: u64,
+    /// `.` or `,` (`,` when any column uses a decimal comma; see each column's own).
     pub decimal_separator: String,
     /// `none`, `gzip` or `zstd`.
     pub input_compression: String,

@@ -51,6 +51,12 @@ fn integer_digits(b: &[u8], decimal: u8, out: &mut impl FnMut(u8) -> bool) -> bo
     true
 }
 
+/// True for `[-+]digits` (no separators): an integer whatever its size.
+pub(crate) fn is_big_int(t: &[u8]) -> bool {
+    let (_, d) = split_sign(t);
+    !d.is_empty() && d.iter().all(u8::is_ascii_digit)
+}
+
 /// Parses an integer; with `decimal == b','`, `.` thousands separators are allowed.
 pub(crate) fn parse_i64(b: &[u8], decimal: u8) -> Option<i64> {
     let (neg, digits) = split_sign(trim(b));
@@ -361,7 +367,11 @@ pub(crate) fn parse_decimal(b: &[u8], precision: u8, scale: i8, decimal: u8) -> 
     let mut v: i128 = 0;
     let mut digits = 0u32;
     let mut push = |d: u8| -> bool {
-        v = v * 10 + d as i128;
+        // 39 digits overflow i128 before the digit count below can refuse them.
+        match v.checked_mul(10).and_then(|x| x.checked_add(d as i128)) {
+            Some(x) => v = x,
+            None => return false,
+        }
         if v != 0 {
             digits += 1;
         }
@@ -425,6 +435,7 @@ mod tests {
         assert_eq!(parse_decimal(b"19.99", 4, 2, b'.'), Some(1999));
         assert_eq!(parse_decimal(b"19.999", 12, 2, b'.'), None);
         assert_eq!(parse_decimal(b"199.99", 4, 2, b'.'), None);
+        assert_eq!(parse_decimal(&[b'9'; 44], 38, 0, b'.'), None);
     }
 
     #[test]

@@ -20,12 +20,17 @@ pub(crate) const CHUNK_BYTES: usize = if cfg!(debug_assertions) {
 pub(crate) struct PassStats {
     pub rows: u64,
     pub row_groups: usize,
+    /// Values of a UTF-8 file that were not UTF-8 and were read as Windows-1252.
+    pub windows_1252_values: u64,
 }
+
+/// A column whose values did not fit: (column, wider kind, its decimal separator).
+pub(crate) type Widening = (usize, Kind, u8);
 
 /// Why a pass stopped.
 pub(crate) enum PassFault {
     Error(ConvertError),
-    Widen(Vec<(usize, Kind)>),
+    Widen(Vec<Widening>),
     /// Non-UTF-8 bytes in auto mode: redo as Windows-1252.
     NotUtf8,
 }
@@ -50,6 +55,9 @@ pub(crate) fn codec(options: &ConvertOptions) -> Result<(Compression, String), C
             format!("invalid option `compression_level`: {e}"),
         )
     };
+    if let Err(e) = options.validate() {
+        return Err(ConvertError::new(ErrorKind::InvalidOption, e.to_string()));
+    }
     Ok(match options.compression {
         Codec::Snappy => (Compression::SNAPPY, "snappy".into()),
         Codec::Lz4 => (Compression::LZ4_RAW, "lz4".into()),
