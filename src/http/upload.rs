@@ -240,32 +240,12 @@ fn validate_options(options: &OptionPairs) -> Result<ConvertOptions, ApiError> {
     Ok(parsed)
 }
 
-/// Options that add one value each time they are given; any other option
-/// given twice would silently replace its first value, so that is refused.
-const REPEATABLE_OPTIONS: [&str; 2] = ["date_format", "timestamp_format"];
-
-/// The engine's name for an option, as `ConvertOptions::set` reads it
-/// (case, `-` for `_`, and its aliases), so `sep` and `delimiter` count as
-/// the same option.
-fn canonical_option_name(name: &str) -> String {
-    let key = name.trim().to_ascii_lowercase().replace('-', "_");
-    let canonical = match key.as_str() {
-        "separator" | "sep" => "delimiter",
-        "charset" => "encoding",
-        "decimal" => "decimal_separator",
-        "null_value" | "nulls" => "null_values",
-        "codec" => "compression",
-        "level" => "compression_level",
-        other => other,
-    };
-    canonical.to_string()
-}
-
 fn check_repeated_options(options: &OptionPairs) -> Result<(), ApiError> {
     let mut seen = HashSet::new();
     for (name, _) in options {
-        let key = canonical_option_name(name);
-        if !REPEATABLE_OPTIONS.contains(&key.as_str()) && !seen.insert(key) {
+        // Unknown names pass here and are refused with the list of known ones by `set`.
+        let key = ConvertOptions::canonical_name(name).unwrap_or(name.as_str());
+        if !ConvertOptions::REPEATABLE.contains(&key) && !seen.insert(key) {
             return Err(ApiError::InvalidOption(format!(
                 "`{name}` is given more than once; only date_format and timestamp_format \
                  repeat (null_values takes one comma-separated list)"

@@ -283,18 +283,47 @@ impl ConvertOptions {
     /// set("compression", "snappy"|"zstd"|"zstd:9"|"lz4"|"gzip"|"none"), set("compression_level","9"),
     /// set("row_group_size", "1000000"), set("dictionary", "true"|"false").
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), OptionError> {
+        let error = |message| OptionError {
+            name: name.to_string(),
+            message,
+        };
+        let key = Self::canonical_name(name).ok_or_else(|| {
+            error(format!(
+                "unknown option (known: {})",
+                Self::NAMES.join(", ")
+            ))
+        })?;
+        self.set_normalised(key, value).map_err(error)
+    }
+
+    /// Options that add one value each time they are given (`set` twice keeps both);
+    /// `set` on any other option replaces its earlier value.
+    pub const REPEATABLE: &'static [&'static str] = &["date_format", "timestamp_format"];
+
+    /// The name in [`Self::NAMES`] that `name` stands for, as `set` reads it: any case,
+    /// `-` for `_`, and the aliases people type (`sep`, `charset`, `codec`…). `None` for
+    /// an unknown option.
+    pub fn canonical_name(name: &str) -> Option<&'static str> {
         let key = name.trim().to_ascii_lowercase().replace('-', "_");
-        self.set_normalised(&key, value)
-            .map_err(|message| OptionError {
-                name: name.to_string(),
-                message,
-            })
+        let canonical = match key.as_str() {
+            "separator" | "sep" => "delimiter",
+            "charset" => "encoding",
+            "decimal" => "decimal_separator",
+            "null_value" | "nulls" => "null_values",
+            "codec" => "compression",
+            "level" => "compression_level",
+            other => other,
+        };
+        Self::NAMES
+            .iter()
+            .copied()
+            .find(|known| *known == canonical)
     }
 
     fn set_normalised(&mut self, key: &str, value: &str) -> Result<(), String> {
         let trimmed = value.trim();
         match key {
-            "delimiter" | "separator" | "sep" => {
+            "delimiter" => {
                 // A lone tab or space is meaningful, so only trim when that does not empty it.
                 let v = if trimmed.is_empty() { value } else { trimmed };
                 // An empty value is a mistake in the form, not a request to detect: silently
@@ -332,7 +361,7 @@ impl ConvertOptions {
                     Some(parse_bool(trimmed)?)
                 };
             }
-            "encoding" | "charset" => {
+            "encoding" => {
                 self.encoding = match trimmed.to_ascii_lowercase().replace('_', "-").as_str() {
                     "" | "auto" => Encoding::Auto,
                     "utf-8" | "utf8" => Encoding::Utf8,
@@ -345,7 +374,7 @@ impl ConvertOptions {
                     }
                 };
             }
-            "decimal_separator" | "decimal" => {
+            "decimal_separator" => {
                 self.decimal_separator = match trimmed {
                     "" | "auto" => None,
                     "." | "dot" => Some(b'.'),
@@ -353,7 +382,7 @@ impl ConvertOptions {
                     _ => return Err(format!("expected `.` or `,`, got `{value}`")),
                 };
             }
-            "null_values" | "null_value" | "nulls" => {
+            "null_values" => {
                 self.null_values = value
                     .split(',')
                     .map(|s| s.trim().to_string())
@@ -387,7 +416,7 @@ impl ConvertOptions {
                     self.schema.push((col.to_string(), ty));
                 }
             }
-            "compression" | "codec" => {
+            "compression" => {
                 let lower = trimmed.to_ascii_lowercase();
                 let (codec, level) = match lower.split_once(':') {
                     Some((c, l)) => (c.to_string(), Some(parse_level(l)?)),
@@ -410,7 +439,7 @@ impl ConvertOptions {
                 }
                 self.check_level(true)?;
             }
-            "compression_level" | "level" => {
+            "compression_level" => {
                 self.compression_level = if is_auto(trimmed) {
                     None
                 } else {
@@ -432,12 +461,7 @@ impl ConvertOptions {
                 self.row_group_size = n;
             }
             "dictionary" => self.dictionary = parse_bool(trimmed)?,
-            _ => {
-                return Err(format!(
-                    "unknown option (known: {})",
-                    Self::NAMES.join(", ")
-                ))
-            }
+            other => unreachable!("`{other}` is in NAMES but has no parser"),
         }
         Ok(())
     }

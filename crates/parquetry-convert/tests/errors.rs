@@ -165,6 +165,14 @@ fn options_reject_bad_values_and_accept_dashed_names() {
             "{e}"
         );
     }
+    // Aliases name the same option, which is what repeated-option checks rely on.
+    assert_eq!(ConvertOptions::canonical_name(" SEP "), Some("delimiter"));
+    assert_eq!(
+        ConvertOptions::canonical_name("Null-Value"),
+        Some("null_values")
+    );
+    assert_eq!(ConvertOptions::canonical_name("codec"), Some("compression"));
+    assert_eq!(ConvertOptions::canonical_name("colour"), None);
     // Every advertised name is accepted, with '_' or '-'.
     let valid = [
         ("delimiter", ";"),
