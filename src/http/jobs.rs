@@ -104,7 +104,8 @@ pub async fn list_jobs(
 }
 
 /// Streams the Parquet file; `NamedFile` answers `Range`, `If-None-Match`
-/// and friends from the file's metadata.
+/// and friends from the file's metadata, `result_object` does the same for
+/// a result in object storage.
 pub async fn get_result(
     request: HttpRequest,
     path: web::Path<String>,
@@ -115,20 +116,25 @@ pub async fn get_result(
     if job.status != JobStatus::Succeeded {
         return Err(ApiError::JobNotSucceeded(job.status));
     }
+    let disposition = ContentDisposition {
+        disposition: DispositionType::Attachment,
+        parameters: vec![DispositionParam::Filename(result_filename(
+            &job.input_filename,
+        ))],
+    };
+    if let Some(objects) = state.storage.objects() {
+        return super::result_object::respond(&request, objects, id, disposition).await;
+    }
     let file = NamedFile::open_async(state.storage.result_path(id))
         .await
         .map_err(|error| anyhow::anyhow!(error).context("opening the result of a succeeded job"))?;
-    let filename = result_filename(&job.input_filename);
     let file = file
         .set_content_type(
             "application/vnd.apache.parquet"
                 .parse()
                 .expect("a valid mime type"),
         )
-        .set_content_disposition(ContentDisposition {
-            disposition: DispositionType::Attachment,
-            parameters: vec![DispositionParam::Filename(filename)],
-        });
+        .set_content_disposition(disposition);
     Ok(file.into_response(&request))
 }
 

@@ -2,6 +2,7 @@
 
 mod jobs;
 mod problem;
+mod result_object;
 mod upload;
 mod views;
 

@@ -6,6 +6,7 @@ mod jobs_lifecycle;
 mod openapi;
 mod otlp_receiver;
 mod queue;
+mod s3;
 mod store;
 mod telemetry;
 mod upload;
