@@ -26,6 +26,18 @@ pub struct StorageSettings {
     /// Directory for uploaded CSV files and Parquet results (`PARQUETRY_DATA_DIR`).
     #[arg(long, env = "PARQUETRY_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+
+    /// Keeps uploads and results in this S3-compatible bucket, shared by
+    /// every process (`PARQUETRY_S3_BUCKET`). Endpoint, region and
+    /// credentials come from `AWS_ENDPOINT_URL`, `AWS_REGION` /
+    /// `AWS_DEFAULT_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_SESSION_TOKEN` and `AWS_ALLOW_HTTP`. Unset: the data directory.
+    #[arg(long, env = "PARQUETRY_S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+
+    /// Key prefix of the job files inside the bucket (`PARQUETRY_S3_PREFIX`).
+    #[arg(long, env = "PARQUETRY_S3_PREFIX")]
+    pub s3_prefix: Option<String>,
 }
 
 /// How the background workers behave.

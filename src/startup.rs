@@ -37,6 +37,23 @@ pub async fn open_store(
     .await
 }
 
+/// The job files: the bucket when one is configured, else the data directory.
+async fn open_storage(settings: &StorageSettings) -> anyhow::Result<Storage> {
+    let storage = Storage::from_settings(settings).await.with_context(|| {
+        format!(
+            "opening the file storage (data directory {})",
+            settings.data_dir.display()
+        )
+    })?;
+    if let Some(objects) = storage.objects() {
+        tracing::info!(
+            bucket = objects.bucket(),
+            "job files are kept in object storage"
+        );
+    }
+    Ok(storage)
+}
+
 /// The API with its workers, built and bound but not yet running.
 pub struct Application {
     port: u16,
@@ -57,14 +74,7 @@ impl Application {
                 "no DATABASE_URL: keeping the job table in an embedded SQLite file"
             );
         }
-        let storage = Storage::open(&settings.storage.data_dir)
-            .await
-            .with_context(|| {
-                format!(
-                    "opening the data directory {}",
-                    settings.storage.data_dir.display()
-                )
-            })?;
+        let storage = open_storage(&settings.storage).await?;
         let metrics = Arc::new(MetricsPipeline::build(&ExporterChoice::from_env())?);
 
         let listener = TcpListener::bind(&settings.bind)
@@ -178,7 +188,7 @@ pub async fn run_workers_only(settings: WorkerProcessSettings) -> anyhow::Result
             "parquetry worker shares the job table through PostgreSQL: set DATABASE_URL"
         );
         let store = open_store(&settings.database, &settings.storage, &settings.worker).await?;
-        let storage = Storage::open(&settings.storage.data_dir).await?;
+        let storage = open_storage(&settings.storage).await?;
         let metrics = MetricsPipeline::build(&ExporterChoice::from_env())?;
         let workers = WorkerPool::start(WorkerContext {
             store,

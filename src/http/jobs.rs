@@ -104,7 +104,8 @@ pub async fn list_jobs(
 }
 
 /// Streams the Parquet file (headers only for HEAD); `NamedFile` answers
-/// `Range`, `If-None-Match` and friends from the file's metadata, after
+/// `Range`, `If-None-Match` and friends from the file's metadata, and
+/// `result_object` does the same for a result in object storage, after
 /// `range::ignore_unusable_range` dropped a `Range` to be ignored.
 pub async fn get_result(
     request: HttpRequest,
@@ -116,20 +117,25 @@ pub async fn get_result(
     if job.status != JobStatus::Succeeded {
         return Err(ApiError::JobNotSucceeded(job.status));
     }
+    let disposition = ContentDisposition {
+        disposition: DispositionType::Attachment,
+        parameters: vec![DispositionParam::Filename(result_filename(
+            &job.input_filename,
+        ))],
+    };
+    if let Some(objects) = state.storage.objects() {
+        return super::result_object::respond(&request, objects, id, disposition).await;
+    }
     let file = NamedFile::open_async(state.storage.result_path(id))
         .await
         .map_err(|error| anyhow::anyhow!(error).context("opening the result of a succeeded job"))?;
-    let filename = result_filename(&job.input_filename);
     let file = file
         .set_content_type(
             "application/vnd.apache.parquet"
                 .parse()
                 .expect("a valid mime type"),
         )
-        .set_content_disposition(ContentDisposition {
-            disposition: DispositionType::Attachment,
-            parameters: vec![DispositionParam::Filename(filename)],
-        });
+        .set_content_disposition(disposition);
     let length = file.metadata().len();
     let response = file.into_response(&request);
     // NamedFile's 416 has an empty body typed as Parquet; answer a problem.

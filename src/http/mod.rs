@@ -3,6 +3,7 @@
 mod jobs;
 mod problem;
 mod range;
+mod result_object;
 mod upload;
 mod views;
 
@@ -97,7 +98,7 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     // Uploads are refused below the free-disk floor, so a load balancer
     // should send them elsewhere: not ready. An unreadable figure is not
     // held against readiness; the upload check reports it.
-    if let Ok(free) = state.storage.free_bytes() {
+    if let Ok(Some(free)) = state.storage.free_bytes() {
         if free < state.min_free_disk_bytes {
             return Err(ApiError::InsufficientStorage);
         }

@@ -161,8 +161,11 @@ async fn refuse_when_overloaded(state: &AppState, declared: Option<u64>) -> Resu
         .storage
         .free_bytes()
         .map_err(|error| anyhow::anyhow!(error).context("reading the free disk space"))?;
-    if free.saturating_sub(declared.unwrap_or(0)) < state.min_free_disk_bytes {
-        return Err(ApiError::InsufficientStorage);
+    // Only uploads written to the local disk can fill it.
+    if let Some(free) = free {
+        if free.saturating_sub(declared.unwrap_or(0)) < state.min_free_disk_bytes {
+            return Err(ApiError::InsufficientStorage);
+        }
     }
     Ok(())
 }
@@ -325,7 +328,7 @@ fn check_raw_content_type(request: &HttpRequest) -> Result<(), ApiError> {
 fn upload_error(error: UploadError) -> ApiError {
     match error {
         UploadError::TooLarge { limit } => ApiError::PayloadTooLarge { limit },
-        UploadError::Io(error) => {
+        UploadError::Storage(error) => {
             ApiError::Internal(anyhow::anyhow!(error).context("writing an upload"))
         }
     }

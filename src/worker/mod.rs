@@ -231,18 +231,21 @@ async fn remove_expired(context: &WorkerContext) -> anyhow::Result<()> {
     if !expired.is_empty() {
         tracing::info!(jobs = expired.len(), "removed expired jobs");
     }
-    let storage = context.storage.clone();
-    let grace = context.settings.orphan_grace();
-    let candidates = tokio::task::spawn_blocking(move || storage.files_older_than(grace)).await??;
+    let candidates = context
+        .storage
+        .files_older_than(context.settings.orphan_grace())
+        .await?;
     if candidates.is_empty() {
         return Ok(());
     }
     let ids: Vec<uuid::Uuid> = candidates.iter().map(|(id, _)| *id).collect();
     let known = context.store.known_ids(&ids).await?;
-    for (id, path) in candidates {
+    for (id, file) in candidates {
         if !known.contains(&id) {
-            tracing::info!(path = %path.display(), "removing a file that belongs to no job");
-            let _ = tokio::fs::remove_file(&path).await;
+            tracing::info!(path = %file, "removing a file that belongs to no job");
+            if let Err(error) = context.storage.remove_file(&file).await {
+                tracing::warn!(%error, path = %file, "could not remove an orphan file");
+            }
         }
     }
     Ok(())

@@ -85,8 +85,10 @@ pub(super) async fn run_job(
     let started = std::time::Instant::now();
     let status = async {
         tracing::info!(job.id = %job.id, attempt = job.attempts, "job started");
-        let outcome = convert_with_lease(context, worker_id, &job, abandon).await;
-        finish(context, worker_id, &job, outcome).await
+        let (outcome, lease) = convert_with_lease(context, worker_id, &job, abandon).await;
+        let status = finish(context, worker_id, &job, outcome, lease).await;
+        context.storage.release_local_copies(job.id).await;
+        status
     }
     .instrument(span.clone())
     .await;
@@ -111,17 +113,32 @@ fn record_claim_span(store: JobStore, consumer: &Span, claim: &ClaimTiming) {
     opentelemetry::trace::Span::end_with_timestamp(&mut span, claim.ended);
 }
 
+/// The heartbeat of a converted job, kept while its result is published:
+/// sending a large result to object storage can outlast the lease timeout.
+struct Lease {
+    done: CancellationToken,
+    heartbeat: tokio::task::JoinHandle<()>,
+}
+
+impl Lease {
+    async fn release(self) {
+        self.done.cancel();
+        let _ = self.heartbeat.await;
+    }
+}
+
 /// Converts while a heartbeat renews the lease; the heartbeat also notices a
 /// cancellation or a lost lease and stops the conversion within one interval.
+/// A converted job comes back with its lease still renewed.
 async fn convert_with_lease(
     context: &WorkerContext,
     worker_id: &str,
     job: &Job,
     abandon: &CancellationToken,
-) -> Outcome {
+) -> (Outcome, Option<Lease>) {
     let options = match parse_options(&job.options) {
         Ok(options) => options,
-        Err(error) => return Outcome::Failed(error),
+        Err(error) => return (Outcome::Failed(error), None),
     };
     let cancel = Arc::new(AtomicBool::new(false));
     let reason = Arc::new(AtomicU8::new(KEEP_GOING));
@@ -140,7 +157,21 @@ async fn convert_with_lease(
         .instrument(Span::current()),
     );
 
-    let input = context.storage.upload_path(job.id);
+    // Fetched under the lease: with object storage this is a download.
+    let input = match context.storage.input_for_conversion(job.id).await {
+        Ok(input) => input,
+        Err(error) => {
+            done.cancel();
+            let _ = heartbeat.await;
+            let error = JobError {
+                code: "storage-error".into(),
+                message: format!("reading the input failed: {error}"),
+                line: None,
+                column: None,
+            };
+            return (Outcome::Retry(error), None);
+        }
+    };
     let output = context.storage.partial_result_path(job.id);
     let convert_span = tracing::info_span!(
         "convert",
@@ -159,10 +190,9 @@ async fn convert_with_lease(
         })
         .await
     };
-    done.cancel();
-    let _ = heartbeat.await;
+    let lease = Lease { done, heartbeat };
 
-    match converted {
+    let outcome = match converted {
         Ok(Ok(report)) => {
             convert_span.record("rows", report.rows);
             convert_span.record("columns", report.columns.len());
@@ -191,6 +221,13 @@ async fn convert_with_lease(
                 line: None,
                 column: None,
             })
+        }
+    };
+    match outcome {
+        Outcome::Converted(_) => (outcome, Some(lease)),
+        _ => {
+            lease.release().await;
+            (outcome, None)
         }
     }
 }
@@ -274,12 +311,19 @@ async fn finish(
     worker_id: &str,
     job: &Job,
     outcome: Outcome,
+    lease: Option<Lease>,
 ) -> &'static str {
     let span = Span::current();
     match outcome {
         Outcome::Converted(report) => {
             let stored = async {
-                context.storage.publish_result(job.id).await?;
+                let published = context.storage.publish_result(job.id).await;
+                // The lease ends before the final UPDATE, whose worker check
+                // then decides whether the result is ours to keep.
+                if let Some(lease) = lease {
+                    lease.release().await;
+                }
+                published?;
                 let mut result = serde_json::to_value(&report)?;
                 // `bytes` is the size of the Parquet file the user downloads.
                 result["bytes"] = report.output_bytes.into();

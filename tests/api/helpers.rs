@@ -76,6 +76,8 @@ pub fn settings(database_url: &str, data_dir: &std::path::Path, workers: usize) 
         },
         storage: StorageSettings {
             data_dir: data_dir.to_path_buf(),
+            s3_bucket: None,
+            s3_prefix: None,
         },
         max_upload_bytes: 512 * 1024 * 1024,
         upload_idle_timeout_secs: 60,

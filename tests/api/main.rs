@@ -8,6 +8,7 @@ mod otlp_receiver;
 mod queue;
 mod results;
 mod startup;
+mod s3;
 mod store;
 mod telemetry;
 mod upload;

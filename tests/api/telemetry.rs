@@ -15,15 +15,16 @@ use crate::otlp_receiver::{
 const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
 
-/// A `parquetry` process whose stdout (JSON logs) is kept for assertions.
-struct Service {
+/// A `parquetry` process whose stdout (JSON logs) is kept for assertions
+/// (the S3 tests run their processes with it too).
+pub(crate) struct Service {
     child: Child,
     port: Option<u16>,
     logs: Arc<Mutex<Vec<Value>>>,
 }
 
 impl Service {
-    fn start(subcommand: &str, env: &[(&str, String)]) -> Service {
+    pub(crate) fn start(subcommand: &str, env: &[(&str, String)]) -> Service {
         let mut command = Command::new(env!("CARGO_BIN_EXE_parquetry"));
         command
             .arg(subcommand)
@@ -66,12 +67,12 @@ impl Service {
         Service { child, port, logs }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port.unwrap())
     }
 
     /// SIGTERM, and wait: the process must flush its telemetry before exit.
-    fn terminate(mut self) -> Vec<Value> {
+    pub(crate) fn terminate(mut self) -> Vec<Value> {
         let _ = Command::new("kill")
             .arg(self.child.id().to_string())
             .status();

@@ -1,6 +1,9 @@
 //! Files on local disk: uploaded CSV files and Parquet results, one pair per
 //! job, under the data directory. Writers go through a `.part` file that is
 //! renamed into place, so a reader never sees half a file.
+//!
+//! With object storage configured the same layout holds the worker's local
+//! copies (the engine needs seekable files), and nothing else.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -10,17 +13,17 @@ use uuid::Uuid;
 
 /// The data directory.
 #[derive(Clone, Debug)]
-pub struct Storage {
+pub struct LocalFiles {
     root: PathBuf,
 }
 
-impl Storage {
+impl LocalFiles {
     /// Creates the directory layout when missing.
-    pub async fn open(root: impl Into<PathBuf>) -> io::Result<Storage> {
-        let storage = Storage { root: root.into() };
-        tokio::fs::create_dir_all(storage.root.join("uploads")).await?;
-        tokio::fs::create_dir_all(storage.root.join("results")).await?;
-        Ok(storage)
+    pub async fn open(root: impl Into<PathBuf>) -> io::Result<LocalFiles> {
+        let files = LocalFiles { root: root.into() };
+        tokio::fs::create_dir_all(files.root.join("uploads")).await?;
+        tokio::fs::create_dir_all(files.root.join("results")).await?;
+        Ok(files)
     }
 
     pub fn root(&self) -> &Path {
@@ -40,20 +43,18 @@ impl Storage {
         self.root.join("results").join(format!("{id}.parquet.part"))
     }
 
-    fn partial_upload_path(&self, id: Uuid) -> PathBuf {
+    pub fn partial_upload_path(&self, id: Uuid) -> PathBuf {
         self.root.join("uploads").join(format!("{id}.csv.part"))
     }
 
-    /// Starts storing an upload of at most `limit` bytes.
-    pub async fn begin_upload(&self, id: Uuid, limit: u64) -> io::Result<UploadSink> {
+    /// Starts writing an upload; `finish` renames it into place.
+    pub async fn begin_upload(&self, id: Uuid) -> io::Result<FileSink> {
         let partial = self.partial_upload_path(id);
         let file = tokio::fs::File::create(&partial).await?;
-        Ok(UploadSink {
+        Ok(FileSink {
             file: Some(tokio::io::BufWriter::with_capacity(256 * 1024, file)),
             partial,
             complete: self.upload_path(id),
-            written: 0,
-            limit,
         })
     }
 
@@ -74,9 +75,7 @@ impl Storage {
         }
         Ok(())
     }
-}
 
-impl Storage {
     /// Free bytes on the data directory's file system, for back-pressure.
     pub fn free_bytes(&self) -> io::Result<u64> {
         let stats = rustix::fs::statvfs(&self.root)?;
@@ -93,11 +92,7 @@ impl Storage {
             for entry in std::fs::read_dir(self.root.join(directory))? {
                 let entry = entry?;
                 let name = entry.file_name();
-                let Some(id) = name
-                    .to_str()
-                    .and_then(|n| n.split('.').next())
-                    .and_then(|n| n.parse::<Uuid>().ok())
-                else {
+                let Some(id) = name.to_str().and_then(job_id_of) else {
                     continue;
                 };
                 let modified = entry.metadata()?.modified()?;
@@ -110,55 +105,37 @@ impl Storage {
     }
 }
 
-async fn remove_if_exists(path: &Path) -> io::Result<()> {
+/// The job a file or object belongs to: its name starts with the job's id.
+pub(super) fn job_id_of(name: &str) -> Option<Uuid> {
+    name.split('.').next().and_then(|n| n.parse::<Uuid>().ok())
+}
+
+pub(super) async fn remove_if_exists(path: &Path) -> io::Result<()> {
     match tokio::fs::remove_file(path).await {
         Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
         _ => Ok(()),
     }
 }
 
-/// Why an upload could not be stored.
-#[derive(Debug, thiserror::Error)]
-pub enum UploadError {
-    #[error("the upload is larger than the limit of {limit} bytes")]
-    TooLarge { limit: u64 },
-    #[error(transparent)]
-    Io(#[from] io::Error),
-}
-
-/// An upload being written chunk by chunk as it arrives. Dropping it without
-/// `finish` leaves a `.part` file: call `abort` on every error path.
-pub struct UploadSink {
+/// An upload being written to a `.part` file.
+pub struct FileSink {
     file: Option<tokio::io::BufWriter<tokio::fs::File>>,
     partial: PathBuf,
     complete: PathBuf,
-    written: u64,
-    limit: u64,
 }
 
-impl UploadSink {
-    pub fn bytes_written(&self) -> u64 {
-        self.written
-    }
-
-    /// Appends a chunk, refusing to go past the limit.
-    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), UploadError> {
-        self.written += chunk.len() as u64;
-        if self.written > self.limit {
-            return Err(UploadError::TooLarge { limit: self.limit });
-        }
+impl FileSink {
+    pub async fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
         let file = self.file.as_mut().expect("write after finish");
-        file.write_all(chunk).await?;
-        Ok(())
+        file.write_all(chunk).await
     }
 
-    /// Flushes and renames the file into place; returns its size.
-    pub async fn finish(mut self) -> io::Result<u64> {
+    /// Flushes and renames the file into place.
+    pub async fn finish(mut self) -> io::Result<()> {
         let mut file = self.file.take().expect("finish twice");
         file.flush().await?;
         file.into_inner().sync_all().await?;
-        tokio::fs::rename(&self.partial, &self.complete).await?;
-        Ok(self.written)
+        tokio::fs::rename(&self.partial, &self.complete).await
     }
 
     /// Removes whatever was written.
