@@ -38,9 +38,23 @@ impl LocalFiles {
         self.root.join("results").join(format!("{id}.parquet"))
     }
 
-    /// Where the worker writes before the result is published.
-    pub fn partial_result_path(&self, id: Uuid) -> PathBuf {
-        self.root.join("results").join(format!("{id}.parquet.part"))
+    /// Where one attempt of a job writes before its result is published. The
+    /// attempt is in the name because a worker that lost its lease may still
+    /// be writing when the next attempt starts: they must not share a file.
+    pub fn partial_result_path(&self, id: Uuid, attempt: i32) -> PathBuf {
+        self.root
+            .join("results")
+            .join(format!("{id}.{attempt}.parquet.part"))
+    }
+
+    /// One attempt's local copy of an input kept in object storage, and the
+    /// file it is downloaded to first (per attempt, as above).
+    pub fn input_copy_paths(&self, id: Uuid, attempt: i32) -> (PathBuf, PathBuf) {
+        let uploads = self.root.join("uploads");
+        (
+            uploads.join(format!("{id}.{attempt}.input.csv")),
+            uploads.join(format!("{id}.{attempt}.input.csv.part")),
+        )
     }
 
     pub fn partial_upload_path(&self, id: Uuid) -> PathBuf {
@@ -59,17 +73,18 @@ impl LocalFiles {
     }
 
     /// Publishes the worker's partial result under its final name.
-    pub async fn publish_result(&self, id: Uuid) -> io::Result<()> {
-        tokio::fs::rename(self.partial_result_path(id), self.result_path(id)).await
+    pub async fn publish_result(&self, id: Uuid, attempt: i32) -> io::Result<()> {
+        tokio::fs::rename(self.partial_result_path(id, attempt), self.result_path(id)).await
     }
 
-    /// Removes every file of a job; missing files are fine.
+    /// Removes the stored files of a job; missing files are fine. An
+    /// attempt's partial result is its worker's to remove (it does on cancel,
+    /// failure and lost lease); the orphan sweep takes a killed worker's.
     pub async fn remove_job_files(&self, id: Uuid) -> io::Result<()> {
         for path in [
             self.upload_path(id),
             self.partial_upload_path(id),
             self.result_path(id),
-            self.partial_result_path(id),
         ] {
             remove_if_exists(&path).await?;
         }
@@ -143,6 +158,33 @@ impl FileSink {
         drop(self.file.take());
         if let Err(error) = remove_if_exists(&self.partial).await {
             tracing::warn!(%error, path = %self.partial.display(), "could not remove a partial upload");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attempts_write_apart_and_their_files_still_name_the_job() {
+        let files = LocalFiles {
+            root: PathBuf::from("/data"),
+        };
+        let id = Uuid::new_v4();
+        assert_ne!(
+            files.partial_result_path(id, 1),
+            files.partial_result_path(id, 2)
+        );
+        assert_ne!(files.input_copy_paths(id, 1), files.input_copy_paths(id, 2));
+        // The orphan sweep finds a killed worker's files by the id they start with.
+        for path in [
+            files.partial_result_path(id, 3),
+            files.input_copy_paths(id, 3).0,
+            files.input_copy_paths(id, 3).1,
+        ] {
+            let name = path.file_name().unwrap().to_str().unwrap();
+            assert_eq!(job_id_of(name), Some(id));
         }
     }
 }

@@ -103,8 +103,8 @@ impl Storage {
 
     /// Where the worker writes the result before it is published: always a
     /// local file.
-    pub fn partial_result_path(&self, id: Uuid) -> PathBuf {
-        self.local.partial_result_path(id)
+    pub fn partial_result_path(&self, id: Uuid, attempt: i32) -> PathBuf {
+        self.local.partial_result_path(id, attempt)
     }
 
     /// Starts storing an upload of at most `limit` bytes.
@@ -122,33 +122,45 @@ impl Storage {
 
     /// A local file holding the job's input for the engine: the upload
     /// itself, or a copy fetched from the bucket.
-    pub async fn input_for_conversion(&self, id: Uuid) -> Result<PathBuf, StorageError> {
-        let local = self.local.upload_path(id);
-        if let Some(objects) = &self.objects {
-            let partial = self.local.partial_upload_path(id);
-            objects.download_upload(id, &partial, &local).await?;
+    pub async fn input_for_conversion(
+        &self,
+        id: Uuid,
+        attempt: i32,
+    ) -> Result<PathBuf, StorageError> {
+        match &self.objects {
+            Some(objects) => {
+                let (copy, partial) = self.local.input_copy_paths(id, attempt);
+                objects.download_upload(id, &partial, &copy).await?;
+                Ok(copy)
+            }
+            None => Ok(self.local.upload_path(id)),
         }
-        Ok(local)
     }
 
     /// Publishes the worker's partial result under its final name.
-    pub async fn publish_result(&self, id: Uuid) -> Result<(), StorageError> {
+    pub async fn publish_result(&self, id: Uuid, attempt: i32) -> Result<(), StorageError> {
         match &self.objects {
             Some(objects) => {
-                let partial = self.local.partial_result_path(id);
+                let partial = self.local.partial_result_path(id, attempt);
                 objects.publish_result(id, &partial).await?;
                 local::remove_if_exists(&partial).await?;
             }
-            None => self.local.publish_result(id).await?,
+            None => self.local.publish_result(id, attempt).await?,
         }
         Ok(())
     }
 
-    /// Removes the worker's local copies once a job has left it. With the
+    /// Removes an attempt's local copies once the job has left its worker:
+    /// its partial result, and with a bucket its copy of the input. With the
     /// local backend the input *is* the stored upload and stays.
-    pub async fn release_local_copies(&self, id: Uuid) {
+    pub async fn release_local_copies(&self, id: Uuid, attempt: i32) {
+        let mut paths = vec![self.local.partial_result_path(id, attempt)];
         if self.objects.is_some() {
-            if let Err(error) = self.local.remove_job_files(id).await {
+            let (copy, partial) = self.local.input_copy_paths(id, attempt);
+            paths.extend([copy, partial]);
+        }
+        for path in paths {
+            if let Err(error) = local::remove_if_exists(&path).await {
                 tracing::warn!(%error, job.id = %id, "could not remove a job's local copies");
             }
         }

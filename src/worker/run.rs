@@ -87,7 +87,10 @@ pub(super) async fn run_job(
         tracing::info!(job.id = %job.id, attempt = job.attempts, "job started");
         let (outcome, lease) = convert_with_lease(context, worker_id, &job, abandon).await;
         let status = finish(context, worker_id, &job, outcome, lease).await;
-        context.storage.release_local_copies(job.id).await;
+        context
+            .storage
+            .release_local_copies(job.id, job.attempts)
+            .await;
         status
     }
     .instrument(span.clone())
@@ -158,7 +161,11 @@ async fn convert_with_lease(
     );
 
     // Fetched under the lease: with object storage this is a download.
-    let input = match context.storage.input_for_conversion(job.id).await {
+    let input = match context
+        .storage
+        .input_for_conversion(job.id, job.attempts)
+        .await
+    {
         Ok(input) => input,
         Err(error) => {
             done.cancel();
@@ -172,7 +179,7 @@ async fn convert_with_lease(
             return (Outcome::Retry(error), None);
         }
     };
-    let output = context.storage.partial_result_path(job.id);
+    let output = context.storage.partial_result_path(job.id, job.attempts);
     let convert_span = tracing::info_span!(
         "convert",
         input.bytes = job.input_bytes,
@@ -317,7 +324,7 @@ async fn finish(
     match outcome {
         Outcome::Converted(report) => {
             let stored = async {
-                let published = context.storage.publish_result(job.id).await;
+                let published = context.storage.publish_result(job.id, job.attempts).await;
                 // The lease ends before the final UPDATE, whose worker check
                 // then decides whether the result is ours to keep.
                 if let Some(lease) = lease {
@@ -379,7 +386,9 @@ async fn finish(
                 tracing::error!(error = %db_error, "recording the failure failed; the lease will expire and the job will run again");
                 return "requeued";
             }
-            let _ = tokio::fs::remove_file(context.storage.partial_result_path(job.id)).await;
+            let _ =
+                tokio::fs::remove_file(context.storage.partial_result_path(job.id, job.attempts))
+                    .await;
             context.metrics.job_finished("failed", Some(&error.code));
             "failed"
         }
@@ -422,7 +431,7 @@ async fn retry(
     error: JobError,
 ) -> &'static str {
     record_exception(&Span::current(), &error);
-    let _ = tokio::fs::remove_file(context.storage.partial_result_path(job.id)).await;
+    let _ = tokio::fs::remove_file(context.storage.partial_result_path(job.id, job.attempts)).await;
     let backoff = context.settings.retry_backoff(job.attempts.max(1) as u32);
     match context
         .store
@@ -447,7 +456,7 @@ async fn retry(
 }
 
 async fn requeue(context: &WorkerContext, worker_id: &str, job: &Job) {
-    let _ = tokio::fs::remove_file(context.storage.partial_result_path(job.id)).await;
+    let _ = tokio::fs::remove_file(context.storage.partial_result_path(job.id, job.attempts)).await;
     match context.store.requeue(job.id, worker_id).await {
         Ok(_) => tracing::info!("job put back in the queue"),
         Err(error) => tracing::error!(%error, "requeueing failed; the lease will expire instead"),
@@ -457,7 +466,7 @@ async fn requeue(context: &WorkerContext, worker_id: &str, job: &Job) {
 /// Files of a job that is no longer running here: a canceled job's files go;
 /// a job taken over by another worker keeps its input.
 async fn remove_files(context: &WorkerContext, job: &Job) {
-    let _ = tokio::fs::remove_file(context.storage.partial_result_path(job.id)).await;
+    let _ = tokio::fs::remove_file(context.storage.partial_result_path(job.id, job.attempts)).await;
     if let Ok(Some(current)) = context.store.get(job.id).await {
         if current.status == crate::jobs::JobStatus::Canceled {
             let _ = context.storage.remove_job_files(job.id).await;
