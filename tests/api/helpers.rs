@@ -177,6 +177,14 @@ impl TestApp {
         job["id"].as_str().unwrap().to_string()
     }
 
+    /// Rows in the job table, whatever their status.
+    pub async fn job_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM jobs")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
     pub async fn get_job(&self, id: &str) -> Value {
         let response = self
             .client

@@ -98,11 +98,7 @@ async fn an_upload_retried_with_the_same_idempotency_key_returns_the_same_job() 
     let first: Value = first.json().await.unwrap();
     let second: Value = second.json().await.unwrap();
     assert_eq!(first["id"], second["id"]);
-    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(jobs, 1);
+    assert_eq!(app.job_count().await, 1);
     assert_eq!(app.stored_files().len(), 1);
     app.stop().await;
 }

@@ -182,11 +182,7 @@ async fn an_upload_over_the_limit_gets_413_and_leaves_nothing_on_disk() {
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(app.stored_files().is_empty(), "{:?}", app.stored_files());
-    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(jobs, 0);
+    assert_eq!(app.job_count().await, 0);
     app.stop().await;
 }
 

@@ -19,11 +19,7 @@ async fn an_empty_raw_body_is_refused_with_400_and_nothing_is_stored() {
     assert_eq!(problem["code"], "empty-file");
     assert_eq!(problem["instance"], "/v1/jobs");
     assert!(app.stored_files().is_empty());
-    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(jobs, 0);
+    assert_eq!(app.job_count().await, 0);
     app.stop().await;
 }
 

@@ -5,16 +5,8 @@ mod common;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, Float64Type, Int64Type};
 use arrow_array::Array;
-use common::{convert_bytes, convert_fixture, fixture};
+use common::{convert_bytes, convert_fixture, fixture, types};
 use parquetry_convert::{ConvertOptions, TypeSource};
-
-fn types(report: &parquetry_convert::ConversionReport) -> Vec<String> {
-    report
-        .columns
-        .iter()
-        .map(|c| c.arrow_type.clone())
-        .collect()
-}
 
 #[test]
 fn brazilian_government_csv_in_windows_1252_with_decimal_comma_and_day_first_dates() {

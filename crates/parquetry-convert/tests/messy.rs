@@ -8,16 +8,8 @@ use std::io::Write;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Decimal128Type, Float64Type, Int64Type};
-use common::{convert_bytes, Scratch};
+use common::{convert_bytes, types, Scratch};
 use parquetry_convert::{convert_file, Codec, ConvertOptions, ErrorKind};
-
-fn types(report: &parquetry_convert::ConversionReport) -> Vec<String> {
-    report
-        .columns
-        .iter()
-        .map(|c| c.arrow_type.clone())
-        .collect()
-}
 
 #[test]
 fn an_empty_delimiter_or_quote_is_an_invalid_option() {

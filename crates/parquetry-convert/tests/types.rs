@@ -10,17 +10,9 @@ use arrow_array::types::{
     Date32Type, Decimal128Type, Float64Type, Int64Type, TimestampMicrosecondType,
 };
 use arrow_array::Array;
-use common::{convert_bytes, convert_fixture, fixture, fixture_path, read_parquet, Scratch};
+use common::{convert_bytes, convert_fixture, fixture, fixture_path, read_parquet, types, Scratch};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquetry_convert::{convert_file, ConvertOptions, TypeSource};
-
-fn types(report: &parquetry_convert::ConversionReport) -> Vec<String> {
-    report
-        .columns
-        .iter()
-        .map(|c| c.arrow_type.clone())
-        .collect()
-}
 
 #[test]
 fn ints_floats_booleans_dates_and_timestamps_are_inferred() {

@@ -104,3 +104,12 @@ pub fn read_parquet(path: &Path) -> RecordBatch {
         .next()
         .unwrap_or_else(|| RecordBatch::new_empty(schema))
 }
+
+/// The Arrow type of each column, in order, as the report gives them.
+pub fn types(report: &ConversionReport) -> Vec<String> {
+    report
+        .columns
+        .iter()
+        .map(|c| c.arrow_type.clone())
+        .collect()
+}
