@@ -1,7 +1,9 @@
 //! Reading, listing, downloading and removing jobs.
 
 use actix_files::NamedFile;
-use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionType};
+use actix_web::http::header::{
+    Charset, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
+};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -117,12 +119,7 @@ pub async fn get_result(
     if job.status != JobStatus::Succeeded {
         return Err(ApiError::JobNotSucceeded(job.status));
     }
-    let disposition = ContentDisposition {
-        disposition: DispositionType::Attachment,
-        parameters: vec![DispositionParam::Filename(result_filename(
-            &job.input_filename,
-        ))],
-    };
+    let disposition = attachment(&result_filename(&job.input_filename));
     if let Some(objects) = state.storage.objects() {
         return super::result_object::respond(&request, objects, id, disposition).await;
     }
@@ -143,6 +140,29 @@ pub async fn get_result(
         return Err(ApiError::RangeNotSatisfiable(length));
     }
     Ok(response)
+}
+
+/// `Content-Disposition: attachment` naming the file. A non-ASCII name goes in
+/// `filename*` (RFC 6266, UTF-8), which clients decode correctly, with an ASCII
+/// `filename` for those that only read that one.
+fn attachment(filename: &str) -> ContentDisposition {
+    let mut parameters = vec![DispositionParam::Filename(
+        filename
+            .chars()
+            .map(|c| if c.is_ascii() { c } else { '_' })
+            .collect(),
+    )];
+    if !filename.is_ascii() {
+        parameters.push(DispositionParam::FilenameExt(ExtendedValue {
+            charset: Charset::Ext("UTF-8".into()),
+            language_tag: None,
+            value: filename.as_bytes().to_vec(),
+        }));
+    }
+    ContentDisposition {
+        disposition: DispositionType::Attachment,
+        parameters,
+    }
 }
 
 /// `sales.csv` → `sales.parquet`; `data.csv.gz` → `data.parquet`.
@@ -189,6 +209,23 @@ pub async fn delete_job(
 #[cfg(test)]
 mod tests {
     use super::result_filename;
+
+    #[test]
+    fn non_ascii_names_travel_in_filename_star() {
+        let header = super::attachment("relatório 2024.parquet").to_string();
+        assert!(
+            header.contains("filename=\"relat_rio 2024.parquet\""),
+            "{header}"
+        );
+        assert!(
+            header.contains("filename*=UTF-8''relat%C3%B3rio%202024.parquet"),
+            "{header}"
+        );
+        assert_eq!(
+            super::attachment("sales.parquet").to_string(),
+            "attachment; filename=\"sales.parquet\""
+        );
+    }
 
     #[test]
     fn a_result_is_named_after_its_input() {

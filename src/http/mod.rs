@@ -14,7 +14,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{web, Error, HttpResponse};
+use actix_web::{web, Error, HttpRequest, HttpResponse};
 use opentelemetry::KeyValue;
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
@@ -118,8 +118,16 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .body(state.metrics_pipeline.render())
 }
 
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+/// 405 with the `Allow` header RFC 9110 asks for, read from `ROUTES`.
+async fn method_not_allowed(request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let pattern = request.match_pattern().unwrap_or_default();
+    let allow = ROUTES
+        .iter()
+        .filter(|(_, path)| *path == pattern)
+        .map(|(method, _)| method.to_ascii_uppercase())
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(ApiError::MethodNotAllowed { allow })
 }
 
 async fn no_such_route() -> Result<HttpResponse, ApiError> {

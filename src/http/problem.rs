@@ -41,7 +41,7 @@ pub enum ApiError {
     #[error("the server is low on disk space; retry later")]
     InsufficientStorage,
     #[error("this method is not allowed on this route; the API is described in openapi.yaml")]
-    MethodNotAllowed,
+    MethodNotAllowed { allow: String },
     #[error("no such route; the API is described in openapi.yaml")]
     NoSuchRoute,
     #[error("the job is {} and has no result; a result exists once the job has succeeded", .0.as_str())]
@@ -74,7 +74,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::NotFound => "not-found",
             ApiError::NoSuchRoute => "no-such-route",
-            ApiError::MethodNotAllowed => "method-not-allowed",
+            ApiError::MethodNotAllowed { .. } => "method-not-allowed",
             ApiError::Gone => "gone",
             ApiError::QueueFull { .. } => "queue-full",
             ApiError::InsufficientStorage => "insufficient-storage",
@@ -110,7 +110,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::NotFound => "Job not found",
             ApiError::NoSuchRoute => "Not found",
-            ApiError::MethodNotAllowed => "Method not allowed",
+            ApiError::MethodNotAllowed { .. } => "Method not allowed",
             ApiError::Gone => "Job expired",
             ApiError::QueueFull { .. } => "Queue full",
             ApiError::InsufficientStorage => "Low on disk space",
@@ -163,7 +163,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound | ApiError::NoSuchRoute => StatusCode::NOT_FOUND,
             ApiError::JobNotSucceeded(_) => StatusCode::CONFLICT,
             ApiError::Gone => StatusCode::GONE,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::DatabaseUnavailable
             | ApiError::QueueFull { .. }
             | ApiError::InsufficientStorage => StatusCode::SERVICE_UNAVAILABLE,
@@ -198,6 +198,9 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(status);
         if let Some(seconds) = self.retry_after_secs() {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        if let ApiError::MethodNotAllowed { allow } = self {
+            response.insert_header((header::ALLOW, allow.as_str()));
         }
         if let ApiError::RangeNotSatisfiable(length) = self {
             response.insert_header((header::CONTENT_RANGE, format!("bytes */{length}")));

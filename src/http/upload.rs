@@ -343,7 +343,14 @@ async fn receive_raw(
         let outcome = match next_within(&mut payload, idle).await {
             Ok(None) => break,
             Ok(Some(Ok(chunk))) => sink.write(&chunk).await.map_err(upload_error),
-            Ok(Some(Err(error))) => Err(ApiError::UploadInterrupted(error.to_string())),
+            Ok(Some(Err(error))) => {
+                // actix's wording ("payload reached EOF before completing: None") means
+                // nothing to a client; say what happened and keep the cause for the logs.
+                tracing::info!(%error, "upload body ended early");
+                Err(ApiError::UploadInterrupted(
+                    "the connection closed before the whole body arrived".into(),
+                ))
+            }
             Err(error) => Err(error),
         };
         if let Err(error) = outcome {

@@ -75,6 +75,11 @@ async fn openapi_describes_exactly_the_routes_the_server_serves() {
         wrong_method.headers()["content-type"],
         "application/problem+json"
     );
+    assert_eq!(wrong_method.headers()["allow"], "POST, GET");
+    let result = app.url("/v1/jobs/00000000-0000-0000-0000-000000000000/result");
+    let wrong_method = app.client.post(result).send().await.unwrap();
+    assert_eq!(wrong_method.status(), 405);
+    assert_eq!(wrong_method.headers()["allow"], "GET, HEAD");
     let unknown = app.client.get(app.url("/v2/nothing")).send().await.unwrap();
     assert_eq!(unknown.status(), 404);
     assert!(unknown.text().await.unwrap().contains("no-such-route"));
