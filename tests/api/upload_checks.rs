@@ -60,6 +60,27 @@ async fn a_repeated_single_valued_option_is_refused_with_400() {
 }
 
 #[tokio::test]
+async fn options_that_contradict_each_other_are_refused_before_the_body_is_stored() {
+    let app = spawn_app().await;
+
+    for (query, field) in [
+        ("?delimiter=%3B&quote=%3B", "quote"),
+        ("?schema=a:int64,a:string", "schema"),
+        ("?schema=a:decimal(40,2)", "schema"),
+    ] {
+        let response = app.upload_raw("a;b\n1;2\n", query).await;
+        assert_eq!(response.status(), 400, "{query}");
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["code"], "invalid-option", "{problem:#}");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains(field), "{query}: {detail}");
+    }
+    assert!(app.stored_files().is_empty());
+    assert_eq!(app.job_count().await, 0);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn formats_repeat_and_enumerated_values_ignore_case() {
     let app = spawn_app().await;
 

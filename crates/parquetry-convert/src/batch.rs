@@ -354,7 +354,9 @@ impl BatchParser {
                     builders[j].append_null();
                     continue;
                 }
-                while !builders[j].append(kinds[j], decimals[j], v, plan) {
+                while loses_leading_zeros(kinds[j], plan.columns[j].source, v)
+                    || !builders[j].append(kinds[j], decimals[j], v, plan)
+                {
                     let col = &plan.columns[j];
                     if col.source == TypeSource::Forced || kinds[j] == Kind::Utf8 {
                         let line = line_of(start);
@@ -408,4 +410,14 @@ impl BatchParser {
         RecordBatch::try_new_with_options(schema.clone(), arrays, &opts)
             .map_err(|e| Fault::Error(e.into()))
     }
+}
+
+/// True when `v` is a code like `007` met after the sample in an inferred numeric column:
+/// reading it as a number would lose its zeros, so the column widens to text instead, as it
+/// would have had the sample seen such a value. A forced numeric type reads it as a number.
+#[inline]
+fn loses_leading_zeros(kind: Kind, source: TypeSource, v: &[u8]) -> bool {
+    matches!(kind, Kind::Int64 | Kind::Float64 | Kind::Decimal(..))
+        && source != TypeSource::Forced
+        && values::has_leading_zero(values::trim(v))
 }

@@ -162,6 +162,7 @@ pub(crate) struct ChunkReader {
     windows_1252: bool,
     /// Forced UTF-8 (error) or auto (re-plan) when validation fails.
     utf8_forced: bool,
+    delimiter: u8,
     quote: u8,
     escape: Option<u8>,
     pending: Vec<u8>,
@@ -180,6 +181,7 @@ impl ChunkReader {
         inner: Box<dyn Read + Send>,
         windows_1252: bool,
         utf8_forced: bool,
+        delimiter: u8,
         quote: u8,
         escape: Option<u8>,
         chunk_size: usize,
@@ -188,6 +190,7 @@ impl ChunkReader {
             inner,
             windows_1252,
             utf8_forced,
+            delimiter,
             quote,
             escape,
             pending: Vec::with_capacity(chunk_size + (chunk_size >> 2)),
@@ -243,37 +246,77 @@ impl ChunkReader {
         Ok(())
     }
 
-    /// Position just after the last record boundary of `data`, if any.
+    /// Position just after the last record boundary of `data`, if any. `data` starts at a
+    /// record boundary, and the quote rules are the tokenizer's: a quote opens a quoted field
+    /// only at the start of a field, so `32" TV` is plain text.
     fn boundary(&self, data: &[u8]) -> Option<usize> {
-        if let Some(esc) = self.escape {
-            // Escapes break quote parity: walk the bytes with the full state machine.
-            let (mut inside, mut last, mut i) = (false, None, 0);
-            while i < data.len() {
-                let b = data[i];
-                if b == esc {
-                    i += 2;
+        match self.escape {
+            Some(escape) => self.boundary_with_escape(data, escape),
+            None => self.boundary_with_doubled_quotes(data),
+        }
+    }
+
+    /// Quotes are rare next to plain bytes, so this jumps from quote to quote with `memchr`
+    /// and looks for newlines only in the stretches outside quoted fields.
+    fn boundary_with_doubled_quotes(&self, data: &[u8]) -> Option<usize> {
+        let quote = self.quote;
+        let last_newline = |from: usize, to: usize| {
+            memchr::memrchr(b'\n', &data[from..to]).map(|at| from + at + 1)
+        };
+        let mut found = None;
+        let mut outside_from = 0;
+        let mut pos = 0;
+        while let Some(offset) = memchr::memchr(quote, &data[pos..]) {
+            let at = pos + offset;
+            let opens_field = at == 0 || data[at - 1] == self.delimiter || data[at - 1] == b'\n';
+            if !opens_field {
+                pos = at + 1;
+                continue;
+            }
+            found = last_newline(outside_from, at).or(found);
+            // The closing quote is the first single one; doubled ones are literal quotes.
+            let mut scan = at + 1;
+            loop {
+                let Some(offset) = memchr::memchr(quote, &data[scan..]) else {
+                    // The quoted field runs past the data read so far.
+                    return found;
+                };
+                let close = scan + offset;
+                if data.get(close + 1) == Some(&quote) {
+                    scan = close + 2;
                     continue;
                 }
-                if b == self.quote {
-                    inside = !inside;
-                } else if b == b'\n' && !inside {
-                    last = Some(i + 1);
-                }
-                i += 1;
+                scan = close + 1;
+                break;
             }
-            return last;
+            outside_from = scan;
+            pos = scan;
         }
-        // With doubled quotes, a newline is a boundary iff an even number of quotes precede it.
-        let mut quotes = memchr::memchr_iter(self.quote, data).count();
-        for i in (0..data.len()).rev() {
+        last_newline(outside_from, data.len()).or(found)
+    }
+
+    /// With an escape byte, the full state machine, a byte at a time (such files are rare).
+    fn boundary_with_escape(&self, data: &[u8], escape: u8) -> Option<usize> {
+        let (mut inside, mut field_start, mut found, mut i) = (false, true, None, 0);
+        while i < data.len() {
             let b = data[i];
-            if b == self.quote {
-                quotes -= 1;
-            } else if b == b'\n' && quotes.is_multiple_of(2) {
-                return Some(i + 1);
+            if b == escape {
+                // The escape protects the next byte, whatever it is.
+                field_start = false;
+                i += 2;
+                continue;
             }
+            if inside {
+                inside = b != self.quote;
+            } else if b == self.quote && field_start {
+                inside = true;
+            } else if b == b'\n' {
+                found = Some(i + 1);
+            }
+            field_start = !inside && (b == self.delimiter || b == b'\n');
+            i += 1;
         }
-        None
+        found
     }
 
     /// The next chunk, or `None` at the end of the input.

@@ -398,6 +398,9 @@ impl ConvertOptions {
                 self.timestamp_formats.push(value.to_string());
             }
             "schema" => {
+                // A later `schema` overrides an earlier one column by column; within one value
+                // a column named twice is a mistake.
+                let mut given: Vec<(String, ColumnType)> = Vec::new();
                 for part in split_schema(value)
                     .into_iter()
                     .filter(|p| !p.trim().is_empty())
@@ -410,11 +413,20 @@ impl ConvertOptions {
                         return Err(format!("empty column name in `{}`", part.trim()));
                     }
                     let ty = ColumnType::parse(ty).ok_or_else(|| {
-                        format!("unknown type `{}` (string, int64, float64, boolean, date, timestamp, timestamptz, decimal(p,s))", ty.trim())
+                        if ty.trim().to_ascii_lowercase().starts_with("decimal") {
+                            format!("`{}`: a decimal is decimal(p,s) with a precision p from 1 to 38 and a scale s from 0 to p", ty.trim())
+                        } else {
+                            format!("unknown type `{}` (string, int64, float64, boolean, date, timestamp, timestamptz, decimal(p,s))", ty.trim())
+                        }
                     })?;
-                    self.schema.retain(|(c, _)| c != col);
-                    self.schema.push((col.to_string(), ty));
+                    if given.iter().any(|(c, _)| c == col) {
+                        return Err(format!("column `{col}` is given two types"));
+                    }
+                    given.push((col.to_string(), ty));
                 }
+                self.schema
+                    .retain(|(c, _)| !given.iter().any(|(g, _)| g == c));
+                self.schema.extend(given);
             }
             "compression" => {
                 let lower = trimmed.to_ascii_lowercase();
@@ -479,12 +491,36 @@ impl ConvertOptions {
 
     /// Checks the options together, once all of them are set (a conversion does this first).
     pub fn validate(&self) -> Result<(), OptionError> {
-        match level_error(self.compression, self.compression_level) {
-            Some(message) => Err(OptionError {
-                name: "compression_level".into(),
+        let error = |name: &str, message: String| {
+            Err(OptionError {
+                name: name.into(),
                 message,
-            }),
-            None => Ok(()),
+            })
+        };
+        if let Some(message) = level_error(self.compression, self.compression_level) {
+            return error("compression_level", message);
         }
+        let shown = |c: u8| (c as char).escape_default().to_string();
+        let escape = match self.escape {
+            Escape::Char(c) => Some(c),
+            Escape::Auto | Escape::Doubled => None,
+        };
+        if let Some(d) = self.delimiter {
+            // The tokenizer gives each byte one meaning: a shared one would split every
+            // quoted field, or never.
+            if self.quote == Some(d) {
+                return error(
+                    "quote",
+                    format!("`{}` cannot be both the delimiter and the quote", shown(d)),
+                );
+            }
+            if escape == Some(d) {
+                return error(
+                    "escape",
+                    format!("`{}` cannot be both the delimiter and the escape", shown(d)),
+                );
+            }
+        }
+        Ok(())
     }
 }

@@ -247,6 +247,7 @@ pub(crate) fn run(
         reader,
         plan.windows_1252,
         plan.utf8_forced,
+        plan.delimiter,
         plan.quote,
         plan.escape,
         CHUNK_BYTES,

@@ -1,9 +1,10 @@
 //! A quote-aware CSV tokenizer over an in-memory chunk of complete records.
 //!
-//! Quote semantics (shared with the chunk splitter, which only counts quotes): every quote
-//! character outside a quoted section opens one, and inside a quoted section a doubled quote is
-//! a literal quote while a single one closes it. So `a"b,c"d` is one field `ab,cd`. This is a
-//! superset of RFC 4180 that lets chunk boundaries be found by quote parity alone.
+//! Quote rules (shared with the chunk splitter in `input.rs`), those of RFC 4180 made lenient
+//! the way Python's `csv` module and the `csv` crate are: a quote opens a quoted section only at
+//! the start of a field; inside it a doubled quote is a literal quote (or, with an escape byte,
+//! the escaped quote) and a single one closes it. A quote anywhere else is an ordinary byte, so
+//! `TV 32" LED` and `="0123"` are read as written, and `"ab"c"d` is `abc"d`.
 
 /// The field started with a quote (so an empty value is `""`, not a missing one).
 pub(crate) const QUOTED: u8 = 1;
@@ -72,19 +73,18 @@ impl Tokenizer {
         loop {
             let start = pos;
             let mut flags = 0u8;
-            // Number of quoted sections and where the last one closed, to spot the simple
+            // Where the quoted section (if the field opened one) closed, to spot the simple
             // `"text"` form that needs no copy.
-            let mut sections = 0u32;
             let mut last_close = 0usize;
             loop {
                 pos = self.skip_plain(data, pos);
                 if pos >= len {
-                    self.push(data, fields, start, len, flags, sections, last_close);
+                    self.push(fields, start, len, flags, last_close);
                     return Ok(len);
                 }
                 let b = data[pos];
                 if b == self.delimiter {
-                    self.push(data, fields, start, pos, flags, sections, last_close);
+                    self.push(fields, start, pos, flags, last_close);
                     pos += 1;
                     break;
                 }
@@ -94,14 +94,16 @@ impl Tokenizer {
                     } else {
                         pos
                     };
-                    self.push(data, fields, start, end, flags, sections, last_close);
+                    self.push(fields, start, end, flags, last_close);
                     return Ok(pos + 1);
                 }
                 if b == self.quote {
-                    if pos == start {
-                        flags |= QUOTED;
+                    if pos != start {
+                        // Not at the start of the field: an ordinary byte.
+                        pos += 1;
+                        continue;
                     }
-                    sections += 1;
+                    flags |= QUOTED;
                     pos += 1;
                     loop {
                         let next = match self.escape {
@@ -167,24 +169,21 @@ impl Tokenizer {
         pos
     }
 
-    #[allow(clippy::too_many_arguments)]
     #[inline]
     fn push(
         &self,
-        data: &[u8],
         fields: &mut Vec<Field>,
         start: usize,
         end: usize,
         mut flags: u8,
-        sections: u32,
         last_close: usize,
     ) {
-        if sections == 0 {
+        if flags & QUOTED == 0 {
             fields.push(Field { start, end, flags });
             return;
         }
         // `"text"` exactly: point inside the quotes.
-        if flags == QUOTED && sections == 1 && last_close == end && data[start] == self.quote {
+        if flags == QUOTED && last_close == end {
             fields.push(Field {
                 start: start + 1,
                 end: end - 1,
@@ -213,8 +212,8 @@ impl Tokenizer {
 
     /// Removes the quoting of a raw field (see the module docs for the rules).
     pub(crate) fn unescape(&self, raw: &[u8], out: &mut Vec<u8>) {
-        let mut inside = false;
-        let mut i = 0;
+        let mut inside = raw.first() == Some(&self.quote);
+        let mut i = usize::from(inside);
         while i < raw.len() {
             let b = raw[i];
             if Some(b) == self.escape && i + 1 < raw.len() {
@@ -222,13 +221,13 @@ impl Tokenizer {
                 i += 2;
                 continue;
             }
-            if b == self.quote {
-                if inside && self.escape.is_none() && raw.get(i + 1) == Some(&self.quote) {
+            if inside && b == self.quote {
+                if self.escape.is_none() && raw.get(i + 1) == Some(&self.quote) {
                     out.push(b);
                     i += 2;
                     continue;
                 }
-                inside = !inside;
+                inside = false;
                 i += 1;
                 continue;
             }
@@ -275,6 +274,19 @@ mod tests {
         let t = Tokenizer::new(b';', b'"', Some(b'\\'));
         let got = fields(&t, b"\"a\\\"b\";c\n");
         assert_eq!(got, vec![vec!["a\"b", "c"]]);
+    }
+
+    #[test]
+    fn quotes_inside_unquoted_fields_are_text() {
+        let t = Tokenizer::new(b';', b'"', None);
+        let got = fields(&t, b"1;TV 32\" LED;=\"0123\"\n2;\"ab\"c\"d;x\"\n");
+        assert_eq!(
+            got,
+            vec![
+                vec!["1", "TV 32\" LED", "=\"0123\""],
+                vec!["2", "abc\"d", "x\""]
+            ]
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::io::Write;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Decimal128Type, Float64Type, Int64Type};
+use arrow_array::Array;
 use common::{convert_bytes, types, Scratch};
 use parquetry_convert::{convert_file, Codec, ConvertOptions, ErrorKind};
 
@@ -22,6 +23,26 @@ fn an_empty_delimiter_or_quote_is_an_invalid_option() {
     o.set("delimiter", "auto").unwrap();
     o.set("delimiter", "\t").unwrap();
     assert_eq!(o.delimiter, Some(b'\t'));
+}
+
+#[test]
+fn one_character_in_two_roles_and_bad_schemas_are_invalid_options() {
+    let mut o = ConvertOptions::default();
+    o.set("delimiter", ";").unwrap();
+    o.set("quote", ";").unwrap();
+    let e = o.validate().unwrap_err();
+    assert!(
+        e.message.contains("both the delimiter and the quote"),
+        "{e}"
+    );
+    let err = convert_bytes("delimiter-is-quote", b"a;b\n1;2\n", &o).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidOption);
+
+    let mut o = ConvertOptions::default();
+    let e = o.set("schema", "a:int64, a:string").unwrap_err();
+    assert!(e.message.contains("column `a` is given two types"), "{e}");
+    let e = o.set("schema", "a:decimal(40,2)").unwrap_err();
+    assert!(e.message.contains("precision p from 1 to 38"), "{e}");
 }
 
 #[test]
@@ -333,4 +354,24 @@ fn the_report_of_a_plain_conversion_is_unchanged_by_the_new_fields() {
     assert_eq!(report.columns[1].note, None);
     assert_eq!(report.columns[1].decimal_separator, None);
     assert_eq!(report.columns[0].decimal_separator.as_deref(), Some("."));
+}
+
+#[test]
+fn quotes_inside_unquoted_fields_are_kept_and_never_merge_rows() {
+    // Inches in product names and Excel's `="0123"` are text; only a quote that starts a
+    // field opens a quoted field.
+    let (report, batch) =
+        common::convert_fixture("stray_quotes.csv", &ConvertOptions::default()).expect("converts");
+    assert_eq!(report.rows, 4);
+    assert_eq!(types(&report), ["Int64", "Utf8", "Float64", "Utf8"]);
+    let product = batch.column(1).as_string::<i32>();
+    assert_eq!(product.value(0), "TV 32\" LED");
+    assert_eq!(product.value(1), "Cabo \"HDMI\" 2m");
+    assert_eq!(product.value(2), "Monitor 27\"");
+    let price = batch.column(2).as_primitive::<Float64Type>();
+    assert_eq!(price.value(0), 1299.9);
+    let note = batch.column(3).as_string::<i32>();
+    assert_eq!(note.value(0), "=\"0123\"");
+    assert_eq!(note.value(2), "polegadas: 27\"");
+    assert!(note.is_null(3));
 }

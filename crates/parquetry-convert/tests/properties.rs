@@ -217,3 +217,63 @@ proptest! {
         }
     }
 }
+
+/// A cell as people write them, not only as a CSV writer would: plain text with quotes inside
+/// (`TV 32" LED`), properly quoted text, and a quoted section followed by more text.
+fn hand_written_cell() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-c][a-c é\"]{0,11}",
+        nasty_text().prop_map(|t| format!("\"{}\"", t.replace('"', "\"\""))),
+        ("[a-c,\n]{0,6}", "[a-c][a-c\"]{0,5}").prop_map(|(a, b)| format!("\"{a}\"{b}")),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(24), ..ProptestConfig::default() })]
+
+    /// On hand-written CSV, quotes inside unquoted fields included, we read what the `csv`
+    /// crate reads, across many chunk boundaries.
+    #[test]
+    fn hand_written_csv_matches_the_csv_crate_across_chunk_boundaries(
+        cells in prop::collection::vec((hand_written_cell(), hand_written_cell()), 1..40),
+        repeat in 40usize..80,
+        crlf in any::<bool>(),
+    ) {
+        let terminator = if crlf { "\r\n" } else { "\n" };
+        let mut text = format!("k,a,b{terminator}");
+        for r in 0..repeat {
+            for (i, (a, b)) in cells.iter().enumerate() {
+                text.push_str(&format!("k{r}-{i},{a},{b}{terminator}"));
+            }
+        }
+        let mut expected = Vec::new();
+        for record in csv::Reader::from_reader(text.as_bytes()).records() {
+            let record = record.unwrap();
+            expected.push((record[0].to_string(), record[1].to_string(), record[2].to_string()));
+        }
+        prop_assert_eq!(expected.len(), repeat * cells.len());
+
+        let dir = Scratch::new("hand-written");
+        let input = dir.file("in.csv", text.as_bytes());
+        let output = dir.path("out.parquet");
+        let mut options = ConvertOptions::default();
+        options.set("delimiter", ",").unwrap();
+        options.set("quote", "\"").unwrap();
+        options.set("header", "true").unwrap();
+        options.set("schema", "a:string,b:string").unwrap();
+        options.set("null_values", "").unwrap();
+        convert_file(&input, &output, &options, &AtomicBool::new(false)).unwrap();
+        let batch = read_parquet(&output);
+        prop_assert_eq!(batch.num_rows(), expected.len());
+        let (k, a, b) = (
+            batch.column(0).as_string::<i32>(),
+            batch.column(1).as_string::<i32>(),
+            batch.column(2).as_string::<i32>(),
+        );
+        for (i, (ek, ea, eb)) in expected.iter().enumerate() {
+            prop_assert_eq!(k.value(i), ek.as_str());
+            prop_assert_eq!(a.value(i), ea.as_str());
+            prop_assert_eq!(b.value(i), eb.as_str());
+        }
+    }
+}

@@ -200,6 +200,31 @@ fn a_type_break_after_100k_rows_widens_the_column_and_loses_no_row() {
 }
 
 #[test]
+fn codes_with_leading_zeros_after_the_sample_keep_their_zeros() {
+    let mut csv = b"cep,n\n".to_vec();
+    for i in 0..100_000 {
+        writeln!(csv, "{},{i}", 10_000_000 + i).unwrap();
+    }
+    csv.extend_from_slice(b"01310100,007\n");
+    let (report, batch) = convert_bytes("late-zeros", &csv, &ConvertOptions::default()).unwrap();
+    assert_eq!(report.rows, 100_001);
+    assert_eq!(types(&report), ["Utf8", "Utf8"]);
+    assert_eq!(report.columns[0].type_source, TypeSource::Widened);
+    let cep = batch.column(0).as_string::<i32>();
+    assert_eq!(cep.value(0), "10000000");
+    assert_eq!(cep.value(100_000), "01310100");
+    assert_eq!(batch.column(1).as_string::<i32>().value(100_000), "007");
+
+    // Asked for as numbers, they are numbers.
+    let mut forced = ConvertOptions::default();
+    forced.set("schema", "cep:int64").unwrap();
+    let (report, batch) = convert_bytes("late-zeros-forced", &csv, &forced).unwrap();
+    assert_eq!(types(&report)[0], "Int64");
+    let cep = batch.column(0).as_primitive::<Int64Type>();
+    assert_eq!(cep.value(100_000), 1_310_100);
+}
+
+#[test]
 fn forced_types_decimal_date_format_and_timestamps_are_used() {
     let mut o = ConvertOptions::default();
     o.set("schema", "id:string,price:decimal(12,2),when:timestamptz")
