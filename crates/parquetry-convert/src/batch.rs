@@ -241,13 +241,17 @@ fn parse_ts(v: &[u8], fmt: TsFmt, utc: bool, plan: &Plan) -> Option<i64> {
     };
     match fmt {
         TsFmt::Iso => iso(),
+        TsFmt::DayFirst => values::parse_slash_timestamp(v, true),
+        TsFmt::MonthFirst => values::parse_slash_timestamp(v, false),
         TsFmt::Custom(i) => plan::custom_timestamp(v, plan.timestamp_formats.get(i as usize)?),
-        TsFmt::Any => iso().or_else(|| {
-            plan.timestamp_formats
-                .iter()
-                .find(|f| plan::format_has_offset(f) == utc || !utc)
-                .and_then(|f| plan::custom_timestamp(v, f))
-        }),
+        TsFmt::Any => iso()
+            .or_else(|| {
+                plan.timestamp_formats
+                    .iter()
+                    .find(|f| plan::format_has_offset(f) == utc || !utc)
+                    .and_then(|f| plan::custom_timestamp(v, f))
+            })
+            .or_else(|| values::parse_slash_timestamp(v, true)),
     }
 }
 

@@ -31,7 +31,7 @@ use crate::batch::{BatchParser, Fault};
 use crate::error::{ConvertError, ErrorKind};
 use crate::input::{self, ChunkReader};
 use crate::options::ConvertOptions;
-use crate::plan::{Kind, Plan, TsFmt};
+use crate::plan::{Kind, Plan};
 use crate::write::{writer_properties, PassFault, PassStats, Widening, CHUNK_BYTES};
 
 /// Chunks parsed at the same time. Two cores: two parsers keep one core busy parsing while
@@ -73,19 +73,12 @@ fn join(a: (Kind, u8), b: (Kind, u8)) -> (Kind, u8) {
 
 /// Wider of two kinds that both widened from the same sampled kind.
 fn join_kind(a: Kind, b: Kind) -> Kind {
-    let ts = Kind::Timestamp {
-        fmt: TsFmt::Iso,
-        utc: false,
-    };
     match (a, b) {
         _ if a == b => a,
         (Kind::Int64, Kind::Float64) | (Kind::Float64, Kind::Int64) => Kind::Float64,
-        (x, y)
-            if (x == ts || y == ts)
-                && matches!((x, y), (Kind::Date(_), _) | (_, Kind::Date(_))) =>
-        {
-            ts
-        }
+        // Both came from the same sampled date column, so the timestamp reads the dates too.
+        (Kind::Date(_), ts @ Kind::Timestamp { utc: false, .. })
+        | (ts @ Kind::Timestamp { utc: false, .. }, Kind::Date(_)) => ts,
         _ => Kind::Utf8,
     }
 }

@@ -26,8 +26,12 @@ pub(crate) enum DateFmt {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TsFmt {
     Iso,
+    /// `dd/mm/yyyy hh:mm[:ss]`.
+    DayFirst,
+    /// `mm/dd/yyyy hh:mm[:ss]`.
+    MonthFirst,
     Custom(u8),
-    /// Forced type: ISO then the user's formats.
+    /// Forced type: ISO, the user's formats, then day-first.
     Any,
 }
 
@@ -186,6 +190,9 @@ pub(crate) const TS_NAIVE: u64 = 1 << 6;
 pub(crate) const TS_UTC: u64 = 1 << 7;
 /// An integer of at most 38 digits: Decimal128(38, 0) keeps every digit of those beyond Int64.
 pub(crate) const BIG_INT: u64 = 1 << 8;
+/// A slash date with a time of day (or a bare slash date, midnight), day or month first.
+pub(crate) const TS_DMY: u64 = 1 << 9;
+pub(crate) const TS_MDY: u64 = 1 << 10;
 const DATE_CUSTOM0: u32 = 16;
 const TS_CUSTOM0: u32 = 32;
 /// At most this many user formats of each kind take part in inference.
@@ -252,11 +259,20 @@ pub(crate) fn classify(
                 None => {}
             }
         } else if let Some((a, b, y)) = values::split_slash_date(t) {
+            // A date is also a timestamp at midnight, so a column mixing dates and date-times
+            // becomes a timestamp column.
             if values::days_from_civil(y, b, a).is_some() {
-                bits |= DATE_DMY;
+                bits |= DATE_DMY | TS_DMY;
             }
             if values::days_from_civil(y, a, b).is_some() {
-                bits |= DATE_MDY;
+                bits |= DATE_MDY | TS_MDY;
+            }
+        } else if t.len() > 10 {
+            if values::parse_slash_timestamp(t, true).is_some() {
+                bits |= TS_DMY;
+            }
+            if values::parse_slash_timestamp(t, false).is_some() {
+                bits |= TS_MDY;
             }
         }
     } else if values::parse_bool(t).is_some() {
@@ -313,6 +329,14 @@ pub(crate) fn choose(bits: u64, ts_formats: &[String]) -> Kind {
         (false, true) => return Kind::Date(DateFmt::MonthFirst),
         _ => {}
     }
+    let fmt = match (bits & TS_DMY != 0, bits & TS_MDY != 0) {
+        (true, false) => Some(TsFmt::DayFirst),
+        (false, true) => Some(TsFmt::MonthFirst),
+        _ => None,
+    };
+    if let Some(fmt) = fmt {
+        return Kind::Timestamp { fmt, utc: false };
+    }
     if bits & TS_NAIVE != 0 {
         return Kind::Timestamp {
             fmt: TsFmt::Iso,
@@ -334,6 +358,8 @@ fn wider(kind: Kind) -> u64 {
         // Whole numbers widen without losing digits; to Float64 only for a decimal point.
         Kind::Int64 => INT | FLOAT | BIG_INT,
         Kind::Date(DateFmt::Iso) => DATE_ISO | TS_NAIVE,
+        Kind::Date(DateFmt::DayFirst) => DATE_DMY | TS_DMY,
+        Kind::Date(DateFmt::MonthFirst) => DATE_MDY | TS_MDY,
         _ => 0,
     }
 }

@@ -279,12 +279,31 @@ pub(crate) fn parse_iso_timestamp(b: &[u8]) -> Option<(i64, Option<i32>)> {
     if t.len() < 10 {
         return None;
     }
-    let days = parse_iso_date(&t[..10])? as i64;
-    let mut micros = days * 86_400_000_000;
-    if t.len() == 10 {
+    date_and_time(parse_iso_date(&t[..10])?, &t[10..])
+}
+
+/// `dd/mm/yyyy hh:mm[:ss[.frac]]` (when `day_first`) or `mm/dd/yyyy …`, as spreadsheets and
+/// Brazilian government systems write them; a bare date is midnight. Such files write local
+/// times, so an offset is not accepted.
+pub(crate) fn parse_slash_timestamp(b: &[u8], day_first: bool) -> Option<i64> {
+    let t = trim(b);
+    let date_end = t
+        .iter()
+        .position(|&c| c == b' ' || c == b'T')
+        .unwrap_or(t.len());
+    let days = parse_slash_date(&t[..date_end], day_first)?;
+    match date_and_time(days, &t[date_end..])? {
+        (micros, None) => Some(micros),
+        (_, Some(_)) => None,
+    }
+}
+
+/// A day plus the rest of a timestamp after its date (`T`/space, time, optional offset).
+fn date_and_time(days: i32, rest: &[u8]) -> Option<(i64, Option<i32>)> {
+    let mut micros = days as i64 * 86_400_000_000;
+    if rest.is_empty() {
         return Some((micros, None));
     }
-    let rest = &t[10..];
     if !(rest[0] == b'T' || rest[0] == b' ') || rest.len() < 6 || rest[3] != b':' {
         return None;
     }
@@ -450,5 +469,20 @@ mod tests {
             parse_iso_timestamp(b"1970-01-01 00:00:01").unwrap(),
             (1_000_000, None)
         );
+        assert_eq!(
+            parse_slash_timestamp(b"02/01/1970 00:00:01", true),
+            Some(86_401_000_000)
+        );
+        assert_eq!(
+            parse_slash_timestamp(b"01/02/1970 00:01", false),
+            Some(86_460_000_000)
+        );
+        assert_eq!(
+            parse_slash_timestamp(b"31/12/1969", true),
+            Some(-86_400_000_000)
+        );
+        assert_eq!(parse_slash_timestamp(b"13/01/2024 10:00", false), None);
+        assert_eq!(parse_slash_timestamp(b"13/01/2024 10:00+02:00", true), None);
+        assert_eq!(parse_slash_timestamp(b"13/01/2024 25:00", true), None);
     }
 }

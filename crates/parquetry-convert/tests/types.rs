@@ -366,3 +366,54 @@ fn codecs_row_group_size_and_dictionary_options_reach_the_file() {
         assert_eq!(read_parquet(&output).num_rows(), 2_500);
     }
 }
+
+#[test]
+fn day_first_date_times_are_timestamps_and_mixed_with_dates_too() {
+    // registro;data_hora;data;atualizado
+    // 1;24/11/2026 14:30:00;24/11/2026;24/11/2026 14:30
+    // 2;05/01/2026 08:05:09;13/01/2026;13/01/2026
+    // 3;;31/12/2025;31/12/2025 23:59
+    let (report, batch) =
+        convert_fixture("slash_timestamps.csv", &ConvertOptions::default()).unwrap();
+    assert_eq!(report.rows, 3);
+    assert_eq!(
+        types(&report),
+        ["Int64", "Timestamp(µs)", "Date32", "Timestamp(µs)"]
+    );
+    let micros = |y, m, d, hh: i64, mm: i64, ss: i64| {
+        let day = chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        day.and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_micros()
+            + (hh * 3600 + mm * 60 + ss) * 1_000_000
+    };
+    let at = batch.column(1).as_primitive::<TimestampMicrosecondType>();
+    assert_eq!(at.value(0), micros(2026, 11, 24, 14, 30, 0));
+    assert_eq!(at.value(1), micros(2026, 1, 5, 8, 5, 9));
+    assert!(at.is_null(2));
+    let updated = batch.column(3).as_primitive::<TimestampMicrosecondType>();
+    assert_eq!(updated.value(0), micros(2026, 11, 24, 14, 30, 0));
+    assert_eq!(updated.value(1), micros(2026, 1, 13, 0, 0, 0));
+    assert_eq!(updated.value(2), micros(2025, 12, 31, 23, 59, 0));
+}
+
+#[test]
+fn a_date_time_after_100k_day_first_dates_widens_the_column_to_timestamps() {
+    let mut csv = b"id,dia\n".to_vec();
+    for i in 0..100_000 {
+        writeln!(csv, "{i},{:02}/11/2026", i % 28 + 1).unwrap();
+    }
+    csv.extend_from_slice(b"100000,24/11/2026 14:30\n");
+    let (report, batch) = convert_bytes("late-datetime", &csv, &ConvertOptions::default()).unwrap();
+    assert_eq!(report.rows, 100_001);
+    assert_eq!(types(&report), ["Int64", "Timestamp(µs)"]);
+    assert_eq!(report.columns[1].type_source, TypeSource::Widened);
+    let day = batch.column(1).as_primitive::<TimestampMicrosecondType>();
+    let nov_1 = 1_793_491_200_000_000; // 2026-11-01T00:00:00Z
+    assert_eq!(day.value(0), nov_1);
+    assert_eq!(
+        day.value(100_000),
+        nov_1 + (23 * 86_400 + 14 * 3600 + 30 * 60) * 1_000_000
+    );
+}
