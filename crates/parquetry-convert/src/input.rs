@@ -441,6 +441,27 @@ pub(crate) fn check_text(block: &[u8]) -> Result<(), ConvertError> {
         }
         return Err(not_csv("binary data (it holds NUL bytes)"));
     }
+    // Control bytes other than tab and line ends have no place in text; a few slip into real
+    // exports, but random or binary data is full of them.
+    let controls = head
+        .iter()
+        .filter(|&&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7F)
+        .count();
+    if controls >= 8 && controls * 100 > head.len() {
+        return Err(not_csv("binary data (it holds control bytes)"));
+    }
+    // An error or login page saved in place of the download.
+    let start = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let start = &start[start.iter().take_while(|b| b.is_ascii_whitespace()).count()..];
+    let prefix = start[..start.len().min(14)].to_ascii_lowercase();
+    if prefix.starts_with(b"<!doctype html") || prefix.starts_with(b"<html") {
+        return Err(not_csv(
+            "an HTML page (perhaps an error page saved instead of the file)",
+        ));
+    }
+    if prefix.starts_with(b"<?xml") {
+        return Err(not_csv("an XML document"));
+    }
     Ok(())
 }
 

@@ -144,6 +144,31 @@ fn uploads_that_are_not_csv_fail_with_clear_codes() {
     let err = convert_bytes("binary", &binary, &ConvertOptions::default()).unwrap_err();
     assert_eq!(err.code(), "not-csv");
 
+    // Random bytes without NULs, an HTML error page, an XML document.
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let random: Vec<u8> = (0..4096)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 24) as u8 | 1
+        })
+        .collect();
+    let html = b"\n  <!DOCTYPE html>\n<html><head><title>403 Forbidden</title></head></html>\n";
+    for (name, bytes, what) in [
+        ("random", &random[..], "control bytes"),
+        ("html", &html[..], "HTML page"),
+        (
+            "xml",
+            &b"<?xml version=\"1.0\"?>\n<rows><row a=\"1\"/></rows>\n"[..],
+            "XML",
+        ),
+    ] {
+        let err = convert_bytes(name, bytes, &ConvertOptions::default()).unwrap_err();
+        assert_eq!(err.code(), "not-csv", "{name}: {}", err.message);
+        assert!(err.message.contains(what), "{name}: {}", err.message);
+    }
+
     // A stray NUL in a real export is not enough to refuse it.
     let (report, _) = convert_bytes(
         "stray-nul",
