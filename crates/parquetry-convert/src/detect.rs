@@ -11,7 +11,7 @@ use crate::input::{self, InputCompression};
 use crate::options::{ConvertOptions, Encoding, Escape};
 use crate::plan::{self, ColumnPlan, Kind, Plan};
 use crate::report::TypeSource;
-use crate::tokenize::{is_blank, Field, Tokenizer};
+use crate::tokenize::{is_blank, Field, Tokenizer, QUOTED};
 
 /// Bytes read for detection and inference. Big enough for thousands of rows, small enough
 /// that a later type break is handled by widening rather than by reading more up front.
@@ -120,15 +120,33 @@ fn records(t: &Tokenizer, text: &[u8], max: usize) -> Vec<Vec<Field>> {
     out
 }
 
-/// How regular the records are with this dialect: (share of records with the most common
-/// field count, that count).
-fn score(t: &Tokenizer, text: &[u8]) -> (f64, usize) {
+/// How regular the records are with this dialect.
+struct Score {
+    /// Share of records with the most common field count.
+    share: f64,
+    /// That count.
+    fields: usize,
+    /// Whether some field of the sample is quoted with this dialect's quote.
+    quotes_used: bool,
+}
+
+fn score(t: &Tokenizer, text: &[u8]) -> Score {
     let recs = records(t, text, DIALECT_RECORDS);
+    let quotes_used = recs.iter().flatten().any(|f| f.flags & QUOTED != 0);
+    let (share, fields) = field_count_share(&recs);
+    Score {
+        share,
+        fields,
+        quotes_used,
+    }
+}
+
+fn field_count_share(recs: &[Vec<Field>]) -> (f64, usize) {
     if recs.is_empty() {
         return (0.0, 0);
     }
     let mut counts: Vec<(usize, usize)> = Vec::new();
-    for r in &recs {
+    for r in recs {
         match counts.iter_mut().find(|(n, _)| *n == r.len()) {
             Some(c) => c.1 += 1,
             None => counts.push((r.len(), 1)),
@@ -170,6 +188,8 @@ fn detect_dialect(options: &ConvertOptions, text: &[u8]) -> (u8, u8, Option<u8>)
     };
     let mut best = (delims[0], quotes[0], escapes[0]);
     let mut best_score = (-1.0, 0usize);
+    let mut best_share = 0.0;
+    let mut scored = Vec::new();
     // Candidates are in order of preference, so only a strictly better score replaces one.
     for &q in &quotes {
         for &e in &escapes {
@@ -177,16 +197,37 @@ fn detect_dialect(options: &ConvertOptions, text: &[u8]) -> (u8, u8, Option<u8>)
                 if d == q || Some(d) == e {
                     continue;
                 }
-                let (share, fields) = score(&Tokenizer::new(d, q, e), text);
+                let candidate = score(&Tokenizer::new(d, q, e), text);
                 // Several fields beat one; then regularity decides.
-                let s = (if fields > 1 { share } else { share / 100.0 }, fields);
+                let s = (
+                    if candidate.fields > 1 {
+                        candidate.share
+                    } else {
+                        candidate.share / 100.0
+                    },
+                    candidate.fields,
+                );
                 if s.0 > best_score.0 + 1e-9
                     || ((s.0 - best_score.0).abs() <= 1e-9 && s.1 > best_score.1 && e.is_none())
                 {
                     best_score = s;
+                    best_share = candidate.share;
                     best = (d, q, e);
                 }
+                scored.push(((d, q, e), candidate));
             }
+        }
+    }
+    // `"Silva, Ana"` in a one-column file: read with `'` as the quote, the commas split some
+    // records in two, which looks like more fields; read with `"`, every record is one
+    // field. When another quote character makes the same delimiter perfectly regular, and the
+    // file does use that quote, the irregular reading was the quote's fault.
+    if best_share < 1.0 {
+        let regular = scored.iter().find(|((d, q, e), score)| {
+            *d == best.0 && *q != best.1 && *e == best.2 && score.quotes_used && score.share >= 1.0
+        });
+        if let Some((dialect, _)) = regular {
+            best = *dialect;
         }
     }
     best

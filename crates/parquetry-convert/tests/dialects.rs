@@ -149,3 +149,14 @@ fn forced_encoding_latin1_decodes_and_report_types_stay_sampled() {
         .iter()
         .all(|c| c.type_source == TypeSource::Sampled));
 }
+
+#[test]
+fn a_one_column_file_of_quoted_values_with_commas_is_one_column() {
+    let csv = b"nome\n\"Silva, Ana\"\n\"Souza, Bia\"\nCarlos\n\"O'Neil, Dan\"\n";
+    let (report, batch) = convert_bytes("one-column", csv, &ConvertOptions::default()).unwrap();
+    assert_eq!(report.rows, 4);
+    assert_eq!(types(&report), ["Utf8"]);
+    let names = batch.column(0).as_string::<i32>();
+    assert_eq!(names.value(0), "Silva, Ana");
+    assert_eq!(names.value(3), "O'Neil, Dan");
+}
