@@ -329,6 +329,14 @@ impl BatchParser {
                 skip_header = false;
                 continue;
             }
+            // Exports that end every data row with a delimiter the header lacks (`1;2;3;`):
+            // the extra field is empty, so dropping it loses nothing.
+            if self.fields.len() == ncols + 1
+                && self.fields[ncols].start == self.fields[ncols].end
+                && self.fields[ncols].flags == 0
+            {
+                self.fields.pop();
+            }
             if self.fields.len() != ncols {
                 let line = line_of(start);
                 return Err(ConvertError::new(

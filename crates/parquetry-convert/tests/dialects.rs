@@ -160,3 +160,23 @@ fn a_one_column_file_of_quoted_values_with_commas_is_one_column() {
     assert_eq!(names.value(0), "Silva, Ana");
     assert_eq!(names.value(3), "O'Neil, Dan");
 }
+
+#[test]
+fn a_delimiter_ending_every_data_row_but_not_the_header_is_ignored() {
+    let csv = b"a;b;c\n1;2;3;\n4;5;\n";
+    let (report, batch) = convert_bytes("trailing", csv, &ConvertOptions::default()).unwrap();
+    assert_eq!(report.rows, 2);
+    assert_eq!(types(&report), ["Int64", "Int64", "Int64"]);
+    let c = batch.column(2).as_primitive::<Int64Type>();
+    assert_eq!(c.value(0), 3);
+    assert!(c.is_null(1));
+
+    // A non-empty extra field is still a ragged row, with its line.
+    let err = convert_bytes(
+        "extra",
+        b"a;b;c\n1;2;3\n1;2;3;4\n",
+        &ConvertOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!((err.code(), err.line), ("ragged-row", Some(3)));
+}
