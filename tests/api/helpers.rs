@@ -185,6 +185,12 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The JSON body of `GET path`, whatever its status.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        response.json().await.unwrap()
+    }
+
     pub async fn get_job(&self, id: &str) -> Value {
         let response = self
             .client
@@ -277,4 +283,12 @@ pub fn large_csv(rows: usize) -> String {
         ));
     }
     csv
+}
+
+/// Checks an error answer's status and problem `code`, and gives the problem back.
+pub async fn expect_problem(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status(), status);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], code, "{problem:#}");
+    problem
 }

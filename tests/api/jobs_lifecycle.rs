@@ -3,7 +3,7 @@ use std::time::Duration;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::helpers::{large_csv, spawn_app, spawn_app_with};
+use crate::helpers::{expect_problem, large_csv, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn an_unknown_job_is_404_as_problem_json() {
@@ -40,9 +40,7 @@ async fn the_result_of_a_queued_job_is_409() {
 
     let response = app.download(&id).await;
 
-    assert_eq!(response.status(), 409);
-    let problem: Value = response.json().await.unwrap();
-    assert_eq!(problem["code"], "job-not-succeeded");
+    expect_problem(response, 409, "job-not-succeeded").await;
     app.stop().await;
 }
 
@@ -113,15 +111,7 @@ async fn a_second_delete_of_a_canceled_job_deletes_it() {
     let url = app.url(&format!("/v1/jobs/{id}"));
 
     let first = app.client.delete(&url).send().await.unwrap();
-    let listed: Value = app
-        .client
-        .get(app.url("/v1/jobs?status=canceled"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = app.get_json("/v1/jobs?status=canceled").await;
     let second = app.client.delete(&url).send().await.unwrap();
     let after = app.client.get(&url).send().await.unwrap();
 
@@ -149,9 +139,7 @@ async fn deleting_an_expired_job_is_410() {
         .await
         .unwrap();
 
-    assert_eq!(response.status(), 410);
-    let problem: Value = response.json().await.unwrap();
-    assert_eq!(problem["code"], "gone");
+    expect_problem(response, 410, "gone").await;
     app.stop().await;
 }
 
@@ -241,15 +229,7 @@ async fn the_job_list_pages_newest_first_and_filters_by_status() {
             Some(c) => format!("/v1/jobs?limit=2&cursor={c}"),
             None => "/v1/jobs?limit=2".to_string(),
         };
-        let page: Value = app
-            .client
-            .get(app.url(&query))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = app.get_json(&query).await;
         pages += 1;
         for job in page["jobs"].as_array().unwrap() {
             seen.push(job["id"].as_str().unwrap().to_string());
@@ -263,25 +243,9 @@ async fn the_job_list_pages_newest_first_and_filters_by_status() {
     assert_eq!(seen, newest_first);
     assert_eq!(pages, 3);
 
-    let queued: Value = app
-        .client
-        .get(app.url("/v1/jobs?status=queued"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let queued = app.get_json("/v1/jobs?status=queued").await;
     assert_eq!(queued["jobs"].as_array().unwrap().len(), 4);
-    let only_canceled: Value = app
-        .client
-        .get(app.url("/v1/jobs?status=canceled"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let only_canceled = app.get_json("/v1/jobs?status=canceled").await;
     assert_eq!(only_canceled["jobs"][0]["id"], canceled.as_str());
 
     for bad in [

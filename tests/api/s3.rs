@@ -18,7 +18,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::helpers::{create_database, large_csv, read_parquet, temp_data_dir};
+use crate::helpers::{create_database, expect_problem, large_csv, read_parquet, temp_data_dir};
 use crate::otlp_receiver::{OtlpReceiver, SpanKind};
 use crate::telemetry::Service;
 
@@ -430,9 +430,7 @@ async fn an_upload_over_the_limit_gets_413_and_leaves_nothing_in_the_bucket() {
         .await
         .unwrap();
 
-    assert_eq!(response.status(), 413);
-    let problem: Value = response.json().await.unwrap();
-    assert_eq!(problem["code"], "payload-too-large");
+    expect_problem(response, 413, "payload-too-large").await;
     assert!(bucket.keys().await.is_empty());
     let pending = bucket.pending_multipart_uploads().await;
     assert!(!pending.contains("<Upload>"), "{pending}");

@@ -84,6 +84,16 @@ impl Service {
     }
 }
 
+/// The response's `traceparent` and the job's `trace_id` both carry the caller's trace.
+fn assert_continues_caller_trace(headers: &reqwest::header::HeaderMap, job: &Value) {
+    let traceparent = headers["traceparent"].to_str().unwrap();
+    assert!(
+        traceparent.starts_with(&format!("00-{CALLER_TRACE}-")),
+        "{traceparent}"
+    );
+    assert_eq!(job["trace_id"], CALLER_TRACE);
+}
+
 async fn upload_with_caller_trace(
     service: &Service,
     csv: &str,
@@ -246,12 +256,7 @@ async fn one_upload_gives_one_trace(protocol: &str, transport: Transport) {
     let logs = service.terminate();
 
     // The trace id reaches the user three ways.
-    let traceparent = headers["traceparent"].to_str().unwrap();
-    assert!(
-        traceparent.starts_with(&format!("00-{CALLER_TRACE}-")),
-        "{traceparent}"
-    );
-    assert_eq!(job["trace_id"], CALLER_TRACE);
+    assert_continues_caller_trace(&headers, &job);
     assert_eq!(
         job["links"]["trace"],
         format!("http://localhost:16686/trace/{CALLER_TRACE}")
@@ -484,12 +489,7 @@ async fn without_an_endpoint_the_service_says_so_once_and_still_traces() {
     let logs = service.terminate();
 
     // Nothing is exported, but spans have real ids all the same.
-    let traceparent = headers["traceparent"].to_str().unwrap();
-    assert!(
-        traceparent.starts_with(&format!("00-{CALLER_TRACE}-")),
-        "{traceparent}"
-    );
-    assert_eq!(job["trace_id"], CALLER_TRACE);
+    assert_continues_caller_trace(&headers, &job);
     let job_line = logs
         .iter()
         .find(|line| line["message"] == "job succeeded")

@@ -6,7 +6,7 @@ use arrow_array::Array;
 use arrow_schema::{DataType, TimeUnit};
 use serde_json::Value;
 
-use crate::helpers::{read_parquet, spawn_app, spawn_app_with};
+use crate::helpers::{expect_problem, read_parquet, spawn_app, spawn_app_with};
 
 const TYPED_CSV: &str = "id,price,active,day,seen_at,note\r\n\
 1,10.5,true,2024-01-31,2024-01-31T10:00:00+02:00,\"plain\"\r\n\
@@ -150,9 +150,7 @@ async fn a_multipart_upload_without_a_file_part_is_refused() {
         .await
         .unwrap();
 
-    assert_eq!(response.status(), 400);
-    let problem: Value = response.json().await.unwrap();
-    assert_eq!(problem["code"], "missing-file");
+    expect_problem(response, 400, "missing-file").await;
     assert!(app.stored_files().is_empty());
     app.stop().await;
 }
@@ -176,9 +174,7 @@ async fn an_upload_over_the_limit_gets_413_and_leaves_nothing_on_disk() {
     let multipart = app.upload_multipart(big.into_bytes(), "big.csv", &[]).await;
 
     for response in [declared, streamed, multipart] {
-        assert_eq!(response.status(), 413);
-        let problem: Value = response.json().await.unwrap();
-        assert_eq!(problem["code"], "payload-too-large");
+        expect_problem(response, 413, "payload-too-large").await;
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(app.stored_files().is_empty(), "{:?}", app.stored_files());
@@ -220,9 +216,7 @@ async fn a_json_body_is_refused_with_415() {
         .await
         .unwrap();
 
-    assert_eq!(response.status(), 415);
-    let problem: Value = response.json().await.unwrap();
-    assert_eq!(problem["code"], "unsupported-media-type");
+    expect_problem(response, 415, "unsupported-media-type").await;
     assert!(app.stored_files().is_empty());
     app.stop().await;
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::{spawn_app, spawn_app_with};
+use crate::helpers::{expect_problem, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn an_empty_raw_body_is_refused_with_400_and_nothing_is_stored() {
@@ -14,9 +14,7 @@ async fn an_empty_raw_body_is_refused_with_400_and_nothing_is_stored() {
 
     let response = app.upload_raw("", "?filename=empty.csv").await;
 
-    assert_eq!(response.status(), 400);
-    let problem: Value = response.json().await.unwrap();
-    assert_eq!(problem["code"], "empty-file");
+    let problem = expect_problem(response, 400, "empty-file").await;
     assert_eq!(problem["instance"], "/v1/jobs");
     assert!(app.stored_files().is_empty());
     assert_eq!(app.job_count().await, 0);
@@ -29,9 +27,7 @@ async fn an_empty_file_part_is_refused_with_400_and_nothing_is_stored() {
 
     let response = app.upload_multipart(Vec::new(), "empty.csv", &[]).await;
 
-    assert_eq!(response.status(), 400);
-    let problem: Value = response.json().await.unwrap();
-    assert_eq!(problem["code"], "empty-file");
+    expect_problem(response, 400, "empty-file").await;
     assert!(app.stored_files().is_empty());
     app.stop().await;
 }
@@ -51,9 +47,7 @@ async fn a_repeated_single_valued_option_is_refused_with_400() {
     let aliases = app.upload_raw("a\n1\n", "?delimiter=,&sep=;").await;
 
     for response in [multipart, query, aliases] {
-        assert_eq!(response.status(), 400);
-        let problem: Value = response.json().await.unwrap();
-        assert_eq!(problem["code"], "invalid-option", "{problem:#}");
+        expect_problem(response, 400, "invalid-option").await;
     }
     assert!(app.stored_files().is_empty());
     app.stop().await;
@@ -110,9 +104,7 @@ async fn an_invalid_idempotency_key_is_an_invalid_header() {
         .await
         .unwrap();
 
-    assert_eq!(response.status(), 400);
-    let problem: Value = response.json().await.unwrap();
-    assert_eq!(problem["code"], "invalid-header");
+    expect_problem(response, 400, "invalid-header").await;
     app.stop().await;
 }
 

@@ -70,16 +70,22 @@ fn a_compression_level_with_a_codec_without_levels_is_rejected() {
     o.validate().unwrap();
 }
 
-#[test]
-fn a_utf8_file_with_one_windows_1252_row_keeps_its_utf8_rows() {
+/// 100,000 rows of `city`, but row 80,000 is `Goiânia` in Windows-1252 bytes.
+fn cities_with_a_windows_1252_row_at_80k(city: &str) -> Vec<u8> {
     let mut csv = b"id,city\n".to_vec();
     for i in 1..=100_000u32 {
         if i == 80_000 {
             csv.extend_from_slice(b"80000,Goi\xE2nia\n");
         } else {
-            csv.extend_from_slice(format!("{i},São Paulo\n").as_bytes());
+            csv.extend_from_slice(format!("{i},{city}\n").as_bytes());
         }
     }
+    csv
+}
+
+#[test]
+fn a_utf8_file_with_one_windows_1252_row_keeps_its_utf8_rows() {
+    let csv = cities_with_a_windows_1252_row_at_80k("São Paulo");
     let (report, batch) = convert_bytes("mixed-enc", &csv, &ConvertOptions::default()).unwrap();
     assert_eq!(report.rows, 100_000);
     assert_eq!(report.dialect.encoding, "utf-8");
@@ -106,14 +112,7 @@ fn a_windows_1252_row_within_the_sample_of_a_utf8_file_is_read_alone() {
 
 #[test]
 fn an_ascii_file_with_a_late_windows_1252_row_is_still_windows_1252() {
-    let mut csv = b"id,city\n".to_vec();
-    for i in 1..=100_000u32 {
-        if i == 80_000 {
-            csv.extend_from_slice(b"80000,Goi\xE2nia\n");
-        } else {
-            csv.extend_from_slice(format!("{i},Recife\n").as_bytes());
-        }
-    }
+    let csv = cities_with_a_windows_1252_row_at_80k("Recife");
     let (report, batch) = convert_bytes("late-cp1252", &csv, &ConvertOptions::default()).unwrap();
     assert_eq!(report.dialect.encoding, "windows-1252");
     assert_eq!(report.dialect.windows_1252_values, 0);
