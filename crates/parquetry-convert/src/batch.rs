@@ -187,7 +187,8 @@ impl Builder {
     }
 }
 
-/// Rebuilds a text column, reading each value that is not UTF-8 as Windows-1252.
+/// Rebuilds a text column, reading the bytes of each value that are not UTF-8 as
+/// Windows-1252.
 fn repair_text(
     offsets: &OffsetBuffer<i32>,
     values: &[u8],
@@ -201,8 +202,8 @@ fn repair_text(
         if std::str::from_utf8(v).is_ok() {
             out.extend_from_slice(v);
         } else {
-            let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(v);
-            out.extend_from_slice(text.as_bytes());
+            // The same repair the sample got in `detect`, so both read a value alike.
+            out.extend_from_slice(&crate::input::repair_utf8(v).0);
             *repaired += 1;
         }
         // Growth is at most 3x of a few values; a batch is far below 2 GiB of text.
