@@ -26,10 +26,6 @@ impl LocalFiles {
         Ok(files)
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     pub fn upload_path(&self, id: Uuid) -> PathBuf {
         self.root.join("uploads").join(format!("{id}.csv"))
     }

@@ -11,7 +11,7 @@ mod local;
 mod s3;
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use uuid::Uuid;
@@ -65,14 +65,6 @@ impl std::fmt::Display for StoredFile {
 }
 
 impl Storage {
-    /// Files in the local directory `root` only.
-    pub async fn open(root: impl Into<PathBuf>) -> io::Result<Storage> {
-        Ok(Storage {
-            local: LocalFiles::open(root).await?,
-            objects: None,
-        })
-    }
-
     /// The backend the settings choose: the bucket when `s3_bucket` is set
     /// (the data directory then only holds the workers' local copies).
     pub async fn from_settings(settings: &StorageSettings) -> Result<Storage, StorageError> {
@@ -85,10 +77,6 @@ impl Storage {
             None => None,
         };
         Ok(Storage { local, objects })
-    }
-
-    pub fn root(&self) -> &Path {
-        self.local.root()
     }
 
     /// The bucket, when the files live in object storage.

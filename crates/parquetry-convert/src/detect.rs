@@ -69,7 +69,9 @@ fn read_sample(
             raw.truncate(p + 1);
         }
     }
-    let utf8 = match std::str::from_utf8(&raw) {
+    let checked = std::str::from_utf8(&raw);
+    let valid = checked.is_ok();
+    let utf8 = match checked {
         Ok(s) if s.is_ascii() => Utf8State::Ascii,
         Ok(_) => Utf8State::MultiByte,
         // Valid multi-byte UTF-8 before the first bad byte: a UTF-8 file with a stray
@@ -85,6 +87,8 @@ fn read_sample(
             .0
             .into_owned()
             .into_bytes()
+    } else if valid {
+        raw
     } else {
         input::repair_utf8(&raw).0
     };
