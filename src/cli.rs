@@ -116,10 +116,9 @@ impl ConvertArgs {
 
 /// Runs `parquetry convert` and prints the report as JSON on stdout.
 pub fn run_convert(args: ConvertArgs) -> anyhow::Result<()> {
-    let mut options = ConvertOptions::default();
-    for (name, value) in args.option_pairs() {
-        options.set(name, &value)?;
-    }
+    let pairs = args.option_pairs();
+    let options =
+        ConvertOptions::from_pairs(pairs.iter().map(|(name, value)| (*name, value.as_str())))?;
     let never_canceled = AtomicBool::new(false);
     let report = convert_file(&args.input, &args.output, &options, &never_canceled)
         .map_err(|error| {

@@ -194,10 +194,18 @@ pub struct ServeSettings {
     #[arg(long, env = "PARQUETRY_MAX_QUEUED_JOBS", default_value_t = 10_000)]
     pub max_queued_jobs: u64,
 
-    /// Uploads are refused with 503 while the data directory's disk has less
-    /// free space than this, in bytes (`PARQUETRY_MIN_FREE_DISK_BYTES`, 1 GiB).
+    /// Uploads are refused with 507 while the data directory's disk has less
+    /// free space than this, in bytes (`PARQUETRY_MIN_FREE_DISK_BYTES`, 1 GiB);
+    /// an upload that brings it below is stopped.
     #[arg(long, env = "PARQUETRY_MIN_FREE_DISK_BYTES", default_value_t = 1024 * 1024 * 1024)]
     pub min_free_disk_bytes: u64,
+
+    /// Origins (`scheme://host[:port]`, comma-separated, or `*`) whose web
+    /// pages may call this API from a browser (`PARQUETRY_ALLOWED_ORIGINS`).
+    /// Unset: only pages served by this server may change anything; a
+    /// cross-origin upload or delete is refused with 403.
+    #[arg(long, env = "PARQUETRY_ALLOWED_ORIGINS")]
+    pub allowed_origins: Option<String>,
 
     /// A link template for a job's trace, with `{trace_id}` in it, e.g.
     /// `http://localhost:16686/trace/{trace_id}` (`PARQUETRY_TRACE_URL`).

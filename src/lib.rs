@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod error_code;
 pub mod http;
 pub mod jobs;
 pub mod startup;

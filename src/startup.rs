@@ -14,7 +14,7 @@ use crate::config::{
     DatabaseSettings, MigrateSettings, ServeSettings, StorageSettings, WorkerProcessSettings,
     WorkerSettings,
 };
-use crate::http::{self, AppState, ParquetryRootSpan};
+use crate::http::{self, AllowedOrigins, AppState, ParquetryRootSpan};
 use crate::jobs::JobStore;
 use crate::storage::Storage;
 use crate::telemetry::metrics::MetricsPipeline;
@@ -38,19 +38,16 @@ pub async fn open_store(
 }
 
 /// The job files: the bucket when one is configured, else the data directory.
-async fn open_storage(settings: &StorageSettings) -> anyhow::Result<Storage> {
-    let storage = Storage::from_settings(settings).await.with_context(|| {
-        format!(
-            "opening the file storage (data directory {})",
-            settings.data_dir.display()
-        )
-    })?;
-    if let Some(objects) = storage.objects() {
-        tracing::info!(
-            bucket = objects.bucket(),
-            "job files are kept in object storage"
-        );
-    }
+async fn open_storage(settings: &StorageSettings, min_free_bytes: u64) -> anyhow::Result<Storage> {
+    let storage = Storage::from_settings(settings, min_free_bytes)
+        .await
+        .with_context(|| {
+            format!(
+                "opening the file storage (data directory {})",
+                settings.data_dir.display()
+            )
+        })?;
+    tracing::info!(storage = %storage.describe(), "job files are kept in the {}", storage.describe());
     Ok(storage)
 }
 
@@ -68,13 +65,9 @@ impl Application {
     /// and starts the workers.
     pub async fn build(settings: ServeSettings) -> anyhow::Result<Application> {
         let store = open_store(&settings.database, &settings.storage, &settings.worker).await?;
-        if store.sqlite().is_some() {
-            tracing::info!(
-                file = %settings.storage.data_dir.join(crate::jobs::SQLITE_FILE).display(),
-                "no DATABASE_URL: keeping the job table in an embedded SQLite file"
-            );
-        }
-        let storage = open_storage(&settings.storage).await?;
+        let storage = open_storage(&settings.storage, settings.min_free_disk_bytes).await?;
+        let allowed_origins =
+            web::Data::new(AllowedOrigins::parse(settings.allowed_origins.as_deref())?);
         let metrics = Arc::new(MetricsPipeline::build(&ExporterChoice::from_env())?);
 
         let listener = TcpListener::bind(&settings.bind)
@@ -88,15 +81,16 @@ impl Application {
             max_upload_bytes: settings.max_upload_bytes,
             upload_idle_timeout: Duration::from_secs(settings.upload_idle_timeout_secs.max(1)),
             max_queued_jobs: settings.max_queued_jobs,
-            min_free_disk_bytes: settings.min_free_disk_bytes,
             max_attempts: settings.worker.max_attempts.clamp(1, 1000) as i32,
             trace_url: settings.trace_url.clone(),
         });
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(http::refuse_cross_origin))
                 .wrap(from_fn(http::observe_request))
                 .wrap(TracingLogger::<ParquetryRootSpan>::new())
                 .app_data(state.clone())
+                .app_data(allowed_origins.clone())
                 .configure(http::configure)
         })
         .listen(listener)?
@@ -188,7 +182,8 @@ pub async fn run_workers_only(settings: WorkerProcessSettings) -> anyhow::Result
             "parquetry worker shares the job table through PostgreSQL: set DATABASE_URL"
         );
         let store = open_store(&settings.database, &settings.storage, &settings.worker).await?;
-        let storage = open_storage(&settings.storage).await?;
+        // Workers accept no uploads: no free-space floor to keep.
+        let storage = open_storage(&settings.storage, 0).await?;
         let metrics = MetricsPipeline::build(&ExporterChoice::from_env())?;
         let workers = WorkerPool::start(WorkerContext {
             store,

@@ -1,6 +1,5 @@
 //! Reading, listing, downloading and removing jobs.
 
-use actix_files::NamedFile;
 use actix_web::http::header::{
     Charset, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
 };
@@ -82,32 +81,13 @@ pub async fn list_jobs(
         Some(token) => Some(ListCursor::decode(token).ok_or(ApiError::InvalidCursor)?),
     };
     // One row more than asked tells whether another page exists.
-    let mut jobs = state.store.list(status, limit + 1, cursor.as_ref()).await?;
-    let next_cursor = if jobs.len() as i64 > limit {
-        jobs.truncate(limit as usize);
-        jobs.last().map(|last| {
-            ListCursor {
-                created_at: last.created_at,
-                id: last.id,
-            }
-            .encode()
-        })
-    } else {
-        None
-    };
-    let trace_url = state.trace_url.as_deref();
-    Ok(HttpResponse::Ok().json(JobListView {
-        jobs: jobs
-            .into_iter()
-            .map(|job| JobView::new(job, trace_url))
-            .collect(),
-        next_cursor,
-    }))
+    let jobs = state.store.list(status, limit + 1, cursor.as_ref()).await?;
+    let page = JobListView::page(jobs, limit as usize, state.trace_url.as_deref());
+    Ok(HttpResponse::Ok().json(page))
 }
 
-/// Streams the Parquet file (headers only for HEAD); `NamedFile` answers
-/// `Range`, `If-None-Match` and friends from the file's metadata, and
-/// `result_object` does the same for a result in object storage, after
+/// Streams the Parquet file (headers only for HEAD), answering `Range`,
+/// `If-Range` and `If-None-Match` (see `download`), after
 /// `range::ignore_unusable_range` dropped a `Range` to be ignored.
 pub async fn get_result(
     request: HttpRequest,
@@ -120,26 +100,11 @@ pub async fn get_result(
         return Err(ApiError::JobNotSucceeded(job.status));
     }
     let disposition = attachment(&result_filename(&job.input_filename));
-    if let Some(objects) = state.storage.objects() {
-        return super::result_object::respond(&request, objects, id, disposition).await;
-    }
-    let file = NamedFile::open_async(state.storage.result_path(id))
-        .await
-        .map_err(|error| anyhow::anyhow!(error).context("opening the result of a succeeded job"))?;
-    let file = file
-        .set_content_type(
-            "application/vnd.apache.parquet"
-                .parse()
-                .expect("a valid mime type"),
-        )
-        .set_content_disposition(disposition);
-    let length = file.metadata().len();
-    let response = file.into_response(&request);
-    // NamedFile's 416 has an empty body typed as Parquet; answer a problem.
-    if response.status() == actix_web::http::StatusCode::RANGE_NOT_SATISFIABLE {
-        return Err(ApiError::RangeNotSatisfiable(length));
-    }
-    Ok(response)
+    let result =
+        state.storage.result(id).await.map_err(|error| {
+            anyhow::anyhow!(error).context("reading the result of a succeeded job")
+        })?;
+    super::download::respond(&request, result, disposition).await
 }
 
 /// `Content-Disposition: attachment` naming the file. A non-ASCII name goes in

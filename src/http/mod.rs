@@ -1,10 +1,12 @@
 //! The HTTP API (v1): routes, shared state and the telemetry middleware.
 
+mod download;
 mod jobs;
+mod origin;
 mod problem;
 mod range;
-mod result_object;
 mod upload;
+mod upload_body;
 mod views;
 
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use opentelemetry::KeyValue;
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 
+pub use origin::{refuse_cross_origin, AllowedOrigins};
 pub use problem::{ApiError, Problem};
 pub use views::{JobListView, JobView};
 
@@ -36,7 +39,6 @@ pub struct AppState {
     /// An upload that sends nothing this long is answered 408 and discarded.
     pub upload_idle_timeout: std::time::Duration,
     pub max_queued_jobs: u64,
-    pub min_free_disk_bytes: u64,
     pub max_attempts: i32,
     pub trace_url: Option<String>,
 }
@@ -80,9 +82,21 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .default_service(web::to(method_not_allowed))
                 .wrap(actix_web::middleware::from_fn(range::ignore_unusable_range)),
         )
-        .route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics))
+        .service(
+            web::resource("/healthz")
+                .route(web::get().to(healthz))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/readyz")
+                .route(web::get().to(readyz))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/metrics")
+                .route(web::get().to(metrics))
+                .default_service(web::to(method_not_allowed)),
+        )
         .default_service(web::to(no_such_route));
 }
 
@@ -98,10 +112,11 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     // Uploads are refused below the free-disk floor, so a load balancer
     // should send them elsewhere: not ready. An unreadable figure is not
     // held against readiness; the upload check reports it.
-    if let Ok(Some(free)) = state.storage.free_bytes() {
-        if free < state.min_free_disk_bytes {
-            return Err(ApiError::InsufficientStorage);
-        }
+    if let Ok(false) = state.storage.has_room_for(0) {
+        return Err(ApiError::NotReady {
+            code: crate::error_code::INSUFFICIENT_STORAGE,
+            detail: "the server is low on disk space and refuses uploads".into(),
+        });
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))
 }

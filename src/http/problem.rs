@@ -5,7 +5,33 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::jobs::JobStatus;
+use crate::error_code::{self as code, ErrorCode};
+use crate::jobs::{JobStatus, StoreError};
+
+impl From<StoreError> for ApiError {
+    /// What a store failure means to the client: come back later, a full
+    /// disk, a value that cannot be stored, or the server's own fault.
+    fn from(error: StoreError) -> ApiError {
+        match error {
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "the database is unavailable");
+                ApiError::DatabaseUnavailable
+            }
+            StoreError::DiskFull(cause) => {
+                tracing::error!(error = %cause, "the database's disk is full");
+                ApiError::InsufficientStorage
+            }
+            StoreError::InvalidValue(cause) => {
+                tracing::warn!(error = %cause, "the database refused a value of a request");
+                ApiError::InvalidValue(
+                    "a value of the request cannot be stored (control characters or out of range)"
+                        .into(),
+                )
+            }
+            other => ApiError::Database(other),
+        }
+    }
+}
 
 /// Everything a request can fail with. Client mistakes are 4xx with a
 /// message that says what to fix; a 5xx is logged with its cause and answered
@@ -14,8 +40,16 @@ use crate::jobs::JobStatus;
 pub enum ApiError {
     #[error("{0}")]
     InvalidOption(String),
-    #[error("the upload has no part named `file`; send the CSV as `-F file=@data.csv` or as the raw request body")]
-    MissingFile,
+    #[error("{0}")]
+    OptionsTooLarge(String),
+    #[error("{0}")]
+    InvalidFilename(String),
+    #[error("the Idempotency-Key was first used for a different upload (other options or another file); use a new key for a new upload")]
+    IdempotencyKeyReused,
+    #[error("{0}")]
+    CrossOriginForbidden(String),
+    #[error("the upload has no part named `file`{}; send the CSV as `-F file=@data.csv` or as the raw request body", missing_file_parts(.0))]
+    MissingFile(Vec<String>),
     #[error("the multipart body could not be read: {0}")]
     InvalidMultipart(String),
     #[error("the upload could not be read: {0}")]
@@ -40,6 +74,10 @@ pub enum ApiError {
     QueueFull { queued: i64 },
     #[error("the server is low on disk space; retry later")]
     InsufficientStorage,
+    /// `/readyz`: this process should not get traffic now, for the reason
+    /// `code` names.
+    #[error("{detail}")]
+    NotReady { code: ErrorCode, detail: String },
     #[error("this method is not allowed on this route; the API is described in openapi.yaml")]
     MethodNotAllowed { allow: String },
     #[error("no such route; the API is described in openapi.yaml")]
@@ -52,37 +90,45 @@ pub enum ApiError {
     InvalidCursor,
     #[error("the database cannot be reached")]
     DatabaseUnavailable,
+    #[error("a value could not be stored: {0}")]
+    InvalidValue(String),
     #[error("database error")]
-    Database(#[from] sqlx::Error),
+    Database(#[source] StoreError),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
 
 impl ApiError {
     /// The stable machine-readable code of the problem.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::InvalidOption(_) => "invalid-option",
-            ApiError::MissingFile => "missing-file",
-            ApiError::InvalidMultipart(_) => "invalid-multipart",
-            ApiError::UploadInterrupted(_) => "upload-interrupted",
-            ApiError::EmptyFile => "empty-file",
-            ApiError::UploadTimeout(_) => "upload-timeout",
-            ApiError::InvalidHeader(_) => "invalid-header",
-            ApiError::RangeNotSatisfiable(_) => "range-not-satisfiable",
-            ApiError::PayloadTooLarge { .. } => "payload-too-large",
-            ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
-            ApiError::NotFound => "not-found",
-            ApiError::NoSuchRoute => "no-such-route",
-            ApiError::MethodNotAllowed { .. } => "method-not-allowed",
-            ApiError::Gone => "gone",
-            ApiError::QueueFull { .. } => "queue-full",
-            ApiError::InsufficientStorage => "insufficient-storage",
-            ApiError::JobNotSucceeded(_) => "job-not-succeeded",
-            ApiError::InvalidQuery(_) => "invalid-query",
-            ApiError::InvalidCursor => "invalid-cursor",
-            ApiError::DatabaseUnavailable => "database-unavailable",
-            ApiError::Database(_) | ApiError::Internal(_) => "internal-error",
+            ApiError::InvalidOption(_) => code::INVALID_OPTION,
+            ApiError::OptionsTooLarge(_) => code::OPTIONS_TOO_LARGE,
+            ApiError::InvalidFilename(_) => code::INVALID_FILENAME,
+            ApiError::IdempotencyKeyReused => code::IDEMPOTENCY_KEY_REUSED,
+            ApiError::CrossOriginForbidden(_) => code::CROSS_ORIGIN_FORBIDDEN,
+            ApiError::MissingFile(_) => code::MISSING_FILE,
+            ApiError::InvalidMultipart(_) => code::INVALID_MULTIPART,
+            ApiError::UploadInterrupted(_) => code::UPLOAD_INTERRUPTED,
+            ApiError::EmptyFile => code::EMPTY_FILE,
+            ApiError::UploadTimeout(_) => code::UPLOAD_TIMEOUT,
+            ApiError::InvalidHeader(_) => code::INVALID_HEADER,
+            ApiError::RangeNotSatisfiable(_) => code::RANGE_NOT_SATISFIABLE,
+            ApiError::PayloadTooLarge { .. } => code::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => code::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::NotFound => code::NOT_FOUND,
+            ApiError::NoSuchRoute => code::NO_SUCH_ROUTE,
+            ApiError::MethodNotAllowed { .. } => code::METHOD_NOT_ALLOWED,
+            ApiError::Gone => code::GONE,
+            ApiError::QueueFull { .. } => code::QUEUE_FULL,
+            ApiError::InsufficientStorage => code::INSUFFICIENT_STORAGE,
+            ApiError::NotReady { code, .. } => code,
+            ApiError::JobNotSucceeded(_) => code::JOB_NOT_SUCCEEDED,
+            ApiError::InvalidQuery(_) => code::INVALID_QUERY,
+            ApiError::InvalidCursor => code::INVALID_CURSOR,
+            ApiError::InvalidValue(_) => code::INVALID_OPTION,
+            ApiError::DatabaseUnavailable => code::DATABASE_UNAVAILABLE,
+            ApiError::Database(_) | ApiError::Internal(_) => code::INTERNAL_ERROR,
         }
     }
 
@@ -90,7 +136,7 @@ impl ApiError {
     fn retry_after_secs(&self) -> Option<u64> {
         match self {
             ApiError::QueueFull { .. } => Some(30),
-            ApiError::InsufficientStorage => Some(60),
+            ApiError::InsufficientStorage | ApiError::NotReady { .. } => Some(60),
             ApiError::DatabaseUnavailable => Some(5),
             _ => None,
         }
@@ -99,7 +145,13 @@ impl ApiError {
     fn title(&self) -> &'static str {
         match self {
             ApiError::InvalidOption(_) => "Invalid conversion option",
-            ApiError::MissingFile => "No file in the upload",
+            ApiError::OptionsTooLarge(_) => "Too many or too long options",
+            ApiError::InvalidFilename(_) => "Invalid file name",
+            ApiError::IdempotencyKeyReused => "Idempotency key reused",
+            ApiError::CrossOriginForbidden(_) => "Cross-origin request refused",
+            ApiError::NotReady { .. } => "Not ready",
+            ApiError::InvalidValue(_) => "Invalid value",
+            ApiError::MissingFile(_) => "No file in the upload",
             ApiError::InvalidMultipart(_) => "Malformed multipart body",
             ApiError::UploadInterrupted(_) => "Upload interrupted",
             ApiError::EmptyFile => "Empty file",
@@ -119,6 +171,17 @@ impl ApiError {
             ApiError::InvalidCursor => "Invalid cursor",
             ApiError::DatabaseUnavailable => "Database unavailable",
             ApiError::Database(_) | ApiError::Internal(_) => "Internal error",
+        }
+    }
+}
+
+/// The parts a multipart upload sent instead of `file`, for its message.
+fn missing_file_parts(parts: &[String]) -> String {
+    match parts {
+        [] => String::new(),
+        parts => {
+            let shown: Vec<String> = parts.iter().take(5).map(|p| format!("`{p}`")).collect();
+            format!(" (it has {})", shown.join(", "))
         }
     }
 }
@@ -149,7 +212,10 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::InvalidOption(_)
-            | ApiError::MissingFile
+            | ApiError::OptionsTooLarge(_)
+            | ApiError::InvalidFilename(_)
+            | ApiError::InvalidValue(_)
+            | ApiError::MissingFile(_)
             | ApiError::InvalidMultipart(_)
             | ApiError::UploadInterrupted(_)
             | ApiError::EmptyFile
@@ -164,9 +230,12 @@ impl ResponseError for ApiError {
             ApiError::JobNotSucceeded(_) => StatusCode::CONFLICT,
             ApiError::Gone => StatusCode::GONE,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::CrossOriginForbidden(_) => StatusCode::FORBIDDEN,
             ApiError::DatabaseUnavailable
             | ApiError::QueueFull { .. }
-            | ApiError::InsufficientStorage => StatusCode::SERVICE_UNAVAILABLE,
+            | ApiError::NotReady { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Database(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -1,9 +1,8 @@
-//! `Range` requests on results. `NamedFile` answers the first range of any
-//! header it can parse and refuses the rest with an empty 416, whereas
-//! RFC 9110 §14.2 says a server ignores a `Range` it does not understand.
-//! This middleware drops such headers before the handler sees them: other
-//! units, malformed or invalid specs, and several ranges (answered with the
-//! whole file, which the RFC allows, rather than a 206 of the first only).
+//! `Range` requests on results. RFC 9110 §14.2 says a server ignores a
+//! `Range` it does not understand: this middleware drops such headers before
+//! the handler sees them (other units, malformed or invalid specs, and
+//! several ranges, answered with the whole file, which the RFC allows,
+//! rather than a 206 of the first only); `resolve` reads what is left.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -53,9 +52,42 @@ fn is_single_byte_range(value: &HeaderValue) -> bool {
     }
 }
 
+/// The bytes a usable `Range` (see `is_single_byte_range`) asks of a file of
+/// `total` bytes; `None` when it does not overlap the file (a 416).
+pub(super) fn resolve(text: &str, total: u64) -> Option<std::ops::Range<u64>> {
+    let (_, spec) = text.trim().split_once('=')?;
+    let (first, last) = spec.trim().split_once('-')?;
+    let (first, last) = (first.trim(), last.trim());
+    if first.is_empty() {
+        let suffix: u64 = last.parse().ok()?;
+        return (suffix > 0 && total > 0).then(|| total.saturating_sub(suffix)..total);
+    }
+    let start: u64 = first.parse().ok()?;
+    if start >= total {
+        return None;
+    }
+    let end = match last {
+        "" => total,
+        last => last.parse::<u64>().ok()?.min(total - 1) + 1,
+    };
+    Some(start..end)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges_resolve_against_the_file_size() {
+        assert_eq!(resolve("bytes=0-5", 10), Some(0..6));
+        assert_eq!(resolve("bytes=8-100", 10), Some(8..10));
+        assert_eq!(resolve("bytes=4-", 10), Some(4..10));
+        assert_eq!(resolve("bytes=-3", 10), Some(7..10));
+        assert_eq!(resolve("bytes=-30", 10), Some(0..10));
+        assert_eq!(resolve("bytes=10-", 10), None);
+        assert_eq!(resolve("bytes=-0", 10), None);
+        assert_eq!(resolve("bytes=0-0", 0), None);
+    }
 
     fn usable(text: &str) -> bool {
         is_single_byte_range(&HeaderValue::from_str(text).unwrap())

@@ -1,36 +1,26 @@
 //! `POST /v1/jobs`: the upload is streamed to storage as it arrives (never
 //! held in memory), its options are checked, then the job is enqueued inside
-//! a PRODUCER span whose context travels with the job.
+//! a PRODUCER span whose context travels with the job. A 202 is answered
+//! only once the input and the job's row are both durably stored.
 
-use std::collections::{BTreeMap, HashSet};
-use std::time::Duration;
-
-use actix_multipart::{Field, Multipart};
+use actix_multipart::Multipart;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::{Stream, StreamExt};
-use parquetry_convert::ConvertOptions;
+use parquetry_convert::{ConvertOptions, OptionsRefused};
+use sha2::{Digest, Sha256};
 use tracing::Instrument;
 use tracing_actix_web::RootSpan;
 use uuid::Uuid;
 
 use super::problem::ApiError;
+use super::upload_body::{self, BodyWriter, OptionPairs, StoredUpload};
 use super::views::JobView;
 use super::AppState;
-use crate::jobs::{Inserted, NewJob};
-use crate::storage::{UploadError, UploadSink};
+use crate::jobs::{Inserted, Job, NewJob, StoredOptions};
 use crate::telemetry;
 
-/// Longest accepted value of a non-file multipart field.
-const MAX_OPTION_FIELD_BYTES: usize = 64 * 1024;
-
-/// The options of one upload, in the order given (a name may repeat).
-type OptionPairs = Vec<(String, String)>;
-
-struct StoredUpload {
-    filename: String,
-    bytes: u64,
-}
+/// Longest accepted file name, in bytes (a common file-system limit).
+const MAX_FILENAME_BYTES: usize = 255;
 
 pub async fn create_job(
     request: HttpRequest,
@@ -39,20 +29,12 @@ pub async fn create_job(
     root_span: RootSpan,
 ) -> Result<HttpResponse, ApiError> {
     let idempotency_key = idempotency_key(&request)?;
-    if let Some(key) = &idempotency_key {
-        // A retried upload: answer with the job the first one made, without
-        // storing the body again.
-        if let Some(existing) = state.store.find_by_idempotency_key(key).await? {
-            return Ok(replayed(existing, &state));
-        }
-    }
     let limit = state.max_upload_bytes;
-    if let Some(length) = declared_length(&request) {
-        if length > limit {
-            return Err(ApiError::PayloadTooLarge { limit });
-        }
+    let declared = declared_length(&request);
+    if declared.is_some_and(|length| length > limit) {
+        return Err(ApiError::PayloadTooLarge { limit });
     }
-    refuse_when_overloaded(&state, declared_length(&request)).await?;
+    refuse_when_overloaded(&state, declared).await?;
     let mut options: OptionPairs =
         serde_urlencoded::from_str(request.query_string()).map_err(|error| {
             ApiError::InvalidQuery(format!("the query string is malformed: {error}"))
@@ -63,55 +45,65 @@ pub async fn create_job(
     if !multipart {
         check_raw_content_type(&request)?;
         // Refused now rather than queued to fail: there is nothing to convert.
-        if declared_length(&request) == Some(0) {
+        if declared == Some(0) {
             return Err(ApiError::EmptyFile);
         }
     }
-    check_repeated_options(&options)?;
-    let idle = state.upload_idle_timeout;
+    decode_options(&options)?;
     let id = Uuid::now_v7();
     let sink = state
         .storage
         .begin_upload(id, limit)
         .await
         .map_err(|error| anyhow::anyhow!(error).context("creating the upload file"))?;
+    let writer = BodyWriter::new(sink, idempotency_key.is_some());
+    let idle = state.upload_idle_timeout;
     let received = if multipart {
         let multipart = Multipart::new(request.headers(), payload);
-        receive_multipart(multipart, sink, &mut options, idle).await
+        upload_body::receive_multipart(multipart, writer, &mut options, idle).await
     } else {
-        receive_raw(payload, sink, idle).await
+        upload_body::receive_raw(payload, writer, idle).await
     };
-    let stored = match received.and_then(|upload| {
-        check_repeated_options(&options)?;
-        validate_options(&options).map(|_| upload)
-    }) {
-        Ok(stored) => stored,
+    let accepted = received.and_then(|upload| {
+        let form_filename = take_option(&mut options, "filename");
+        let filename = job_filename(query_filename.or(form_filename), &upload)?;
+        decode_options(&options)?;
+        Ok((upload, filename))
+    });
+    let (stored, filename) = match accepted {
+        Ok(accepted) => accepted,
         Err(error) => {
             remove_upload(&state, id).await;
             return Err(error);
         }
     };
-    root_span.record("http.request.body.size", stored.bytes);
+    root_span.record("http.request.body.size", stored.bytes as i64);
     state.metrics.upload_bytes.add(stored.bytes, &[]);
 
-    let filename = query_filename
-        .or(Some(stored.filename).filter(|f| !f.is_empty()))
-        .unwrap_or_else(|| "upload.csv".to_string());
-    let inserted = enqueue(
-        &state,
+    let options = StoredOptions::new(options);
+    let request_digest = stored
+        .digest
+        .as_deref()
+        .map(|body| request_digest(&options, &filename, body));
+    let new_job = NewJob {
         id,
-        filename,
-        stored.bytes,
-        &options,
+        input_filename: filename,
+        input_bytes: stored.bytes as i64,
+        options: options.to_json(),
+        traceparent: None,
+        tracestate: None,
+        trace_id: None,
         idempotency_key,
-    )
-    .await;
-    let job = match inserted {
+        request_digest: request_digest.clone(),
+        max_attempts: state.max_attempts,
+    };
+    let job = match enqueue(&state, new_job).await {
         Ok(Inserted::Created(job)) => job,
-        Ok(Inserted::Existing(job)) => {
-            // Two uploads with one key raced and the other won.
+        Ok(Inserted::Existing(existing)) => {
+            // The key was used before (or by a concurrent upload that won):
+            // this upload's copy is not needed either way.
             remove_upload(&state, id).await;
-            return Ok(replayed(job, &state));
+            return replayed(existing, request_digest, &state);
         }
         Err(error) => {
             remove_upload(&state, id).await;
@@ -125,12 +117,62 @@ pub async fn create_job(
         .json(JobView::new(job, state.trace_url.as_deref())))
 }
 
-/// The answer to a retried upload: the original job, 200 instead of 202.
-fn replayed(job: crate::jobs::Job, state: &AppState) -> HttpResponse {
-    HttpResponse::Ok()
+/// Decodes the options as the worker will, so a mistake is a 400 now rather
+/// than a failed job later.
+fn decode_options(options: &OptionPairs) -> Result<ConvertOptions, ApiError> {
+    ConvertOptions::from_pairs(options.iter().map(|(n, v)| (n.as_str(), v.as_str()))).map_err(
+        |refused| match refused {
+            OptionsRefused::TooLarge(message) => ApiError::OptionsTooLarge(message),
+            OptionsRefused::Invalid(error) => ApiError::InvalidOption(error.to_string()),
+        },
+    )
+}
+
+/// The job's file name: the `filename` option, else the multipart part's,
+/// else `upload.csv`. It is stored and echoed, so it must be text a
+/// database and a `Content-Disposition` can carry.
+fn job_filename(given: Option<String>, upload: &StoredUpload) -> Result<String, ApiError> {
+    let name = given
+        .or(Some(upload.filename.clone()).filter(|f| !f.is_empty()))
+        .unwrap_or_else(|| "upload.csv".to_string());
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::InvalidFilename(
+            "the file name contains control characters (such as NUL or a line break)".into(),
+        ));
+    }
+    if name.len() > MAX_FILENAME_BYTES {
+        return Err(ApiError::InvalidFilename(format!(
+            "the file name is longer than {MAX_FILENAME_BYTES} bytes"
+        )));
+    }
+    Ok(name)
+}
+
+/// SHA-256 over what defines the request for its idempotency key: the
+/// options, the file name and the body's own digest.
+fn request_digest(options: &StoredOptions, filename: &str, body: &[u8]) -> String {
+    let mut digest = Sha256::new();
+    digest.update(options.to_json().to_string().as_bytes());
+    digest.update([0]);
+    digest.update(filename.as_bytes());
+    digest.update([0]);
+    digest.update(body);
+    let bytes = digest.finalize();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The answer to a retried upload: the original job, 200 instead of 202;
+/// 422 when the key was first used for a different request.
+fn replayed(job: Job, digest: Option<String>, state: &AppState) -> Result<HttpResponse, ApiError> {
+    if let (Some(first), Some(this)) = (&job.request_digest, &digest) {
+        if first != this {
+            return Err(ApiError::IdempotencyKeyReused);
+        }
+    }
+    Ok(HttpResponse::Ok()
         .insert_header((header::LOCATION, format!("/v1/jobs/{}", job.id)))
         .insert_header(("Idempotent-Replayed", "true"))
-        .json(JobView::new(job, state.trace_url.as_deref()))
+        .json(JobView::new(job, state.trace_url.as_deref())))
 }
 
 fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ApiError> {
@@ -157,29 +199,19 @@ async fn refuse_when_overloaded(state: &AppState, declared: Option<u64>) -> Resu
     if queued >= state.max_queued_jobs as i64 {
         return Err(ApiError::QueueFull { queued });
     }
-    let free = state
+    let room = state
         .storage
-        .free_bytes()
+        .has_room_for(declared.unwrap_or(0))
         .map_err(|error| anyhow::anyhow!(error).context("reading the free disk space"))?;
-    // Only uploads written to the local disk can fill it.
-    if let Some(free) = free {
-        if free.saturating_sub(declared.unwrap_or(0)) < state.min_free_disk_bytes {
-            return Err(ApiError::InsufficientStorage);
-        }
+    if !room {
+        return Err(ApiError::InsufficientStorage);
     }
     Ok(())
 }
 
 /// The PRODUCER span of the enqueue; its context is stored in the row so the
 /// worker's CONSUMER span continues this trace, in whatever process it runs.
-async fn enqueue(
-    state: &AppState,
-    id: Uuid,
-    filename: String,
-    bytes: u64,
-    options: &OptionPairs,
-    idempotency_key: Option<String>,
-) -> Result<Inserted, ApiError> {
+async fn enqueue(state: &AppState, mut job: NewJob) -> Result<Inserted, ApiError> {
     let producer = tracing::info_span!(
         "enqueue job",
         otel.name = "publish jobs",
@@ -188,86 +220,14 @@ async fn enqueue(
         messaging.operation.type = "send",
         messaging.operation.name = "publish",
         messaging.destination.name = "jobs",
-        messaging.message.id = %id,
-        parquetry.job.id = %id,
+        messaging.message.id = %job.id,
+        parquetry.job.id = %job.id,
     );
     let context = telemetry::trace_context_of(&producer);
-    let new_job = NewJob {
-        id,
-        input_filename: filename,
-        input_bytes: bytes as i64,
-        options: options_json(options),
-        traceparent: context.as_ref().map(|(parent, _)| parent.clone()),
-        tracestate: context.and_then(|(_, state)| state),
-        trace_id: telemetry::trace_id_of(&producer),
-        idempotency_key,
-        max_attempts: state.max_attempts,
-    };
-    Ok(state.store.insert(&new_job).instrument(producer).await?)
-}
-
-/// Options as stored with the job: name → value, or a list of values when a
-/// name was given more than once (e.g. several `date_format`s).
-fn options_json(options: &OptionPairs) -> serde_json::Value {
-    let mut grouped: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (name, value) in options {
-        grouped.entry(name).or_default().push(value);
-    }
-    grouped
-        .into_iter()
-        .map(|(name, values)| {
-            let value = if values.len() == 1 {
-                serde_json::Value::from(values[0])
-            } else {
-                serde_json::Value::from(values)
-            };
-            (name.to_string(), value)
-        })
-        .collect::<serde_json::Map<_, _>>()
-        .into()
-}
-
-/// Parses the options the way the worker will, so a mistake is a 400 now
-/// rather than a failed job later.
-fn validate_options(options: &OptionPairs) -> Result<ConvertOptions, ApiError> {
-    let mut parsed = ConvertOptions::default();
-    for (name, value) in options {
-        parsed
-            .set(name, value)
-            .map_err(|error| ApiError::InvalidOption(error.to_string()))?;
-    }
-    // Combinations (a level with a codec that has none) are only known once all are set.
-    parsed
-        .validate()
-        .map_err(|error| ApiError::InvalidOption(error.to_string()))?;
-    Ok(parsed)
-}
-
-fn check_repeated_options(options: &OptionPairs) -> Result<(), ApiError> {
-    let mut seen = HashSet::new();
-    for (name, _) in options {
-        // Unknown names pass here and are refused with the list of known ones by `set`.
-        let key = ConvertOptions::canonical_name(name).unwrap_or(name.as_str());
-        if !ConvertOptions::REPEATABLE.contains(&key) && !seen.insert(key) {
-            return Err(ApiError::InvalidOption(format!(
-                "`{name}` is given more than once; only date_format and timestamp_format \
-                 repeat (null_values takes one comma-separated list)"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// The next item of an upload body, or `upload-timeout` when the client
-/// sends nothing for `idle`: a stalled upload must not hold its connection
-/// and partial file forever.
-async fn next_within<S: Stream + Unpin>(
-    stream: &mut S,
-    idle: Duration,
-) -> Result<Option<S::Item>, ApiError> {
-    tokio::time::timeout(idle, stream.next())
-        .await
-        .map_err(|_| ApiError::UploadTimeout(idle.as_secs()))
+    job.traceparent = context.as_ref().map(|(parent, _)| parent.clone());
+    job.tracestate = context.and_then(|(_, state)| state);
+    job.trace_id = telemetry::trace_id_of(&producer);
+    Ok(state.store.insert(&job).instrument(producer).await?)
 }
 
 fn take_option(options: &mut OptionPairs, name: &str) -> Option<String> {
@@ -323,148 +283,6 @@ fn check_raw_content_type(request: &HttpRequest) -> Result<(), ApiError> {
     } else {
         Err(ApiError::UnsupportedMediaType(kind))
     }
-}
-
-fn upload_error(error: UploadError) -> ApiError {
-    match error {
-        UploadError::TooLarge { limit } => ApiError::PayloadTooLarge { limit },
-        UploadError::Storage(error) => {
-            ApiError::Internal(anyhow::anyhow!(error).context("writing an upload"))
-        }
-    }
-}
-
-async fn receive_raw(
-    mut payload: web::Payload,
-    mut sink: UploadSink,
-    idle: Duration,
-) -> Result<StoredUpload, ApiError> {
-    loop {
-        let outcome = match next_within(&mut payload, idle).await {
-            Ok(None) => break,
-            Ok(Some(Ok(chunk))) => sink.write(&chunk).await.map_err(upload_error),
-            Ok(Some(Err(error))) => {
-                // actix's wording ("payload reached EOF before completing: None") means
-                // nothing to a client; say what happened and keep the cause for the logs.
-                tracing::info!(%error, "upload body ended early");
-                Err(ApiError::UploadInterrupted(
-                    "the connection closed before the whole body arrived".into(),
-                ))
-            }
-            Err(error) => Err(error),
-        };
-        if let Err(error) = outcome {
-            sink.abort().await;
-            return Err(error);
-        }
-    }
-    finish(sink, String::new()).await
-}
-
-async fn finish(sink: UploadSink, filename: String) -> Result<StoredUpload, ApiError> {
-    if sink.bytes_written() == 0 {
-        sink.abort().await;
-        return Err(ApiError::EmptyFile);
-    }
-    let bytes = sink
-        .finish()
-        .await
-        .map_err(|error| anyhow::anyhow!(error).context("storing an upload"))?;
-    Ok(StoredUpload { filename, bytes })
-}
-
-async fn receive_multipart(
-    mut multipart: Multipart,
-    sink: UploadSink,
-    options: &mut OptionPairs,
-    idle: Duration,
-) -> Result<StoredUpload, ApiError> {
-    let mut sink = Some(sink);
-    let mut stored = None;
-    loop {
-        let field = match next_within(&mut multipart, idle).await {
-            Ok(None) => break,
-            Ok(Some(field)) => field,
-            Err(error) => {
-                if let Some(sink) = sink {
-                    sink.abort().await;
-                }
-                return Err(error);
-            }
-        };
-        let outcome = match field {
-            Err(error) => Err(ApiError::InvalidMultipart(error.to_string())),
-            Ok(field) => match field.name().unwrap_or("").to_string().as_str() {
-                "file" => match sink.take() {
-                    Some(sink) => receive_file_field(field, sink, idle)
-                        .await
-                        .map(|s| stored = Some(s)),
-                    None => Err(ApiError::InvalidMultipart(
-                        "only one part named `file` is accepted".into(),
-                    )),
-                },
-                name => read_text_field(field, idle)
-                    .await
-                    .map(|value| options.push((name.to_string(), value))),
-            },
-        };
-        if let Err(error) = outcome {
-            if let Some(sink) = sink {
-                sink.abort().await;
-            }
-            return Err(error);
-        }
-    }
-    if let Some(sink) = sink {
-        sink.abort().await;
-        return Err(ApiError::MissingFile);
-    }
-    let mut stored = stored.ok_or(ApiError::MissingFile)?;
-    if let Some(name) = take_option(options, "filename") {
-        stored.filename = name;
-    }
-    Ok(stored)
-}
-
-async fn receive_file_field(
-    mut field: Field,
-    mut sink: UploadSink,
-    idle: Duration,
-) -> Result<StoredUpload, ApiError> {
-    let filename = field
-        .content_disposition()
-        .and_then(|disposition| disposition.get_filename())
-        .unwrap_or("")
-        .to_string();
-    loop {
-        let outcome = match next_within(&mut field, idle).await {
-            Ok(None) => break,
-            Ok(Some(Ok(chunk))) => sink.write(&chunk).await.map_err(upload_error),
-            Ok(Some(Err(error))) => Err(ApiError::InvalidMultipart(error.to_string())),
-            Err(error) => Err(error),
-        };
-        if let Err(error) = outcome {
-            sink.abort().await;
-            return Err(error);
-        }
-    }
-    finish(sink, filename).await
-}
-
-async fn read_text_field(mut field: Field, idle: Duration) -> Result<String, ApiError> {
-    let name = field.name().unwrap_or("").to_string();
-    let mut value = Vec::new();
-    while let Some(chunk) = next_within(&mut field, idle).await? {
-        let chunk = chunk.map_err(|error| ApiError::InvalidMultipart(error.to_string()))?;
-        if value.len() + chunk.len() > MAX_OPTION_FIELD_BYTES {
-            return Err(ApiError::InvalidOption(format!(
-                "the value of `{name}` is longer than {MAX_OPTION_FIELD_BYTES} bytes"
-            )));
-        }
-        value.extend_from_slice(&chunk);
-    }
-    String::from_utf8(value)
-        .map_err(|_| ApiError::InvalidOption(format!("the value of `{name}` is not UTF-8")))
 }
 
 async fn remove_upload(state: &AppState, id: Uuid) {

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::jobs::{Job, JobError, JobStatus};
+use crate::jobs::{Job, JobError, JobStatus, ListCursor};
 
 #[derive(Debug, Serialize)]
 pub struct InputView {
@@ -82,6 +82,44 @@ impl JobView {
 /// A page of `GET /v1/jobs`.
 #[derive(Debug, Serialize)]
 pub struct JobListView {
-    pub jobs: Vec<JobView>,
+    pub jobs: Vec<serde_json::Value>,
     pub next_cursor: Option<String>,
+}
+
+/// Most bytes of jobs one page carries (the first job always goes in): a
+/// page of `limit` jobs with large options or reports would otherwise weigh
+/// `limit` times as much, and so would the server's memory answering it.
+pub const MAX_PAGE_BYTES: usize = 1024 * 1024;
+
+impl JobListView {
+    /// The page of `jobs` (newest first, one more than `limit` when another
+    /// page exists), cut at `limit` jobs or `MAX_PAGE_BYTES`, whichever
+    /// comes first; `next_cursor` continues after the last job shown.
+    pub fn page(jobs: Vec<Job>, limit: usize, trace_url: Option<&str>) -> JobListView {
+        let more = jobs.len() > limit;
+        let mut shown = Vec::new();
+        let mut bytes = 0;
+        let mut last = None;
+        for job in jobs.into_iter().take(limit) {
+            let position = ListCursor {
+                created_at: job.created_at,
+                id: job.id,
+            };
+            let view = serde_json::to_value(JobView::new(job, trace_url)).unwrap_or_default();
+            let size = serde_json::to_vec(&view).map(|v| v.len()).unwrap_or(0);
+            if !shown.is_empty() && bytes + size > MAX_PAGE_BYTES {
+                return JobListView {
+                    jobs: shown,
+                    next_cursor: last.map(|cursor: ListCursor| cursor.encode()),
+                };
+            }
+            bytes += size;
+            shown.push(view);
+            last = Some(position);
+        }
+        JobListView {
+            jobs: shown,
+            next_cursor: if more { last.map(|c| c.encode()) } else { None },
+        }
+    }
 }

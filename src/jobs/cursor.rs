@@ -1,7 +1,10 @@
 //! Opaque cursors for keyset pagination of the job list.
 
 use base64::Engine;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
+
+/// The latest year a cursor can name (both stores hold it).
+const MAX_YEAR: i32 = 9999;
 use uuid::Uuid;
 
 /// The position after the last job of a page: jobs are listed newest first
@@ -26,8 +29,14 @@ impl ListCursor {
             .ok()?;
         let raw = String::from_utf8(raw).ok()?;
         let (micros, id) = raw.split_once('|')?;
+        let created_at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+        // Every job was created after 1970 and before 10000: anything else
+        // is forged, and may be out of the database's range.
+        if !(0..=MAX_YEAR).contains(&created_at.year()) {
+            return None;
+        }
         Some(ListCursor {
-            created_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            created_at,
             id: id.parse().ok()?,
         })
     }
@@ -50,5 +59,11 @@ mod tests {
     fn a_forged_cursor_is_refused() {
         assert_eq!(ListCursor::decode("not a cursor"), None);
         assert_eq!(ListCursor::decode("MTIz"), None);
+        let far_future = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+            "{}|{}",
+            i64::MAX / 2,
+            Uuid::nil()
+        ));
+        assert_eq!(ListCursor::decode(&far_future), None);
     }
 }

@@ -2,18 +2,23 @@
 //! statement that touches it.
 
 mod cursor;
+mod error;
+mod options;
 mod postgres;
 mod spans;
 mod sqlite;
 mod store;
+mod wakeup;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
 pub use cursor::ListCursor;
-pub use spans::DbTarget;
+pub use error::{StoreError, StoreResult};
+pub use options::StoredOptions;
 pub use store::{JobStore, SQLITE_FILE};
+pub use wakeup::QueueListener;
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -108,6 +113,8 @@ pub struct Job {
     /// `[{attempt, code, message, at}]` for each attempt that did not succeed.
     pub attempt_errors: serde_json::Value,
     pub idempotency_key: Option<String>,
+    /// Digest of the request that created the job with its idempotency key.
+    pub request_digest: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -125,6 +132,7 @@ pub struct NewJob {
     pub tracestate: Option<String>,
     pub trace_id: Option<String>,
     pub idempotency_key: Option<String>,
+    pub request_digest: Option<String>,
     pub max_attempts: i32,
 }
 

@@ -9,11 +9,11 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::spans::{decode_error, DbTarget};
-use super::{Inserted, Job, JobError, JobStatus, ListCursor, NewJob, Removal};
+use super::{Job, JobError, JobStatus, ListCursor, NewJob, Removal};
 
 const INSERT: &str = "INSERT INTO jobs (id, input_filename, input_bytes, options, traceparent, \
-     tracestate, trace_id, idempotency_key, max_attempts) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+     tracestate, trace_id, idempotency_key, max_attempts, request_digest) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
      ON CONFLICT (idempotency_key) DO NOTHING RETURNING *";
 const SELECT_ONE: &str = "SELECT * FROM jobs WHERE id = $1";
 const SELECT_BY_IDEMPOTENCY_KEY: &str = "SELECT * FROM jobs WHERE idempotency_key = $1";
@@ -61,14 +61,14 @@ const REQUEUE: &str = "UPDATE jobs SET status = 'queued', worker_id = NULL, \
 /// attempt; the job runs again elsewhere unless it keeps killing workers.
 const REQUEUE_STALE: &str = "UPDATE jobs SET \
      status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
-     error_code = CASE WHEN attempts >= max_attempts THEN 'lease-expired' END, \
+     error_code = CASE WHEN attempts >= max_attempts THEN $3::text END, \
      error_message = CASE WHEN attempts >= max_attempts \
          THEN 'the worker running this job stopped responding on every attempt' END, \
      finished_at = CASE WHEN attempts >= max_attempts THEN now() END, \
      expires_at = CASE WHEN attempts >= max_attempts THEN now() + make_interval(secs => $2) END, \
      worker_id = NULL, heartbeat_at = NULL, updated_at = now(), \
      attempt_errors = attempt_errors || jsonb_build_array(jsonb_build_object( \
-         'attempt', attempts, 'code', 'lease-expired', \
+         'attempt', attempts, 'code', $3::text, \
          'message', 'the worker stopped heartbeating', 'at', now())) \
      WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $1) \
      RETURNING id";
@@ -85,7 +85,7 @@ const EXPIRE: &str = "WITH expired AS (DELETE FROM jobs WHERE expires_at < now()
      INSERT INTO expired_jobs (id) SELECT id FROM expired ON CONFLICT DO NOTHING RETURNING id";
 const PURGE_TOMBSTONES: &str =
     "DELETE FROM expired_jobs WHERE expired_at < now() - make_interval(secs => $1)";
-const KNOWN_IDS: &str = "SELECT id FROM jobs WHERE id = ANY($1)";
+const JOB_STATES: &str = "SELECT id, status, attempts FROM jobs WHERE id = ANY($1)";
 
 /// The job table. Cloning is cheap (a pool handle).
 /// The job table in PostgreSQL: the production store, shared by every
@@ -124,9 +124,9 @@ impl PgJobs {
         &self.target
     }
 
-    /// Enqueues a job whose input is already stored; with an idempotency key
-    /// that is taken, returns the job that has it instead.
-    pub async fn insert(&self, job: &NewJob) -> sqlx::Result<Inserted> {
+    /// Enqueues a job whose input is already stored; `None` when its
+    /// idempotency key is taken.
+    pub async fn insert(&self, job: &NewJob) -> sqlx::Result<Option<Job>> {
         let query = sqlx::query(INSERT)
             .bind(job.id)
             .bind(&job.input_filename)
@@ -136,20 +136,13 @@ impl PgJobs {
             .bind(&job.tracestate)
             .bind(&job.trace_id)
             .bind(&job.idempotency_key)
-            .bind(job.max_attempts);
+            .bind(job.max_attempts)
+            .bind(&job.request_digest);
         let row = self
             .target
             .traced("INSERT", INSERT, query.fetch_optional(&self.pool))
             .await?;
-        if let Some(row) = row {
-            return Ok(Inserted::Created(job_from_row(&row)?));
-        }
-        let key = job.idempotency_key.as_deref().unwrap_or_default();
-        match self.find_by_idempotency_key(key).await? {
-            Some(existing) => Ok(Inserted::Existing(existing)),
-            // The other job expired between the two statements.
-            None => Err(sqlx::Error::RowNotFound),
-        }
+        row.as_ref().map(job_from_row).transpose()
     }
 
     pub async fn find_by_idempotency_key(&self, key: &str) -> sqlx::Result<Option<Job>> {
@@ -308,6 +301,7 @@ impl PgJobs {
         let rows = sqlx::query(REQUEUE_STALE)
             .bind(lease_timeout.as_secs_f64())
             .bind(self.retention_secs())
+            .bind(crate::error_code::LEASE_EXPIRED)
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(|row| row.try_get("id")).collect()
@@ -355,11 +349,21 @@ impl PgJobs {
     }
 
     /// Which of `ids` still have a row (for the orphan-file sweep).
-    pub async fn known_ids(&self, ids: &[Uuid]) -> sqlx::Result<Vec<Uuid>> {
-        sqlx::query_scalar(KNOWN_IDS)
+    pub async fn job_states(&self, ids: &[Uuid]) -> sqlx::Result<Vec<(Uuid, JobStatus, i32)>> {
+        let rows = sqlx::query(JOB_STATES)
             .bind(ids)
             .fetch_all(&self.pool)
-            .await
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let status: String = row.try_get("status")?;
+                Ok((
+                    row.try_get("id")?,
+                    JobStatus::parse(&status).ok_or_else(|| decode_error("status", &status))?,
+                    row.try_get("attempts")?,
+                ))
+            })
+            .collect()
     }
 
     /// Jobs queued and running now, across every process.
@@ -393,6 +397,7 @@ fn job_from_row(row: &PgRow) -> sqlx::Result<Job> {
         max_attempts: row.try_get("max_attempts")?,
         attempt_errors: row.try_get("attempt_errors")?,
         idempotency_key: row.try_get("idempotency_key")?,
+        request_digest: row.try_get("request_digest")?,
         expires_at: row.try_get("expires_at")?,
         created_at: row.try_get("created_at")?,
         started_at: row.try_get("started_at")?,

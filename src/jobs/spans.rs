@@ -3,6 +3,9 @@
 
 use std::future::Future;
 
+use std::time::SystemTime;
+
+use opentelemetry::trace::{Span as _, SpanKind, Tracer as _};
 use opentelemetry::KeyValue;
 use tracing::{field::Empty, Instrument};
 
@@ -32,6 +35,31 @@ impl DbTarget {
             attributes.push(KeyValue::new("server.port", i64::from(port)));
         }
         attributes
+    }
+
+    /// Records, through the OpenTelemetry API, the span of a statement that
+    /// ran before its trace was known (the claim: its job names the trace).
+    /// `summary` tells statements of one operation apart (`claim`,
+    /// `heartbeat`…) in `db.query.summary`.
+    pub fn record_span(
+        &self,
+        operation: &'static str,
+        query: &'static str,
+        summary: &'static str,
+        parent: &opentelemetry::Context,
+        started: SystemTime,
+        ended: SystemTime,
+    ) {
+        let tracer = opentelemetry::global::tracer("parquetry");
+        let mut attributes = self.attributes(operation, query);
+        attributes.push(KeyValue::new("db.query.summary", format!("{summary} jobs")));
+        let mut span = tracer
+            .span_builder(format!("{operation} jobs"))
+            .with_kind(SpanKind::Client)
+            .with_start_time(started)
+            .with_attributes(attributes)
+            .start_with_context(&tracer, parent);
+        span.end_with_timestamp(ended);
     }
 
     /// Runs one statement inside a client span named `OPERATION jobs`.

@@ -15,11 +15,12 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::spans::{decode_error, DbTarget};
-use super::{Inserted, Job, JobError, JobStatus, ListCursor, NewJob, Removal};
+use super::{Job, JobError, JobStatus, ListCursor, NewJob, Removal};
 
 const INSERT: &str = "INSERT INTO jobs (id, input_filename, input_bytes, options, traceparent, \
-     tracestate, trace_id, idempotency_key, max_attempts, run_after, created_at, updated_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?10) \
+     tracestate, trace_id, idempotency_key, max_attempts, run_after, created_at, updated_at, \
+     request_digest) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?10, ?11) \
      ON CONFLICT (idempotency_key) DO NOTHING RETURNING *";
 const SELECT_ONE: &str = "SELECT * FROM jobs WHERE id = ?1";
 const SELECT_BY_IDEMPOTENCY_KEY: &str = "SELECT * FROM jobs WHERE idempotency_key = ?1";
@@ -58,14 +59,14 @@ const REQUEUE: &str = "UPDATE jobs SET status = 'queued', worker_id = NULL, \
      WHERE id = ?1 AND worker_id = ?2 AND status = 'running' RETURNING id";
 const REQUEUE_STALE: &str = "UPDATE jobs SET \
      status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
-     error_code = CASE WHEN attempts >= max_attempts THEN 'lease-expired' END, \
+     error_code = CASE WHEN attempts >= max_attempts THEN ?5 END, \
      error_message = CASE WHEN attempts >= max_attempts \
          THEN 'the worker running this job stopped responding on every attempt' END, \
      finished_at = CASE WHEN attempts >= max_attempts THEN ?2 END, \
      expires_at = CASE WHEN attempts >= max_attempts THEN ?3 END, \
      worker_id = NULL, heartbeat_at = NULL, updated_at = ?2, \
      attempt_errors = json_insert(attempt_errors, '$[#]', json_object( \
-         'attempt', attempts, 'code', 'lease-expired', \
+         'attempt', attempts, 'code', ?5, \
          'message', 'the worker stopped heartbeating', 'at', ?4)) \
      WHERE status = 'running' AND heartbeat_at < ?1 RETURNING id";
 const CANCEL: &str = "UPDATE jobs SET status = 'canceled', finished_at = ?2, \
@@ -79,7 +80,9 @@ const COUNT_QUEUED: &str = "SELECT count(*) FROM jobs WHERE status = 'queued'";
 const EXPIRE: &str = "DELETE FROM jobs WHERE expires_at < ?1 RETURNING id";
 const TOMBSTONE: &str = "INSERT OR IGNORE INTO expired_jobs (id, expired_at) VALUES (?1, ?2)";
 const PURGE_TOMBSTONES: &str = "DELETE FROM expired_jobs WHERE expired_at < ?1";
-const KNOWN_ID: &str = "SELECT id FROM jobs WHERE id = ?1";
+/// Ids travel as a JSON array of text UUIDs; the table keeps them as blobs.
+const JOB_STATES: &str = "SELECT id, status, attempts FROM jobs \
+     WHERE id IN (SELECT unhex(replace(value, '-', '')) FROM json_each(?1))";
 
 fn micros(instant: DateTime<Utc>) -> i64 {
     instant.timestamp_micros()
@@ -137,14 +140,19 @@ impl SqliteJobs {
         sql: &'static str,
         query: sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
     ) -> sqlx::Result<Option<Job>> {
-        let row = self
+        // `fetch_all`, not `fetch_optional`: SQLite commits an autocommitted
+        // statement when it is stepped to its end, and `fetch_optional`
+        // stops at the first RETURNING row, so a commit that fails (a full
+        // disk) would go unnoticed and a lost row be reported as written.
+        let rows = self
             .target
-            .traced(operation, sql, query.fetch_optional(&self.pool))
+            .traced(operation, sql, query.fetch_all(&self.pool))
             .await?;
-        row.as_ref().map(job_from_row).transpose()
+        rows.first().map(job_from_row).transpose()
     }
 
-    pub async fn insert(&self, job: &NewJob) -> sqlx::Result<Inserted> {
+    /// Enqueues a job; `None` when its idempotency key is taken.
+    pub async fn insert(&self, job: &NewJob) -> sqlx::Result<Option<Job>> {
         let query = sqlx::query(INSERT)
             .bind(job.id)
             .bind(&job.input_filename)
@@ -155,16 +163,13 @@ impl SqliteJobs {
             .bind(&job.trace_id)
             .bind(&job.idempotency_key)
             .bind(job.max_attempts)
-            .bind(micros(Utc::now()));
-        if let Some(created) = self.one("INSERT", INSERT, query).await? {
+            .bind(micros(Utc::now()))
+            .bind(&job.request_digest);
+        let created = self.one("INSERT", INSERT, query).await?;
+        if created.is_some() {
             self.queued.notify_one();
-            return Ok(Inserted::Created(created));
         }
-        let key = job.idempotency_key.as_deref().unwrap_or_default();
-        match self.find_by_idempotency_key(key).await? {
-            Some(existing) => Ok(Inserted::Existing(existing)),
-            None => Err(sqlx::Error::RowNotFound),
-        }
+        Ok(created)
     }
 
     pub async fn find_by_idempotency_key(&self, key: &str) -> sqlx::Result<Option<Job>> {
@@ -209,9 +214,9 @@ impl SqliteJobs {
         let row = sqlx::query(CLAIM)
             .bind(worker_id)
             .bind(micros(Utc::now()))
-            .fetch_optional(&self.pool)
+            .fetch_all(&self.pool)
             .await?;
-        row.as_ref().map(job_from_row).transpose()
+        row.first().map(job_from_row).transpose()
     }
 
     pub const CLAIM_QUERY: &'static str = CLAIM;
@@ -223,9 +228,9 @@ impl SqliteJobs {
             .bind(micros(Utc::now()));
         let row = self
             .target
-            .traced("UPDATE", HEARTBEAT, query.fetch_optional(&self.pool))
+            .traced("UPDATE", HEARTBEAT, query.fetch_all(&self.pool))
             .await?;
-        Ok(row.is_some())
+        Ok(!row.is_empty())
     }
 
     pub async fn succeed(
@@ -301,10 +306,10 @@ impl SqliteJobs {
             .bind(micros(Utc::now()));
         let row = self
             .target
-            .traced("UPDATE", REQUEUE, query.fetch_optional(&self.pool))
+            .traced("UPDATE", REQUEUE, query.fetch_all(&self.pool))
             .await?;
         self.queued.notify_one();
-        Ok(row.is_some())
+        Ok(!row.is_empty())
     }
 
     pub async fn requeue_stale(&self, lease_timeout: Duration) -> sqlx::Result<Vec<Uuid>> {
@@ -314,6 +319,7 @@ impl SqliteJobs {
             .bind(micros(now))
             .bind(later(self.retention))
             .bind(now.to_rfc3339())
+            .bind(crate::error_code::LEASE_EXPIRED)
             .fetch_all(&self.pool)
             .await?;
         if !rows.is_empty() {
@@ -327,20 +333,20 @@ impl SqliteJobs {
             .bind(id)
             .bind(micros(Utc::now()))
             .bind(later(self.retention));
-        if self
+        if !self
             .target
-            .traced("UPDATE", CANCEL, query.fetch_optional(&self.pool))
+            .traced("UPDATE", CANCEL, query.fetch_all(&self.pool))
             .await?
-            .is_some()
+            .is_empty()
         {
             return Ok(Removal::Canceled);
         }
         let query = sqlx::query(DELETE_FINISHED).bind(id);
         let deleted = self
             .target
-            .traced("DELETE", DELETE_FINISHED, query.fetch_optional(&self.pool))
+            .traced("DELETE", DELETE_FINISHED, query.fetch_all(&self.pool))
             .await?;
-        Ok(if deleted.is_some() {
+        Ok(if !deleted.is_empty() {
             Removal::Deleted
         } else {
             Removal::NotFound
@@ -354,38 +360,38 @@ impl SqliteJobs {
             .await
     }
 
+    /// Removes expired jobs and leaves their tombstones, in one transaction
+    /// (as PostgreSQL's one statement): an id never loses both its row and
+    /// its tombstone.
     pub async fn expire(&self, keep_tombstones: Duration) -> sqlx::Result<Vec<Uuid>> {
         let now = micros(Utc::now());
+        let mut transaction = self.pool.begin().await?;
         let ids: Vec<Uuid> = sqlx::query_scalar(EXPIRE)
             .bind(now)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *transaction)
             .await?;
         for id in &ids {
             sqlx::query(TOMBSTONE)
                 .bind(id)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&mut *transaction)
                 .await?;
         }
         sqlx::query(PURGE_TOMBSTONES)
             .bind(earlier(keep_tombstones))
-            .execute(&self.pool)
+            .execute(&mut *transaction)
             .await?;
+        transaction.commit().await?;
         Ok(ids)
     }
 
-    pub async fn known_ids(&self, ids: &[Uuid]) -> sqlx::Result<Vec<Uuid>> {
-        let mut known = Vec::new();
-        for id in ids {
-            if let Some(id) = sqlx::query_scalar(KNOWN_ID)
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?
-            {
-                known.push(id);
-            }
-        }
-        Ok(known)
+    pub async fn job_states(&self, ids: &[Uuid]) -> sqlx::Result<Vec<(Uuid, JobStatus, i32)>> {
+        let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+        let rows = sqlx::query(JOB_STATES)
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(job_state).collect()
     }
 
     pub async fn count_active(&self) -> sqlx::Result<(i64, i64)> {
@@ -403,6 +409,15 @@ fn json(row: &SqliteRow, column: &str) -> sqlx::Result<Option<serde_json::Value>
     let text: Option<String> = row.try_get(column)?;
     text.map(|t| serde_json::from_str(&t).map_err(|_| decode_error(column, &t)))
         .transpose()
+}
+
+fn job_state(row: &SqliteRow) -> sqlx::Result<(Uuid, JobStatus, i32)> {
+    let status: String = row.try_get("status")?;
+    Ok((
+        row.try_get("id")?,
+        JobStatus::parse(&status).ok_or_else(|| decode_error("status", &status))?,
+        row.try_get("attempts")?,
+    ))
 }
 
 fn job_from_row(row: &SqliteRow) -> sqlx::Result<Job> {
@@ -429,6 +444,7 @@ fn job_from_row(row: &SqliteRow) -> sqlx::Result<Job> {
         max_attempts: row.try_get("max_attempts")?,
         attempt_errors: json(row, "attempt_errors")?.unwrap_or_default(),
         idempotency_key: row.try_get("idempotency_key")?,
+        request_digest: row.try_get("request_digest")?,
         expires_at: instant(row, "expires_at")?,
         created_at: instant(row, "created_at")?
             .ok_or_else(|| decode_error("created_at", "null"))?,

@@ -6,14 +6,16 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::Connection;
 use uuid::Uuid;
 
+use super::error::{StoreError, StoreResult};
 use super::postgres::PgJobs;
 use super::spans::DbTarget;
 use super::sqlite::SqliteJobs;
+use super::wakeup::QueueListener;
 use super::{Inserted, Job, JobError, JobStatus, ListCursor, NewJob, Removal};
 
 /// The job table.
@@ -30,8 +32,15 @@ macro_rules! dispatch {
             JobStore::Postgres(store) => store.$method($($argument),*).await,
             JobStore::Sqlite(store) => store.$method($($argument),*).await,
         }
+        .map_err(StoreError::from)
     };
 }
+
+/// How long a statement waits for a pooled connection before the store says
+/// the database is unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long `/readyz` waits for the database before saying it is not ready.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The file of the embedded store, under the data directory.
 pub const SQLITE_FILE: &str = "parquetry.sqlite3";
@@ -88,7 +97,10 @@ impl JobStore {
                 check_connection(&options).await?;
                 let pool = PgPoolOptions::new()
                     .max_connections(max_connections)
-                    .acquire_timeout(Duration::from_secs(10))
+                    // A request waits at most this long for a connection:
+                    // during an outage it answers 503 at once rather than
+                    // holding the client for the default 30 s.
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
                     .connect_with(options)
                     .await
                     .map_err(|error| once("connecting to PostgreSQL (DATABASE_URL)", error))?;
@@ -105,7 +117,11 @@ impl JobStore {
                     .filename(data_dir.join(SQLITE_FILE))
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
-                    .busy_timeout(Duration::from_secs(10));
+                    .busy_timeout(Duration::from_secs(10))
+                    // A 202 promises the job is stored: every commit reaches
+                    // the disk before it returns (WAL's default, NORMAL, may
+                    // lose the last commits to a power failure).
+                    .synchronous(SqliteSynchronous::Full);
                 let pool = SqlitePoolOptions::new()
                     .max_connections(max_connections)
                     .connect_with(options)
@@ -115,73 +131,95 @@ impl JobStore {
                     .run(&pool)
                     .await
                     .context("applying the SQLite migrations")?;
+                tracing::info!(
+                    file = %data_dir.join(SQLITE_FILE).display(),
+                    "no DATABASE_URL: keeping the job table in an embedded SQLite file"
+                );
                 Ok(JobStore::Sqlite(SqliteJobs::new(pool, retention)))
             }
         }
     }
 
-    /// The PostgreSQL pool, for LISTEN; `None` for SQLite.
-    pub fn postgres_pool(&self) -> Option<&PgPool> {
-        match self {
-            JobStore::Postgres(store) => Some(store.pool()),
-            JobStore::Sqlite(_) => None,
-        }
-    }
-
-    /// The SQLite store, whose workers are woken in-process.
-    pub fn sqlite(&self) -> Option<&SqliteJobs> {
-        match self {
-            JobStore::Sqlite(store) => Some(store),
-            JobStore::Postgres(_) => None,
-        }
-    }
-
     /// What spans of this store's statements say about the database.
-    pub fn target(&self) -> &DbTarget {
+    fn target(&self) -> &DbTarget {
         match self {
             JobStore::Postgres(store) => store.target(),
             JobStore::Sqlite(store) => store.target(),
         }
     }
 
-    /// The SQL text of `claim`, for the span the worker records.
-    pub fn claim_query(&self) -> &'static str {
-        match self {
-            JobStore::Postgres(_) => PgJobs::CLAIM_QUERY,
-            JobStore::Sqlite(_) => SqliteJobs::CLAIM_QUERY,
+    /// Whether the database answers (`/readyz`), within `PING_TIMEOUT`.
+    pub async fn ping(&self) -> StoreResult<()> {
+        let ping = async {
+            match self {
+                JobStore::Postgres(store) => sqlx::query("SELECT 1")
+                    .execute(store.pool())
+                    .await
+                    .map(drop),
+                JobStore::Sqlite(store) => sqlx::query("SELECT 1")
+                    .execute(store.pool())
+                    .await
+                    .map(drop),
+            }
+        };
+        match tokio::time::timeout(PING_TIMEOUT, ping).await {
+            Ok(outcome) => outcome.map(drop).map_err(StoreError::from),
+            Err(_) => Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut)),
         }
     }
 
-    /// Whether the database answers (`/readyz`).
-    pub async fn ping(&self) -> sqlx::Result<()> {
-        match self {
-            JobStore::Postgres(store) => sqlx::query("SELECT 1")
-                .execute(store.pool())
-                .await
-                .map(drop),
-            JobStore::Sqlite(store) => sqlx::query("SELECT 1")
-                .execute(store.pool())
-                .await
-                .map(drop),
-        }
+    /// Resolves when a job may have become claimable: a notification from
+    /// any process on PostgreSQL (LISTEN), from this process on SQLite.
+    /// Workers poll as well, so a missed wake-up only costs a poll interval.
+    pub fn queue_listener(&self) -> QueueListener {
+        QueueListener::new(self)
+    }
+
+    /// Records the span of a claim that ran at `started`..`ended`, inside the
+    /// trace of the job it claimed (unknown until the claim returned).
+    pub fn record_claim_span(
+        &self,
+        parent: &opentelemetry::Context,
+        started: std::time::SystemTime,
+        ended: std::time::SystemTime,
+    ) {
+        let query = match self {
+            JobStore::Postgres(_) => PgJobs::CLAIM_QUERY,
+            JobStore::Sqlite(_) => SqliteJobs::CLAIM_QUERY,
+        };
+        self.target()
+            .record_span("UPDATE", query, "claim", parent, started, ended);
     }
 
     /// Enqueues a job whose input is already stored; with an idempotency key
     /// that is taken, returns the job that has it instead.
-    pub async fn insert(&self, job: &NewJob) -> sqlx::Result<Inserted> {
-        dispatch!(self, insert(job))
+    pub async fn insert(&self, job: &NewJob) -> StoreResult<Inserted> {
+        // The key's holder may expire or be deleted between the insert that
+        // found the key taken and the lookup: then the key is free again.
+        for _ in 0..3 {
+            if let Some(created) = dispatch!(self, insert(job))? {
+                return Ok(Inserted::Created(created));
+            }
+            let key = job.idempotency_key.as_deref().unwrap_or_default();
+            if let Some(existing) = self.find_by_idempotency_key(key).await? {
+                return Ok(Inserted::Existing(existing));
+            }
+        }
+        Err(StoreError::Other(sqlx::Error::Protocol(
+            "an idempotency key kept changing hands".into(),
+        )))
     }
 
-    pub async fn find_by_idempotency_key(&self, key: &str) -> sqlx::Result<Option<Job>> {
+    pub async fn find_by_idempotency_key(&self, key: &str) -> StoreResult<Option<Job>> {
         dispatch!(self, find_by_idempotency_key(key))
     }
 
     /// Whether `id` named a job that expired and was removed.
-    pub async fn is_expired(&self, id: Uuid) -> sqlx::Result<bool> {
+    pub async fn is_expired(&self, id: Uuid) -> StoreResult<bool> {
         dispatch!(self, is_expired(id))
     }
 
-    pub async fn get(&self, id: Uuid) -> sqlx::Result<Option<Job>> {
+    pub async fn get(&self, id: Uuid) -> StoreResult<Option<Job>> {
         dispatch!(self, get(id))
     }
 
@@ -191,20 +229,20 @@ impl JobStore {
         status: Option<JobStatus>,
         limit: i64,
         cursor: Option<&ListCursor>,
-    ) -> sqlx::Result<Vec<Job>> {
+    ) -> StoreResult<Vec<Job>> {
         dispatch!(self, list(status, limit, cursor))
     }
 
     /// Claims the oldest claimable job for `worker_id`. Untraced: idle
     /// workers run it every poll, and the worker records the span of a
     /// successful claim inside the job's own trace.
-    pub async fn claim(&self, worker_id: &str) -> sqlx::Result<Option<Job>> {
+    pub async fn claim(&self, worker_id: &str) -> StoreResult<Option<Job>> {
         dispatch!(self, claim(worker_id))
     }
 
     /// Renews the lease. `false` when the job is no longer this worker's to
     /// run: canceled, or requeued after its lease went stale.
-    pub async fn heartbeat(&self, id: Uuid, worker_id: &str) -> sqlx::Result<bool> {
+    pub async fn heartbeat(&self, id: Uuid, worker_id: &str) -> StoreResult<bool> {
         dispatch!(self, heartbeat(id, worker_id))
     }
 
@@ -214,7 +252,7 @@ impl JobStore {
         id: Uuid,
         worker_id: &str,
         result: &serde_json::Value,
-    ) -> sqlx::Result<Option<Job>> {
+    ) -> StoreResult<Option<Job>> {
         dispatch!(self, succeed(id, worker_id, result))
     }
 
@@ -224,7 +262,7 @@ impl JobStore {
         id: Uuid,
         worker_id: &str,
         error: &JobError,
-    ) -> sqlx::Result<Option<Job>> {
+    ) -> StoreResult<Option<Job>> {
         dispatch!(self, fail(id, worker_id, error))
     }
 
@@ -236,43 +274,44 @@ impl JobStore {
         worker_id: &str,
         error: &JobError,
         backoff: Duration,
-    ) -> sqlx::Result<Option<Job>> {
+    ) -> StoreResult<Option<Job>> {
         dispatch!(self, retry(id, worker_id, error, backoff))
     }
 
     /// Gives a job back to the queue without spending an attempt (shutdown).
-    pub async fn requeue(&self, id: Uuid, worker_id: &str) -> sqlx::Result<bool> {
+    pub async fn requeue(&self, id: Uuid, worker_id: &str) -> StoreResult<bool> {
         dispatch!(self, requeue(id, worker_id))
     }
 
     /// Puts back in the queue running jobs whose worker stopped heartbeating.
-    pub async fn requeue_stale(&self, lease_timeout: Duration) -> sqlx::Result<Vec<Uuid>> {
+    pub async fn requeue_stale(&self, lease_timeout: Duration) -> StoreResult<Vec<Uuid>> {
         dispatch!(self, requeue_stale(lease_timeout))
     }
 
     /// Cancels a queued or running job, or deletes a finished one.
-    pub async fn remove(&self, id: Uuid) -> sqlx::Result<Removal> {
+    pub async fn remove(&self, id: Uuid) -> StoreResult<Removal> {
         dispatch!(self, remove(id))
     }
 
     /// Jobs waiting in the queue, for back-pressure on uploads.
-    pub async fn count_queued(&self) -> sqlx::Result<i64> {
+    pub async fn count_queued(&self) -> StoreResult<i64> {
         dispatch!(self, count_queued())
     }
 
     /// Removes expired jobs, leaving tombstones; returns their ids so their
     /// files can go too.
-    pub async fn expire(&self, keep_tombstones: Duration) -> sqlx::Result<Vec<Uuid>> {
+    pub async fn expire(&self, keep_tombstones: Duration) -> StoreResult<Vec<Uuid>> {
         dispatch!(self, expire(keep_tombstones))
     }
 
-    /// Which of `ids` still have a row (for the orphan-file sweep).
-    pub async fn known_ids(&self, ids: &[Uuid]) -> sqlx::Result<Vec<Uuid>> {
-        dispatch!(self, known_ids(ids))
+    /// The status and current attempt of those of `ids` that still have a
+    /// row, in one statement (for the orphan-file sweep).
+    pub async fn job_states(&self, ids: &[Uuid]) -> StoreResult<Vec<(Uuid, JobStatus, i32)>> {
+        dispatch!(self, job_states(ids))
     }
 
     /// Jobs queued and running now, across every process.
-    pub async fn count_active(&self) -> sqlx::Result<(i64, i64)> {
+    pub async fn count_active(&self) -> StoreResult<(i64, i64)> {
         dispatch!(self, count_active())
     }
 }

@@ -1,25 +1,33 @@
-//! Where job files live: each job's uploaded CSV and its Parquet result.
+//! Where job files live: each job's uploaded CSV and its Parquet result, as
+//! objects `{prefix}/uploads/{id}.csv` and `{prefix}/results/{id}.parquet`
+//! of one `object_store` — the data directory (`LocalFileSystem`) by
+//! default, or an S3-compatible bucket that every process shares. Callers
+//! never see which: uploads, downloads, removal and the orphan sweep take
+//! one path for both, so every local test also covers what S3 runs.
 //!
-//! Two backends behind one type: the local data directory (the default), or
-//! an S3-compatible bucket that every API and worker process shares. The
-//! conversion engine needs seekable local files, so with a bucket the worker
-//! still converts on its local disk: it copies the input from the bucket
-//! under the data directory, converts there, sends the result to the bucket
-//! and removes its copies.
+//! The engine converts seekable local files: a worker gets its input as a
+//! local path (the object itself in the data directory, a copy in its
+//! `ScratchSpace` otherwise) and writes the result in its scratch space
+//! before it is published.
 
-mod local;
-mod s3;
+mod backend;
+mod objects;
+mod scratch;
+mod sink;
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path as FsPath, PathBuf};
 use std::time::Duration;
 
+use object_store::path::Path;
 use uuid::Uuid;
 
-pub use local::LocalFiles;
-pub use s3::ObjectFiles;
+pub use objects::{ResultObject, ResultStream};
+pub use scratch::{AttemptFiles, ScratchFile, ScratchSpace};
+pub use sink::UploadSink;
 
 use crate::config::StorageSettings;
+use objects::Objects;
 
 /// A storage operation that failed: the local disk or the bucket. Either is
 /// a transient failure for a job.
@@ -31,228 +39,180 @@ pub enum StorageError {
     Object(#[from] object_store::Error),
 }
 
+impl StorageError {
+    /// Whether the disk is full (`ENOSPC`), whatever layer reported it.
+    pub fn is_disk_full(&self) -> bool {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(error) = source {
+            if let Some(io) = error.downcast_ref::<io::Error>() {
+                if io.kind() == io::ErrorKind::StorageFull || io.raw_os_error() == Some(28) {
+                    return true;
+                }
+            }
+            source = error.source();
+        }
+        false
+    }
+
+    /// Whether the object does not exist.
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            StorageError::Object(object_store::Error::NotFound { .. }) => true,
+            StorageError::Io(error) => error.kind() == io::ErrorKind::NotFound,
+            _ => false,
+        }
+    }
+}
+
 /// Why an upload could not be stored.
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
     #[error("the upload is larger than the limit of {limit} bytes")]
     TooLarge { limit: u64 },
+    /// The disk filled up, or went below the free-space floor, while the
+    /// upload was written.
+    #[error("the disk is full")]
+    DiskFull,
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
 
-/// The job files of this process: the data directory, and the bucket when
-/// one is configured.
+/// The job files of this process.
 #[derive(Clone, Debug)]
 pub struct Storage {
-    local: LocalFiles,
-    objects: Option<ObjectFiles>,
+    objects: Objects,
+    scratch: ScratchSpace,
+    /// Uploads stop below this many free bytes on a local disk.
+    min_free_bytes: u64,
 }
 
-/// A file found by the orphan sweep.
+/// A stored file that belongs to no live job, found by the orphan sweep.
 #[derive(Debug)]
-pub enum StoredFile {
-    Local(PathBuf),
-    Object(object_store::path::Path),
+pub struct StoredFile {
+    pub job: Uuid,
+    key: Path,
 }
 
 impl std::fmt::Display for StoredFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StoredFile::Local(path) => write!(f, "{}", path.display()),
-            StoredFile::Object(key) => write!(f, "object {key}"),
-        }
+        write!(f, "{}", self.key)
     }
 }
 
 impl Storage {
-    /// The backend the settings choose: the bucket when `s3_bucket` is set
-    /// (the data directory then only holds the workers' local copies).
-    pub async fn from_settings(settings: &StorageSettings) -> Result<Storage, StorageError> {
-        let local = LocalFiles::open(&settings.data_dir).await?;
-        let objects = match settings.s3_bucket.as_deref().filter(|b| !b.is_empty()) {
-            Some(bucket) => Some(ObjectFiles::from_env(
-                bucket,
-                settings.s3_prefix.as_deref(),
-            )?),
-            None => None,
-        };
-        Ok(Storage { local, objects })
+    /// The backend the settings choose: the bucket when `s3_bucket` is set,
+    /// else the data directory. Scratch space is always under the data
+    /// directory.
+    pub async fn from_settings(
+        settings: &StorageSettings,
+        min_free_bytes: u64,
+    ) -> Result<Storage, StorageError> {
+        let objects = Objects::open(settings)?;
+        let scratch = ScratchSpace::open(&settings.data_dir).await?;
+        Ok(Storage {
+            objects,
+            scratch,
+            min_free_bytes,
+        })
     }
 
-    /// The bucket, when the files live in object storage.
-    pub fn objects(&self) -> Option<&ObjectFiles> {
-        self.objects.as_ref()
+    /// Where the job files are, for the start-up log line.
+    pub fn describe(&self) -> String {
+        self.objects.describe()
     }
 
-    /// The local result file, for the local backend's downloads.
-    pub fn result_path(&self, id: Uuid) -> PathBuf {
-        self.local.result_path(id)
-    }
-
-    /// Where the worker writes the result before it is published: always a
-    /// local file.
-    pub fn partial_result_path(&self, id: Uuid, attempt: i32) -> PathBuf {
-        self.local.partial_result_path(id, attempt)
+    /// The worker's local files.
+    pub fn scratch(&self) -> &ScratchSpace {
+        &self.scratch
     }
 
     /// Starts storing an upload of at most `limit` bytes.
     pub async fn begin_upload(&self, id: Uuid, limit: u64) -> Result<UploadSink, StorageError> {
-        let target = match &self.objects {
-            Some(objects) => Target::Object(objects.begin_upload(id).await?),
-            None => Target::File(self.local.begin_upload(id).await?),
-        };
-        Ok(UploadSink {
-            target,
-            written: 0,
-            limit,
+        let writer = self
+            .objects
+            .begin_upload(&self.objects.upload_key(id))
+            .await?;
+        Ok(UploadSink::new(writer, limit, self.clone()))
+    }
+
+    /// Refuses new uploads while the local disk is below its floor;
+    /// `declared` bytes are about to be written.
+    pub fn has_room_for(&self, declared: u64) -> io::Result<bool> {
+        Ok(match self.objects.free_bytes()? {
+            Some(free) => free.saturating_sub(declared) >= self.min_free_bytes,
+            None => true,
         })
     }
 
-    /// A local file holding the job's input for the engine: the upload
-    /// itself, or a copy fetched from the bucket.
+    /// A local file holding the job's input for the engine: the stored
+    /// object itself when it is a local file, else a copy in `attempt`'s
+    /// scratch files.
     pub async fn input_for_conversion(
         &self,
         id: Uuid,
-        attempt: i32,
+        attempt: &AttemptFiles,
     ) -> Result<PathBuf, StorageError> {
-        match &self.objects {
-            Some(objects) => {
-                let (copy, partial) = self.local.input_copy_paths(id, attempt);
-                objects.download_upload(id, &partial, &copy).await?;
-                Ok(copy)
-            }
-            None => Ok(self.local.upload_path(id)),
+        let key = self.objects.upload_key(id);
+        if let Some(path) = self.objects.local_path(&key) {
+            return Ok(path);
         }
+        self.objects
+            .download(&key, &attempt.input_partial(), &attempt.input_copy())
+            .await?;
+        Ok(attempt.input_copy())
     }
 
-    /// Publishes the worker's partial result under its final name.
-    pub async fn publish_result(&self, id: Uuid, attempt: i32) -> Result<(), StorageError> {
-        match &self.objects {
-            Some(objects) => {
-                let partial = self.local.partial_result_path(id, attempt);
-                objects.publish_result(id, &partial).await?;
-                local::remove_if_exists(&partial).await?;
-            }
-            None => self.local.publish_result(id, attempt).await?,
-        }
-        Ok(())
+    /// Publishes the attempt's result under the job's result key.
+    pub async fn publish_result(
+        &self,
+        id: Uuid,
+        attempt: &AttemptFiles,
+    ) -> Result<(), StorageError> {
+        let key = self.objects.result_key(id);
+        self.objects.publish(&attempt.result(), &key).await
     }
 
-    /// Removes an attempt's local copies once the job has left its worker:
-    /// its partial result, and with a bucket its copy of the input. With the
-    /// local backend the input *is* the stored upload and stays.
-    pub async fn release_local_copies(&self, id: Uuid, attempt: i32) {
-        let mut paths = vec![self.local.partial_result_path(id, attempt)];
-        if self.objects.is_some() {
-            let (copy, partial) = self.local.input_copy_paths(id, attempt);
-            paths.extend([copy, partial]);
-        }
-        for path in paths {
-            if let Err(error) = local::remove_if_exists(&path).await {
-                tracing::warn!(%error, job.id = %id, "could not remove a job's local copies");
-            }
-        }
+    /// The job's result, for a download.
+    pub async fn result(&self, id: Uuid) -> Result<ResultObject, StorageError> {
+        self.objects.head(&self.objects.result_key(id)).await
     }
 
-    /// Removes every file of a job; missing files are fine.
+    /// Removes every file of a job: its objects and the scratch files of
+    /// any attempt on this machine. Missing files are fine.
     pub async fn remove_job_files(&self, id: Uuid) -> Result<(), StorageError> {
-        self.local.remove_job_files(id).await?;
-        if let Some(objects) = &self.objects {
-            objects.remove_job_files(id).await?;
+        for key in [self.objects.upload_key(id), self.objects.result_key(id)] {
+            self.objects.remove(&key).await?;
         }
+        self.scratch.remove_job(id).await?;
         Ok(())
     }
 
-    /// Free bytes where uploads are written, for back-pressure; `None` with a
-    /// bucket, which has no such limit to protect.
-    pub fn free_bytes(&self) -> io::Result<Option<u64>> {
-        match self.objects {
-            Some(_) => Ok(None),
-            None => self.local.free_bytes().map(Some),
-        }
-    }
-
-    /// Files and objects of jobs untouched for at least `grace`: the
-    /// candidates of the orphan sweep.
-    pub async fn files_older_than(
+    /// Stored objects untouched for at least `grace`, with their job: the
+    /// candidates of the orphan sweep (the caller keeps those of known jobs).
+    pub async fn objects_older_than(
         &self,
         grace: Duration,
-    ) -> Result<Vec<(Uuid, StoredFile)>, StorageError> {
-        let local = self.local.clone();
-        let files = tokio::task::spawn_blocking(move || local.files_older_than(grace))
-            .await
-            .map_err(io::Error::other)??;
-        let mut found: Vec<(Uuid, StoredFile)> = files
-            .into_iter()
-            .map(|(id, path)| (id, StoredFile::Local(path)))
-            .collect();
-        if let Some(objects) = &self.objects {
-            let listed = objects.objects_older_than(grace).await?;
-            found.extend(
-                listed
-                    .into_iter()
-                    .map(|(id, key)| (id, StoredFile::Object(key))),
-            );
-        }
-        Ok(found)
+    ) -> Result<Vec<StoredFile>, StorageError> {
+        self.objects.older_than(grace).await
     }
 
-    /// Removes one file found by the orphan sweep.
-    pub async fn remove_file(&self, file: &StoredFile) -> Result<(), StorageError> {
-        match (file, &self.objects) {
-            (StoredFile::Local(path), _) => Ok(local::remove_if_exists(path).await?),
-            (StoredFile::Object(key), Some(objects)) => objects.remove(key).await,
-            (StoredFile::Object(_), None) => Ok(()),
-        }
+    /// Removes one object found by the orphan sweep.
+    pub async fn remove_object(&self, file: &StoredFile) -> Result<(), StorageError> {
+        self.objects.remove(&file.key).await
     }
 }
 
-enum Target {
-    File(local::FileSink),
-    Object(s3::ObjectSink),
+/// Removes a local file; a missing one is fine.
+pub async fn remove_if_exists(path: &FsPath) -> io::Result<()> {
+    match tokio::fs::remove_file(path).await {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
+        _ => Ok(()),
+    }
 }
 
-/// An upload being written chunk by chunk as it arrives. Dropping it without
-/// `finish` leaves a partial file or multipart upload: call `abort` on every
-/// error path.
-pub struct UploadSink {
-    target: Target,
-    written: u64,
-    limit: u64,
-}
-
-impl UploadSink {
-    pub fn bytes_written(&self) -> u64 {
-        self.written
-    }
-
-    /// Appends a chunk, refusing to go past the limit.
-    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), UploadError> {
-        self.written += chunk.len() as u64;
-        if self.written > self.limit {
-            return Err(UploadError::TooLarge { limit: self.limit });
-        }
-        match &mut self.target {
-            Target::File(sink) => sink.write(chunk).await.map_err(StorageError::from)?,
-            Target::Object(sink) => sink.write(chunk).await?,
-        }
-        Ok(())
-    }
-
-    /// Completes the upload; returns its size.
-    pub async fn finish(self) -> Result<u64, StorageError> {
-        match self.target {
-            Target::File(sink) => sink.finish().await?,
-            Target::Object(sink) => sink.finish().await?,
-        }
-        Ok(self.written)
-    }
-
-    /// Removes whatever was written.
-    pub async fn abort(self) {
-        match self.target {
-            Target::File(sink) => sink.abort().await,
-            Target::Object(sink) => sink.abort().await,
-        }
-    }
+/// The job a file or object belongs to: its name starts with the job's id.
+fn job_id_of(name: &str) -> Option<Uuid> {
+    name.split(['.', '#'])
+        .next()
+        .and_then(|n| n.parse::<Uuid>().ok())
 }

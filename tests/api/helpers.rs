@@ -36,8 +36,40 @@ pub fn server_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
 }
 
-/// Creates an empty database and returns its URL.
-pub async fn create_database() -> String {
+/// A database of one test, dropped (with its connections) when the guard
+/// goes: a full run leaves no database behind.
+pub struct TestDatabase {
+    pub url: String,
+    name: String,
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let admin_url = format!("{}/postgres", server_url());
+        // The name is ours (a UUID), not user input.
+        let statement = format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, self.name);
+        // Drop may run inside a runtime, which cannot block: a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let mut admin = PgConnection::connect(&admin_url).await?;
+                admin
+                    .execute(sqlx::raw_sql(sqlx::AssertSqlSafe(statement)))
+                    .await?;
+                anyhow::Ok(())
+            })
+        })
+        .join();
+        if let Ok(Err(error)) = dropped {
+            eprintln!("could not drop test database {}: {error:#}", self.name);
+        }
+    }
+}
+
+/// Creates an empty database; it is dropped with the guard.
+pub async fn create_database() -> TestDatabase {
     let name = format!("parquetry_test_{}", Uuid::new_v4().simple());
     let mut admin = PgConnection::connect(&format!("{}/postgres", server_url()))
         .await
@@ -48,7 +80,60 @@ pub async fn create_database() -> String {
         .execute(sqlx::raw_sql(statement))
         .await
         .expect("create the test database");
-    format!("{}/{name}", server_url())
+    TestDatabase {
+        url: format!("{}/{name}", server_url()),
+        name,
+    }
+}
+
+/// A child process killed (and reaped) when the guard goes, even when the
+/// test panics first.
+pub struct ChildGuard(pub Option<std::process::Child>);
+
+impl ChildGuard {
+    pub fn new(child: std::process::Child) -> ChildGuard {
+        ChildGuard(Some(child))
+    }
+
+    pub fn id(&self) -> u32 {
+        self.0.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let mut child = self.0.take().expect("a running child");
+        let _ = std::process::Command::new("kill")
+            .arg(child.id().to_string())
+            .status();
+        child.wait().expect("wait for the child")
+    }
+
+    /// Sends SIGKILL and waits.
+    pub fn kill(mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Polls `check` until it holds, failing the test after `timeout`: the one
+/// way tests wait for something that happens elsewhere.
+pub async fn eventually(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 pub fn temp_data_dir() -> PathBuf {
@@ -60,6 +145,8 @@ pub fn temp_data_dir() -> PathBuf {
 pub struct TestApp {
     pub address: String,
     pub database_url: String,
+    /// Dropped last: the server and pools let go of the database first.
+    _database: Option<TestDatabase>,
     pub data_dir: PathBuf,
     pub pool: PgPool,
     pub client: reqwest::Client,
@@ -83,6 +170,7 @@ pub fn settings(database_url: &str, data_dir: &std::path::Path, workers: usize) 
         upload_idle_timeout_secs: 60,
         max_queued_jobs: 10_000,
         min_free_disk_bytes: 0,
+        allowed_origins: None,
         trace_url: Some("http://jaeger.test/trace/{trace_id}".into()),
         worker: WorkerSettings {
             workers: Some(workers),
@@ -105,7 +193,8 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeSettings)) -> TestApp {
     init_telemetry();
-    let database_url = create_database().await;
+    let database = create_database().await;
+    let database_url = database.url.clone();
     let data_dir = temp_data_dir();
     let mut settings = settings(&database_url, &data_dir, 2);
     configure(&mut settings);
@@ -119,6 +208,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeSettings)) -> TestA
         address,
         pool: PgPool::connect(&database_url).await.unwrap(),
         database_url,
+        _database: Some(database),
         data_dir,
         client: reqwest::Client::new(),
         stop: Some(stop),
@@ -204,18 +294,17 @@ impl TestApp {
 
     /// Polls until the job reaches one of `statuses`.
     pub async fn wait_for_status(&self, id: &str, statuses: &[&str], timeout: Duration) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let job = self.get_job(id).await;
-            if statuses.contains(&job["status"].as_str().unwrap()) {
-                return job;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "job never reached {statuses:?}: {job:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let mut job = Value::Null;
+        eventually(
+            &format!("job {id} to reach {statuses:?}"),
+            timeout,
+            async || {
+                job = self.get_job(id).await;
+                statuses.contains(&job["status"].as_str().unwrap_or_default())
+            },
+        )
+        .await;
+        job
     }
 
     pub async fn wait_until_finished(&self, id: &str) -> Value {
@@ -235,10 +324,11 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Every file below the data directory's uploads and results.
+    /// Every file below the data directory's uploads, results and scratch
+    /// space.
     pub fn stored_files(&self) -> Vec<PathBuf> {
         let mut files = Vec::new();
-        for sub in ["uploads", "results"] {
+        for sub in ["uploads", "results", "work"] {
             if let Ok(entries) = std::fs::read_dir(self.data_dir.join(sub)) {
                 files.extend(entries.filter_map(|e| e.ok()).map(|e| e.path()));
             }

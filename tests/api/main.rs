@@ -1,10 +1,12 @@
 //! Integration tests: the real HTTP server, real PostgreSQL (a fresh database
 //! per test), real files, and for telemetry a real OTLP receiver.
 
+mod hardening;
 mod helpers;
 mod jobs_lifecycle;
 mod openapi;
 mod otlp_receiver;
+mod outages;
 mod queue;
 mod results;
 mod s3;

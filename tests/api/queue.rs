@@ -1,14 +1,14 @@
 //! The queue's promises: retries, no retry for bad CSV, idempotent uploads,
 //! retention, back-pressure, and jobs that survive their worker.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::{large_csv, read_parquet, spawn_app_with, TestApp};
+use crate::helpers::{eventually, large_csv, read_parquet, spawn_app_with, ChildGuard, TestApp};
 
-fn spawn_worker(app: &TestApp, extra: &[(&str, &str)]) -> Child {
+fn spawn_worker(app: &TestApp, extra: &[(&str, &str)]) -> ChildGuard {
     let mut command = Command::new(env!("CARGO_BIN_EXE_parquetry"));
     command
         .arg("worker")
@@ -24,28 +24,20 @@ fn spawn_worker(app: &TestApp, extra: &[(&str, &str)]) -> Child {
     for (name, value) in extra {
         command.env(name, value);
     }
-    command.spawn().expect("start parquetry worker")
-}
-
-async fn wait_until(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    ChildGuard::new(command.spawn().expect("start parquetry worker"))
 }
 
 #[tokio::test]
 async fn a_transient_failure_is_retried_and_then_succeeds() {
     let app = spawn_app_with(|_| {}).await;
-    // The results directory replaced by a file: writing the result fails
+    // The scratch directory replaced by a file: writing the result fails
     // with an I/O error, as a full or broken disk would.
-    let results = app.data_dir.join("results");
+    let results = app.data_dir.join("work");
     std::fs::remove_dir_all(&results).unwrap();
     std::fs::write(&results, b"in the way").unwrap();
 
     let id = app.enqueue("a,b\n1,2\n").await;
-    wait_until("a failed attempt", Duration::from_secs(20), async || {
+    eventually("a failed attempt", Duration::from_secs(20), async || {
         !app.get_job(&id).await["attempt_errors"]
             .as_array()
             .unwrap()
@@ -60,6 +52,13 @@ async fn a_transient_failure_is_retried_and_then_succeeds() {
     assert!(job["attempts"].as_i64().unwrap() >= 2, "{job:#}");
     assert_eq!(job["attempt_errors"][0]["code"], "io-error");
     assert_eq!(job["attempt_errors"][0]["attempt"], 1);
+    // The answer speaks of the failure, not of the server's paths.
+    let message = job["attempt_errors"][0]["message"].as_str().unwrap();
+    let data_dir = app.data_dir.to_string_lossy().to_string();
+    assert!(
+        !message.contains(&data_dir) && !message.contains('/'),
+        "{message}"
+    );
     app.stop().await;
 }
 
@@ -114,7 +113,7 @@ async fn an_expired_job_answers_410_and_its_files_are_gone() {
 
     // With no retention the job may expire before a poll sees it succeed, so
     // only the 410 is awaited: a job expires only once it has finished.
-    wait_until("the job to expire", Duration::from_secs(15), async || {
+    eventually("the job to expire", Duration::from_secs(15), async || {
         app.client
             .get(app.url(&format!("/v1/jobs/{id}")))
             .send()
@@ -130,7 +129,7 @@ async fn an_expired_job_answers_410_and_its_files_are_gone() {
     let problem: Value = result.json().await.unwrap();
     assert_eq!(problem["code"], "gone");
     // The row goes first, then its files.
-    wait_until("the files to go", Duration::from_secs(5), async || {
+    eventually("the files to go", Duration::from_secs(5), async || {
         app.stored_files().is_empty()
     })
     .await;
@@ -150,7 +149,7 @@ async fn files_that_belong_to_no_job_are_swept() {
         .join(format!("{}.csv.part", uuid::Uuid::new_v4()));
     std::fs::write(&orphan, "left behind by a crash").unwrap();
 
-    wait_until("the orphan to go", Duration::from_secs(15), async || {
+    eventually("the orphan to go", Duration::from_secs(15), async || {
         !orphan.exists()
     })
     .await;
@@ -178,12 +177,12 @@ async fn uploads_get_503_with_retry_after_when_the_queue_is_full() {
 }
 
 #[tokio::test]
-async fn uploads_get_503_below_the_free_disk_floor() {
+async fn uploads_get_507_below_the_free_disk_floor() {
     let app = spawn_app_with(|s| s.min_free_disk_bytes = u64::MAX).await;
 
     let refused = app.upload_raw("a\n1\n", "").await;
 
-    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.status(), 507);
     assert!(refused.headers().contains_key("retry-after"));
     let problem: Value = refused.json().await.unwrap();
     assert_eq!(problem["code"], "insufficient-storage");
@@ -195,19 +194,17 @@ async fn uploads_get_503_below_the_free_disk_floor() {
 async fn a_job_whose_worker_is_killed_finishes_elsewhere_with_a_correct_result() {
     let app = spawn_app_with(|s| s.worker.workers = Some(0)).await;
     let rows = 2_000_000;
-    let mut doomed = spawn_worker(&app, &[]);
+    let doomed = spawn_worker(&app, &[]);
     let id = app.enqueue(&large_csv(rows)).await;
     app.wait_for_status(&id, &["running"], Duration::from_secs(30))
         .await;
 
-    doomed.kill().unwrap(); // SIGKILL: no chance to clean up
-    doomed.wait().unwrap();
-    let mut rescuer = spawn_worker(&app, &[]);
+    doomed.kill(); // SIGKILL: no chance to clean up
+    let rescuer = spawn_worker(&app, &[]);
     let job = app
         .wait_for_status(&id, &["succeeded", "failed"], Duration::from_secs(90))
         .await;
-    rescuer.kill().unwrap();
-    rescuer.wait().unwrap();
+    rescuer.kill();
 
     assert_eq!(job["status"], "succeeded", "{job:#}");
     assert_eq!(job["attempts"], 2);
@@ -226,20 +223,18 @@ async fn sigterm_gives_a_running_job_back_and_another_worker_finishes_it() {
     app.wait_for_status(&id, &["running"], Duration::from_secs(30))
         .await;
 
-    let _ = Command::new("kill").arg(leaving.id().to_string()).status();
-    let status = { leaving }.wait().unwrap();
+    let status = leaving.terminate();
     assert!(status.success(), "{status}");
     let job = app.get_job(&id).await;
     assert!(
         job["status"] == "queued" || job["status"] == "succeeded",
         "never lost: {job:#}"
     );
-    let mut next = spawn_worker(&app, &[]);
+    let next = spawn_worker(&app, &[]);
     let job = app
         .wait_for_status(&id, &["succeeded", "failed"], Duration::from_secs(90))
         .await;
-    next.kill().unwrap();
-    next.wait().unwrap();
+    next.kill();
 
     assert_eq!(job["status"], "succeeded", "{job:#}");
     // Giving a job back on shutdown does not spend one of its attempts.

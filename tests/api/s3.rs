@@ -214,7 +214,8 @@ async fn an_api_and_two_workers_share_jobs_through_the_bucket() {
     let receiver = OtlpReceiver::start().await;
     let moto = Moto::start().await;
     let bucket = moto.create_bucket().await;
-    let database_url = create_database().await;
+    let database = create_database().await;
+    let database_url = database.url.clone();
     let telemetry = |instance: &str| {
         vec![
             ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.grpc_endpoint()),
@@ -403,7 +404,8 @@ async fn an_api_and_two_workers_share_jobs_through_the_bucket() {
 async fn an_upload_over_the_limit_gets_413_and_leaves_nothing_in_the_bucket() {
     let moto = Moto::start().await;
     let bucket = moto.create_bucket().await;
-    let database_url = create_database().await;
+    let database = create_database().await;
+    let database_url = database.url.clone();
     // The limit is past the first 5 MiB part, so a part is already stored
     // when the limit is crossed and the multipart upload must be aborted.
     let env = with(
@@ -441,7 +443,8 @@ async fn an_upload_over_the_limit_gets_413_and_leaves_nothing_in_the_bucket() {
 async fn deleted_expired_and_orphan_files_leave_the_bucket() {
     let moto = Moto::start().await;
     let bucket = moto.create_bucket().await;
-    let database_url = create_database().await;
+    let database = create_database().await;
+    let database_url = database.url.clone();
     // One worker in the API process; a short lease makes housekeeping run
     // every second, and the retention and orphan grace are short too.
     let env = with(

@@ -6,13 +6,15 @@ use std::time::Duration;
 use parquetry::jobs::{Inserted, JobError, JobStatus, JobStore, NewJob, Removal};
 use uuid::Uuid;
 
-use crate::helpers::{create_database, temp_data_dir};
+use crate::helpers::{create_database, temp_data_dir, TestDatabase};
 
-async fn postgres_store(retention: Duration) -> JobStore {
-    let url = create_database().await;
-    JobStore::connect(Some(&url), &temp_data_dir(), 10, retention)
+/// The store and the database it lives in (dropped after the test).
+async fn postgres_store(retention: Duration) -> (JobStore, TestDatabase) {
+    let database = create_database().await;
+    let store = JobStore::connect(Some(&database.url), &temp_data_dir(), 10, retention)
         .await
-        .unwrap()
+        .unwrap();
+    (store, database)
 }
 
 async fn sqlite_store(retention: Duration) -> JobStore {
@@ -31,6 +33,7 @@ fn new_job(key: Option<&str>, max_attempts: i32) -> NewJob {
         tracestate: None,
         trace_id: None,
         idempotency_key: key.map(str::to_string),
+        request_digest: None,
         max_attempts,
     }
 }
@@ -214,7 +217,25 @@ async fn expired_jobs_leave_a_tombstone(store: JobStore) {
     assert!(store.get(id).await.unwrap().is_none());
     assert!(store.is_expired(id).await.unwrap());
     assert!(!store.is_expired(Uuid::new_v4()).await.unwrap());
-    assert!(store.known_ids(&[id]).await.unwrap().is_empty());
+    assert!(store.job_states(&[id]).await.unwrap().is_empty());
+}
+
+async fn job_states_tell_which_attempt_runs_in_one_statement(store: JobStore) {
+    let running = enqueue(&store, 5).await;
+    let queued = enqueue(&store, 5).await;
+    store.claim("w").await.unwrap().unwrap();
+    let unknown = Uuid::now_v7();
+
+    let mut states = store.job_states(&[running, queued, unknown]).await.unwrap();
+    states.sort_by_key(|(id, _, _)| *id);
+
+    assert_eq!(
+        states,
+        vec![
+            (running, JobStatus::Running, 1),
+            (queued, JobStatus::Queued, 0)
+        ]
+    );
 }
 
 async fn the_list_pages_newest_first(store: JobStore) {
@@ -249,7 +270,8 @@ macro_rules! store_suite {
             $(
                 #[tokio::test]
                 async fn $test() {
-                    super::$test(super::postgres_store(std::time::Duration::ZERO).await).await;
+                    let (store, _database) = super::postgres_store(std::time::Duration::ZERO).await;
+                    super::$test(store).await;
                 }
             )*
         }
@@ -265,6 +287,7 @@ macro_rules! store_suite {
 }
 
 store_suite!(
+    job_states_tell_which_attempt_runs_in_one_statement,
     claims_take_the_oldest_job_once,
     concurrent_claims_never_share_a_job,
     a_stale_lease_is_taken_back_and_the_old_worker_cannot_write,

@@ -21,6 +21,15 @@ pub(crate) struct Service {
     child: Child,
     port: Option<u16>,
     logs: Arc<Mutex<Vec<Value>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+/// A test that panics still stops its processes.
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Service {
@@ -44,7 +53,7 @@ impl Service {
         let (port_tx, port_rx) = std::sync::mpsc::channel();
         let stdout = child.stdout.take().unwrap();
         let sink = logs.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 // JSON log lines; anything else (the console exporter's
                 // output) is kept as a string.
@@ -64,7 +73,12 @@ impl Service {
         } else {
             None
         };
-        Service { child, port, logs }
+        Service {
+            child,
+            port,
+            logs,
+            reader: Some(reader),
+        }
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -78,7 +92,10 @@ impl Service {
             .status();
         let status = self.child.wait().unwrap();
         assert!(status.success(), "parquetry exited with {status}");
-        std::thread::sleep(Duration::from_millis(100));
+        // Its stdout closed with it: every line is read once the reader ends.
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
         let logs = self.logs.lock().unwrap().clone();
         logs
     }
@@ -213,7 +230,7 @@ fn assert_upload_trace(spans: &[ReceivedSpan], body_size: usize) {
     let store = one(spans, "store result", |s| s.name == "store result");
     assert_eq!(store.parent_span_id.as_ref(), Some(&consumer.span_id));
     let last_update = one(spans, "final UPDATE", |s| {
-        s.parent_span_id.as_ref() == Some(&store.span_id)
+        s.name == "UPDATE jobs" && s.parent_span_id.as_ref() == Some(&store.span_id)
     });
     assert_db_span(last_update, "UPDATE");
     for span in spans.iter().filter(|s| s.kind == SpanKind::Client) {
@@ -233,10 +250,11 @@ async fn one_upload_gives_one_trace(protocol: &str, transport: Transport) {
         Transport::Grpc => receiver.grpc_endpoint(),
         Transport::Http => receiver.http_endpoint(),
     };
+    let database = create_database().await;
     let service = Service::start(
         "serve",
         &[
-            ("DATABASE_URL", create_database().await),
+            ("DATABASE_URL", database.url.clone()),
             ("PARQUETRY_DATA_DIR", temp_data_dir().display().to_string()),
             ("PARQUETRY_WORKERS", "1".into()),
             (
@@ -332,10 +350,11 @@ async fn one_upload_gives_one_trace_over_otlp_http() {
 #[tokio::test]
 async fn a_failed_job_has_an_error_span_with_the_exception_event() {
     let receiver = OtlpReceiver::start().await;
+    let database = create_database().await;
     let service = Service::start(
         "serve",
         &[
-            ("DATABASE_URL", create_database().await),
+            ("DATABASE_URL", database.url.clone()),
             ("PARQUETRY_DATA_DIR", temp_data_dir().display().to_string()),
             ("PARQUETRY_WORKERS", "1".into()),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.http_endpoint()),
@@ -372,7 +391,8 @@ async fn a_failed_job_has_an_error_span_with_the_exception_event() {
 #[tokio::test]
 async fn a_job_run_by_another_process_lands_in_the_uploaders_trace() {
     let receiver = OtlpReceiver::start().await;
-    let database_url = create_database().await;
+    let database = create_database().await;
+    let database_url = database.url.clone();
     let data_dir = temp_data_dir().display().to_string();
     let common = |instance: &str| {
         vec![
@@ -426,7 +446,8 @@ async fn a_job_run_by_another_process_lands_in_the_uploaders_trace() {
 /// Starts a server with `env`, runs one job, stops it, and returns its stdout.
 async fn run_one_job(env: Vec<(&str, String)>) -> Vec<Value> {
     let mut env = env;
-    env.push(("DATABASE_URL", create_database().await));
+    let database = create_database().await;
+    env.push(("DATABASE_URL", database.url.clone()));
     env.push(("PARQUETRY_DATA_DIR", temp_data_dir().display().to_string()));
     env.push(("PARQUETRY_WORKERS", "1".into()));
     let service = Service::start("serve", &env);
@@ -475,10 +496,11 @@ async fn the_console_exporter_prints_spans_on_stdout() {
 
 #[tokio::test]
 async fn without_an_endpoint_the_service_says_so_once_and_still_traces() {
+    let database = create_database().await;
     let service = Service::start(
         "serve",
         &[
-            ("DATABASE_URL", create_database().await),
+            ("DATABASE_URL", database.url.clone()),
             ("PARQUETRY_DATA_DIR", temp_data_dir().display().to_string()),
             ("PARQUETRY_WORKERS", "1".into()),
         ],

@@ -1,13 +1,13 @@
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::spawn_app_with;
+use crate::helpers::{spawn_app_with, ChildGuard};
 
 /// A `parquetry worker` process sharing the test's database and files.
-fn spawn_worker_process(database_url: &str, data_dir: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_parquetry"))
+fn spawn_worker_process(database_url: &str, data_dir: &std::path::Path) -> ChildGuard {
+    let child = Command::new(env!("CARGO_BIN_EXE_parquetry"))
         .arg("worker")
         .env("DATABASE_URL", database_url)
         .env("PARQUETRY_DATA_DIR", data_dir)
@@ -17,13 +17,8 @@ fn spawn_worker_process(database_url: &str, data_dir: &std::path::Path) -> Child
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
-        .expect("start parquetry worker")
-}
-
-fn terminate(mut child: Child) {
-    // SIGTERM: the graceful path.
-    let _ = Command::new("kill").arg(child.id().to_string()).status();
-    let _ = child.wait();
+        .expect("start parquetry worker");
+    ChildGuard::new(child)
 }
 
 #[tokio::test]
@@ -45,19 +40,30 @@ async fn two_worker_processes_never_run_a_job_twice() {
                 .await,
         );
     }
-    terminate(first);
-    terminate(second);
+    let pids = [first.id(), second.id()];
+    // SIGTERM: the graceful path.
+    first.terminate();
+    second.terminate();
 
     // Assert: each converted exactly once.
     for job in &jobs {
         assert_eq!(job["status"], "succeeded", "{job:#}");
         assert_eq!(job["attempts"], 1, "{job:#}");
     }
-    let workers: Vec<String> = sqlx::query_scalar("SELECT DISTINCT worker_id FROM jobs")
+    // The API runs no workers: every job ran in one of the two processes,
+    // whose worker ids are `host-pid-n`.
+    let workers: Vec<Option<String>> = sqlx::query_scalar("SELECT worker_id FROM jobs")
         .fetch_all(&app.pool)
         .await
         .unwrap();
-    assert!(!workers.is_empty());
+    assert_eq!(workers.len(), 100);
+    for worker in &workers {
+        let worker = worker.as_deref().expect("every job names its worker");
+        assert!(
+            pids.iter().any(|pid| worker.contains(&format!("-{pid}-"))),
+            "{worker} is not one of the worker processes {pids:?}"
+        );
+    }
     app.stop().await;
 }
 

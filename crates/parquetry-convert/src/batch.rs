@@ -16,24 +16,7 @@ use crate::plan::{self, DateFmt, Kind, Plan, TsFmt};
 use crate::report::TypeSource;
 use crate::tokenize::{is_blank, Field, Tokenizer, QUOTED};
 use crate::values;
-use crate::write::Widening;
-
-/// Why a chunk could not become a batch.
-pub(crate) enum Fault {
-    Error(ConvertError),
-    /// Sampled columns whose values did not fit.
-    Widen(Vec<Widening>),
-    /// Text that is not UTF-8, first seen on this line (encoding auto-detected).
-    NotUtf8 {
-        line: u64,
-    },
-}
-
-impl From<ConvertError> for Fault {
-    fn from(e: ConvertError) -> Self {
-        Fault::Error(e)
-    }
-}
+use crate::write::{Fault, Widening};
 
 /// Text column built straight into Arrow buffers (no per-value `&str` check: the chunk was
 /// validated as UTF-8 as a whole and fields are cut at ASCII bytes).

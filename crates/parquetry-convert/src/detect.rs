@@ -7,6 +7,7 @@ use tracing::field::Empty;
 
 use crate::decimal::{self, ColumnDecimal};
 use crate::error::{ConvertError, ErrorKind};
+use crate::infer::{self, Classifier, ColumnEvidence};
 use crate::input::{self, InputCompression};
 use crate::options::{ConvertOptions, Encoding, Escape};
 use crate::plan::{self, ColumnPlan, Kind, Plan};
@@ -333,71 +334,27 @@ pub(crate) fn plan(
         None if delimiter == b',' => (vec![ColumnDecimal::Sep(b'.'); ncols], b'.'),
         None => decimal::detect(&values, ncols),
     };
-    let sep_of = |j: usize| match decimals[j] {
-        ColumnDecimal::Sep(d) => d,
-        ColumnDecimal::Ambiguous => b'.',
-    };
     let nulls: Vec<Vec<u8>> = options
         .null_values
         .iter()
         .map(|s| s.as_bytes().to_vec())
         .collect();
-    let is_null = |v: &[u8]| v.is_empty() || nulls.iter().any(|n| n == v);
-    let classify = |v: &[u8], j: usize| {
-        plan::classify(
-            v,
-            sep_of(j),
-            &options.date_formats,
-            &options.timestamp_formats,
-        )
+    let classifier = Classifier {
+        options,
+        decimals: &decimals,
+        nulls: &nulls,
     };
-
-    // Candidate bits of each column over the records after the first one.
-    let mut bits = vec![plan::ALL; ncols];
-    let mut seen = vec![0usize; ncols];
-    for row in values.iter().skip(1) {
-        for (j, v) in row.iter().enumerate().take(ncols) {
-            if !is_null(v) {
-                bits[j] &= classify(v, j);
-                seen[j] += 1;
-            }
-        }
+    // The records after the first one; the first joins them unless it is a header.
+    let mut evidence = vec![ColumnEvidence::default(); ncols];
+    for record in values.iter().skip(1) {
+        classifier.observe(&mut evidence, record);
     }
-    let header = options.header.unwrap_or_else(|| {
-        let Some(first) = values.first() else {
-            return true;
-        };
-        let (mut for_header, mut against) = (0, 0);
-        for j in 0..ncols {
-            if seen[j] == 0 || plan::choose(bits[j], &options.timestamp_formats) == Kind::Utf8 {
-                continue;
-            }
-            if !is_null(&first[j]) && classify(&first[j], j) & bits[j] != 0 {
-                against += 1;
-            } else {
-                for_header += 1;
-            }
-        }
-        if for_header + against > 0 {
-            return for_header > against;
-        }
-        // Only text columns: a header has distinct, non-empty, unquoted-or-not names.
-        let distinct = first
-            .iter()
-            .enumerate()
-            .all(|(i, a)| !a.is_empty() && !first[..i].contains(a));
-        distinct
+    let header = options.header.unwrap_or_else(|| match values.first() {
+        Some(first) => classifier.is_header(first, &evidence),
+        None => true,
     });
-    if !header {
-        // The first record is data too.
-        if let Some(first) = values.first() {
-            for (j, v) in first.iter().enumerate().take(ncols) {
-                if !is_null(v) {
-                    bits[j] &= classify(v, j);
-                    seen[j] += 1;
-                }
-            }
-        }
+    if let Some(first) = values.first().filter(|_| !header) {
+        classifier.observe(&mut evidence, first);
     }
     span.record("delimiter", (delimiter as char).to_string());
     span.record("quote", (quote as char).to_string());
@@ -429,41 +386,18 @@ pub(crate) fn plan(
         .enumerate()
         .map(|(j, name)| {
             let ambiguous = decimals[j] == ColumnDecimal::Ambiguous;
+            let sampled = evidence[j].kind(&options.timestamp_formats);
             ColumnPlan {
                 name,
-                kind: if seen[j] == 0 || ambiguous {
-                    Kind::Utf8
-                } else {
-                    plan::choose(bits[j], &options.timestamp_formats)
-                },
-                decimal: sep_of(j),
+                kind: sampled.filter(|_| !ambiguous).unwrap_or(Kind::Utf8),
+                decimal: classifier.separator(j),
                 source: TypeSource::Sampled,
                 mostly_unique: mostly_unique(&values, j, header),
                 note: ambiguous.then(|| AMBIGUOUS_NOTE.to_string()),
             }
         })
         .collect();
-    for (name, ty) in &options.schema {
-        // Exact name first, so `ID` and `id` can both exist; then case-insensitive.
-        let idx = columns
-            .iter()
-            .position(|c| &c.name == name)
-            .or_else(|| {
-                columns
-                    .iter()
-                    .position(|c| c.name.eq_ignore_ascii_case(name))
-            })
-            .ok_or_else(|| {
-                ConvertError::new(
-                    ErrorKind::InvalidOption,
-                    format!("invalid option `schema`: no column named `{name}`"),
-                )
-                .in_column(name.clone())
-            })?;
-        columns[idx].kind = Kind::forced(*ty);
-        columns[idx].source = TypeSource::Forced;
-        columns[idx].note = None;
-    }
+    infer::force_schema(&mut columns, options)?;
     Ok(Plan {
         delimiter,
         quote,

@@ -27,6 +27,9 @@ pub enum ErrorKind {
     Canceled,
     /// Reading the input or writing the output failed (disk, permissions, encoder).
     Io,
+    /// The engine failed in a way no input should cause (a bug): retrying
+    /// the same file cannot help.
+    Internal,
 }
 
 impl ErrorKind {
@@ -44,6 +47,7 @@ impl ErrorKind {
             ErrorKind::CorruptCompressedInput => "corrupt-compressed-input",
             ErrorKind::Canceled => "canceled",
             ErrorKind::Io => "io-error",
+            ErrorKind::Internal => "internal-error",
         }
     }
 }
@@ -93,7 +97,17 @@ impl ConvertError {
     /// true when the input (not I/O) is at fault: never retried. Only `Io` (disk, permissions,
     /// encoder) and `Canceled` are not; a corrupt compressed file stays corrupt on retry.
     pub fn is_input_error(&self) -> bool {
-        !matches!(self.kind, ErrorKind::Canceled | ErrorKind::Io)
+        !matches!(
+            self.kind,
+            ErrorKind::Canceled | ErrorKind::Io | ErrorKind::Internal
+        )
+    }
+
+    /// true when running the same conversion again may succeed: only I/O
+    /// (a full disk, a storage hiccup). Input errors and engine bugs fail
+    /// the same way every time.
+    pub fn is_retryable(&self) -> bool {
+        self.kind == ErrorKind::Io
     }
 
     pub(crate) fn canceled() -> Self {

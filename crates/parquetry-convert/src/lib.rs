@@ -8,8 +8,12 @@
 mod batch;
 mod decimal;
 mod detect;
+mod encode;
 mod error;
+mod infer;
 mod input;
+mod option_pairs;
+mod option_values;
 mod options;
 mod pipeline;
 mod plan;
@@ -24,13 +28,15 @@ use std::sync::atomic::AtomicBool;
 use tracing::field::Empty;
 
 pub use error::{ConvertError, ErrorKind};
+pub use option_pairs::{
+    OptionsRefused, MAX_OPTION_PAIRS, MAX_OPTION_VALUE_BYTES, MAX_SCHEMA_BYTES,
+};
 pub use options::{
     Codec, ColumnType, ConvertOptions, Encoding, Escape, OptionError, DEFAULT_NULL_VALUES,
 };
 pub use report::{ColumnReport, ConversionReport, DialectReport, TypeSource};
 
-use plan::Kind;
-use write::PassFault;
+use write::Fault;
 
 /// A column can widen at most a few steps (e.g. Int64 -> Float64 -> Utf8), so this bounds the
 /// passes of any file with a generous margin.
@@ -88,54 +94,7 @@ fn convert_inner(
         return Err(ConvertError::canceled());
     }
     let mut plan = detect::plan(input, options, None)?;
-    let mut replans = 0usize;
-    let stats = loop {
-        *created = true;
-        match pipeline::run(&plan, input, output, options, cancel) {
-            Ok(stats) => break stats,
-            Err(PassFault::Error(e)) => return Err(e),
-            Err(PassFault::Widen(changes)) => {
-                for (j, kind, decimal) in changes {
-                    tracing::info!(column = %plan.columns[j].name, to = %kind.data_type(), "widening column type");
-                    plan.columns[j].kind = kind;
-                    plan.columns[j].decimal = decimal;
-                    plan.columns[j].source = TypeSource::Widened;
-                }
-            }
-            Err(PassFault::NotUtf8) if input::utf8_before_invalid(input)? => {
-                // Earlier rows are valid multi-byte UTF-8: re-decoding them would turn every
-                // `São` into `SÃ£o`. Only the values that are not UTF-8 are read as Windows-1252.
-                tracing::info!(
-                    "UTF-8 input with values that are not UTF-8: reading those as Windows-1252"
-                );
-                plan.utf8_lenient = true;
-            }
-            Err(PassFault::NotUtf8) => {
-                tracing::info!("input is not UTF-8: re-planning as Windows-1252");
-                let widened: Vec<_> = plan
-                    .columns
-                    .iter()
-                    .map(|c| (c.kind, c.decimal, c.source))
-                    .collect();
-                plan = detect::plan(input, options, Some(Encoding::Windows1252))?;
-                // Keep what earlier passes learnt about late values.
-                for (c, (kind, decimal, source)) in plan.columns.iter_mut().zip(widened) {
-                    if source == TypeSource::Widened {
-                        c.kind = kind;
-                        c.decimal = decimal;
-                        c.source = source;
-                    }
-                }
-            }
-        }
-        replans += 1;
-        if replans >= MAX_PASSES {
-            return Err(ConvertError::new(
-                ErrorKind::Io,
-                "type inference did not settle",
-            ));
-        }
-    };
+    let (stats, replans) = run_passes(&mut plan, input, output, options, cancel, created)?;
     span.record("replans", replans);
     if stats.windows_1252_values > 0 {
         tracing::warn!(
@@ -147,49 +106,73 @@ fn convert_inner(
     span.record("rows", stats.rows);
     span.record("row_groups", stats.row_groups);
     span.record("bytes_out", output_bytes);
-    let char_name = |b: u8| {
-        if b == b'\t' {
-            "\\t".to_string()
-        } else {
-            (b as char).to_string()
-        }
-    };
-    Ok(ConversionReport {
-        rows: stats.rows,
+    Ok(report::of_conversion(
+        &plan,
+        &stats,
         input_bytes,
         output_bytes,
-        row_groups: stats.row_groups,
-        compression: codec_name,
-        columns: plan
-            .columns
-            .iter()
-            .map(|c| ColumnReport {
-                name: c.name.clone(),
-                arrow_type: c.kind.data_type().to_string(),
-                nullable: true,
-                type_source: c.source,
-                decimal_separator: matches!(
-                    c.kind,
-                    Kind::Int64 | Kind::Float64 | Kind::Decimal(..)
-                )
-                .then(|| char_name(c.decimal)),
-                note: c.note.clone(),
-            })
-            .collect(),
-        dialect: DialectReport {
-            delimiter: char_name(plan.delimiter),
-            quote: char_name(plan.quote),
-            escape: char_name(plan.escape.unwrap_or(plan.quote)),
-            header: plan.header,
-            encoding: if plan.windows_1252 {
-                "windows-1252"
-            } else {
-                "utf-8"
+        codec_name,
+    ))
+}
+
+/// Runs passes until one completes: each fault that inference can learn from
+/// (a wider type, a non-UTF-8 file) adjusts the plan for the next pass.
+/// Returns the last pass's figures and how many passes were redone.
+fn run_passes(
+    plan: &mut plan::Plan,
+    input: &Path,
+    output: &Path,
+    options: &ConvertOptions,
+    cancel: &AtomicBool,
+    created: &mut bool,
+) -> Result<(write::PassStats, usize), ConvertError> {
+    for replans in 0..MAX_PASSES {
+        *created = true;
+        match pipeline::run(plan, input, output, options, cancel) {
+            Ok(stats) => return Ok((stats, replans)),
+            Err(Fault::Error(e)) => return Err(e),
+            Err(Fault::Widen(changes)) => {
+                for (j, kind, decimal) in changes {
+                    tracing::info!(column = %plan.columns[j].name, to = %kind.data_type(), "widening column type");
+                    plan.columns[j].kind = kind;
+                    plan.columns[j].decimal = decimal;
+                    plan.columns[j].source = TypeSource::Widened;
+                }
             }
-            .into(),
-            windows_1252_values: stats.windows_1252_values,
-            decimal_separator: char_name(plan.decimal),
-            input_compression: plan.input_compression.name().into(),
-        },
-    })
+            Err(Fault::NotUtf8 { .. }) if input::utf8_before_invalid(input)? => {
+                // Earlier rows are valid multi-byte UTF-8: re-decoding them would turn every
+                // `São` into `SÃ£o`. Only the values that are not UTF-8 are read as Windows-1252.
+                tracing::info!(
+                    "UTF-8 input with values that are not UTF-8: reading those as Windows-1252"
+                );
+                plan.utf8_lenient = true;
+            }
+            Err(Fault::NotUtf8 { .. }) => {
+                tracing::info!("input is not UTF-8: re-planning as Windows-1252");
+                *plan = replan_as_windows_1252(plan, input, options)?;
+            }
+        }
+    }
+    Err(ConvertError::new(
+        ErrorKind::Internal,
+        "type inference did not settle",
+    ))
+}
+
+/// A new plan read as Windows-1252 that keeps what earlier passes learnt
+/// about late values (the columns they widened).
+fn replan_as_windows_1252(
+    old: &plan::Plan,
+    input: &Path,
+    options: &ConvertOptions,
+) -> Result<plan::Plan, ConvertError> {
+    let mut plan = detect::plan(input, options, Some(Encoding::Windows1252))?;
+    for (column, before) in plan.columns.iter_mut().zip(&old.columns) {
+        if before.source == TypeSource::Widened {
+            column.kind = before.kind;
+            column.decimal = before.decimal;
+            column.source = before.source;
+        }
+    }
+    Ok(plan)
 }

@@ -1,5 +1,7 @@
 //! Conversion options and their text forms (as the HTTP API receives them).
 
+use crate::option_values as values;
+
 /// A column type that the `schema` option can force.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnType {
@@ -117,7 +119,7 @@ pub struct ConvertOptions {
     pub schema: Vec<(String, ColumnType)>,
     /// Parquet codec.
     pub compression: Codec,
-    /// Codec level (zstd 1..=22, gzip 0..=10); `None` = codec default.
+    /// Codec level (zstd 1..=22, gzip 0..=9); `None` = codec default.
     pub compression_level: Option<i32>,
     /// Maximum rows per row group.
     pub row_group_size: usize,
@@ -150,7 +152,7 @@ impl Default for ConvertOptions {
 }
 
 /// An option name or value that cannot be used.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid option `{name}`: {message}")]
 pub struct OptionError {
     /// The option name as given.
@@ -159,30 +161,7 @@ pub struct OptionError {
     pub message: String,
 }
 
-fn parse_char(value: &str, what: &str) -> Result<u8, String> {
-    let b = match value.to_ascii_lowercase().as_str() {
-        "tab" | "\\t" | "\t" => b'\t',
-        "comma" => b',',
-        "semicolon" => b';',
-        "pipe" => b'|',
-        "space" => b' ',
-        "backslash" => b'\\',
-        "double-quote" | "double_quote" => b'"',
-        "single-quote" | "single_quote" => b'\'',
-        _ if value.len() == 1 => value.as_bytes()[0],
-        _ => {
-            return Err(format!(
-                "expected a single ASCII character for the {what}, got `{value}`"
-            ))
-        }
-    };
-    if !b.is_ascii() || b == b'\n' || b == b'\r' || b.is_ascii_alphanumeric() {
-        return Err(format!("`{value}` cannot be used as {what}"));
-    }
-    Ok(b)
-}
-
-fn parse_bool(value: &str) -> Result<bool, String> {
+pub(crate) fn parse_bool(value: &str) -> Result<bool, String> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" | "yes" | "1" | "on" => Ok(true),
         "false" | "no" | "0" | "off" => Ok(false),
@@ -190,7 +169,7 @@ fn parse_bool(value: &str) -> Result<bool, String> {
     }
 }
 
-fn is_auto(value: &str) -> bool {
+pub(crate) fn is_auto(value: &str) -> bool {
     value.trim().eq_ignore_ascii_case("auto") || value.is_empty()
 }
 
@@ -198,11 +177,17 @@ fn is_auto(value: &str) -> bool {
 pub(crate) fn level_error(codec: Codec, level: Option<i32>) -> Option<String> {
     let level = level?;
     let name = match codec {
-        Codec::Zstd if (1..=22).contains(&level) => return None,
-        Codec::Gzip if (0..=10).contains(&level) => return None,
+        // The writer's own checks decide, so a level accepted here never fails a job later.
+        Codec::Zstd if parquet::basic::ZstdLevel::try_new(level).is_ok() => return None,
+        Codec::Gzip
+            if u32::try_from(level)
+                .is_ok_and(|l| parquet::basic::GzipLevel::try_new(l).is_ok()) =>
+        {
+            return None
+        }
         Codec::Zstd | Codec::Gzip => {
             return Some(format!(
-                "level {level} is out of range for this codec (zstd 1..=22, gzip 0..=10)"
+                "level {level} is out of range for this codec (zstd 1..=22, gzip 0..=9)"
             ))
         }
         Codec::Snappy => "snappy",
@@ -210,7 +195,7 @@ pub(crate) fn level_error(codec: Codec, level: Option<i32>) -> Option<String> {
         Codec::None => "none",
     };
     Some(format!(
-        "compression `{name}` has no level; compression_level goes with zstd (1..=22) or gzip (0..=10)"
+        "compression `{name}` has no level; compression_level goes with zstd (1..=22) or gzip (0..=9)"
     ))
 }
 
@@ -224,32 +209,6 @@ fn check_format(value: &str) -> Result<(), String> {
         return Err(format!("`{value}` is not a valid strftime format"));
     }
     Ok(())
-}
-
-/// Splits `a:int64,b:decimal(12,2)` on the commas that are not inside parentheses.
-fn split_schema(value: &str) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let (mut depth, mut start) = (0i32, 0usize);
-    for (i, c) in value.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth <= 0 => {
-                parts.push(&value[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    parts.push(&value[start..]);
-    parts
-}
-
-fn parse_level(value: &str) -> Result<i32, String> {
-    value
-        .trim()
-        .parse()
-        .map_err(|_| format!("expected an integer level, got `{value}`"))
 }
 
 impl ConvertOptions {
@@ -326,34 +285,10 @@ impl ConvertOptions {
             "delimiter" => {
                 // A lone tab or space is meaningful, so only trim when that does not empty it.
                 let v = if trimmed.is_empty() { value } else { trimmed };
-                // An empty value is a mistake in the form, not a request to detect: silently
-                // detecting would hide it.
-                if v.is_empty() {
-                    return Err("delimiter must be one character (or `auto`)".into());
-                }
-                self.delimiter = if is_auto(v) {
-                    None
-                } else {
-                    Some(parse_char(v, "delimiter")?)
-                };
+                self.delimiter = values::auto_or_char(v, "delimiter")?;
             }
-            "quote" => {
-                if trimmed.is_empty() {
-                    return Err("quote must be one character (or `auto`)".into());
-                }
-                self.quote = if is_auto(trimmed) {
-                    None
-                } else {
-                    Some(parse_char(trimmed, "quote")?)
-                };
-            }
-            "escape" => {
-                self.escape = match trimmed.to_ascii_lowercase().as_str() {
-                    "" | "auto" => Escape::Auto,
-                    "none" | "double" | "doubled" | "\"" => Escape::Doubled,
-                    _ => Escape::Char(parse_char(trimmed, "escape")?),
-                };
-            }
+            "quote" => self.quote = values::auto_or_char(trimmed, "quote")?,
+            "escape" => self.escape = values::escape(trimmed)?,
             "header" => {
                 self.header = if is_auto(trimmed) {
                     None
@@ -361,27 +296,8 @@ impl ConvertOptions {
                     Some(parse_bool(trimmed)?)
                 };
             }
-            "encoding" => {
-                self.encoding = match trimmed.to_ascii_lowercase().replace('_', "-").as_str() {
-                    "" | "auto" => Encoding::Auto,
-                    "utf-8" | "utf8" => Encoding::Utf8,
-                    "windows-1252" | "cp1252" | "latin1" | "latin-1" | "iso-8859-1"
-                    | "iso8859-1" | "iso-8859-15" | "ansi" => Encoding::Windows1252,
-                    _ => {
-                        return Err(format!(
-                            "unsupported encoding `{value}` (utf-8, windows-1252, latin1, auto)"
-                        ))
-                    }
-                };
-            }
-            "decimal_separator" => {
-                self.decimal_separator = match trimmed {
-                    "" | "auto" => None,
-                    "." | "dot" => Some(b'.'),
-                    "," | "comma" => Some(b','),
-                    _ => return Err(format!("expected `.` or `,`, got `{value}`")),
-                };
-            }
+            "encoding" => self.encoding = values::encoding(value)?,
+            "decimal_separator" => self.decimal_separator = values::decimal_separator(value)?,
             "null_values" => {
                 self.null_values = value
                     .split(',')
@@ -398,54 +314,15 @@ impl ConvertOptions {
                 self.timestamp_formats.push(value.to_string());
             }
             "schema" => {
-                // A later `schema` overrides an earlier one column by column; within one value
-                // a column named twice is a mistake.
-                let mut given: Vec<(String, ColumnType)> = Vec::new();
-                for part in split_schema(value)
-                    .into_iter()
-                    .filter(|p| !p.trim().is_empty())
-                {
-                    let (col, ty) = part
-                        .rsplit_once(':')
-                        .ok_or_else(|| format!("expected `column:type`, got `{}`", part.trim()))?;
-                    let col = col.trim();
-                    if col.is_empty() {
-                        return Err(format!("empty column name in `{}`", part.trim()));
-                    }
-                    let ty = ColumnType::parse(ty).ok_or_else(|| {
-                        if ty.trim().to_ascii_lowercase().starts_with("decimal") {
-                            format!("`{}`: a decimal is decimal(p,s) with a precision p from 1 to 38 and a scale s from 0 to p", ty.trim())
-                        } else {
-                            format!("unknown type `{}` (string, int64, float64, boolean, date, timestamp, timestamptz, decimal(p,s))", ty.trim())
-                        }
-                    })?;
-                    if given.iter().any(|(c, _)| c == col) {
-                        return Err(format!("column `{col}` is given two types"));
-                    }
-                    given.push((col.to_string(), ty));
-                }
+                // A later `schema` overrides an earlier one column by column.
+                let given = values::schema(value)?;
                 self.schema
                     .retain(|(c, _)| !given.iter().any(|(g, _)| g == c));
                 self.schema.extend(given);
             }
             "compression" => {
-                let lower = trimmed.to_ascii_lowercase();
-                let (codec, level) = match lower.split_once(':') {
-                    Some((c, l)) => (c.to_string(), Some(parse_level(l)?)),
-                    None => (lower, None),
-                };
-                self.compression = match codec.as_str() {
-                    "snappy" => Codec::Snappy,
-                    "zstd" => Codec::Zstd,
-                    "lz4" | "lz4_raw" | "lz4-raw" => Codec::Lz4,
-                    "gzip" | "gz" => Codec::Gzip,
-                    "none" | "uncompressed" => Codec::None,
-                    _ => {
-                        return Err(format!(
-                            "unknown codec `{value}` (snappy, zstd, lz4, gzip, none)"
-                        ))
-                    }
-                };
+                let (codec, level) = values::codec(value)?;
+                self.compression = codec;
                 if let Some(l) = level {
                     self.compression_level = Some(l);
                 }
@@ -455,23 +332,11 @@ impl ConvertOptions {
                 self.compression_level = if is_auto(trimmed) {
                     None
                 } else {
-                    Some(parse_level(trimmed)?)
+                    Some(values::level(trimmed)?)
                 };
                 self.check_level(false)?;
             }
-            "row_group_size" => {
-                let n: usize = trimmed
-                    .replace('_', "")
-                    .parse()
-                    .map_err(|_| format!("expected a positive integer, got `{value}`"))?;
-                if n == 0 || n > 1 << 30 {
-                    return Err(format!(
-                        "row group size must be between 1 and {}",
-                        1u64 << 30
-                    ));
-                }
-                self.row_group_size = n;
-            }
+            "row_group_size" => self.row_group_size = values::row_group_size(value)?,
             "dictionary" => self.dictionary = parse_bool(trimmed)?,
             other => unreachable!("`{other}` is in NAMES but has no parser"),
         }

@@ -19,48 +19,30 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
-use arrow_schema::FieldRef;
-use parquet::arrow::arrow_writer::{
-    compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory,
-};
+use parquet::arrow::arrow_writer::ArrowRowGroupWriterFactory;
 use parquet::arrow::ArrowWriter;
 use parquet::file::writer::SerializedFileWriter;
 use tracing::Span;
 
-use crate::batch::{BatchParser, Fault};
+use crate::batch::BatchParser;
+use crate::encode::{spawn_encoders, Encoders, Output};
 use crate::error::{ConvertError, ErrorKind};
 use crate::input::{self, ChunkReader};
 use crate::options::ConvertOptions;
 use crate::plan::{Kind, Plan};
-use crate::write::{writer_properties, PassFault, PassStats, Widening, CHUNK_BYTES};
+use crate::write::{writer_properties, Fault, PassStats, Widening, CHUNK_BYTES};
 
 /// Chunks parsed at the same time. Two cores: two parsers keep one core busy parsing while
 /// the encoders use the other, and the OS fills any gap.
 const PARSERS: usize = 2;
-/// More encoder threads than cores is fine (they block on their channels); beyond this many,
-/// columns share a thread.
-const MAX_ENCODERS: usize = 16;
-
-type Output = BufWriter<File>;
-
 /// A parsed chunk, or why it could not be: tagged with the chunk index for reordering and
 /// the chunk's size in CSV bytes.
-type Parsed = (u64, usize, Result<RecordBatch, PassFault>);
+type Parsed = (u64, usize, Result<RecordBatch, Fault>);
 
 /// Row groups are also cut after this much CSV text, whatever `row_group_size` says: a row
 /// group's encoded pages stay in memory until it closes, so wide rows would otherwise make
 /// memory grow with the row width (1 M rows of 2 KiB would be gigabytes).
 const ROW_GROUP_MAX_CSV_BYTES: usize = 64 << 20;
-
-enum EncodeMsg {
-    /// Column writers for a new row group: (column index, writer).
-    Start(Vec<(usize, ArrowColumnWriter)>),
-    Write(Arc<RecordBatch>),
-    /// Close the row group and send the column chunks back.
-    Finish,
-}
-
-type Finished = Result<Vec<(usize, ArrowColumnChunk)>, ConvertError>;
 
 /// Wider of two widenings of the same sampled column; a column read with two decimal
 /// separators in different chunks is text.
@@ -92,151 +74,19 @@ fn merge_widenings(into: &mut Vec<Widening>, more: Vec<Widening>) {
     }
 }
 
-/// Groups columns for the encoder threads, text columns weighing more.
-fn assign_columns(plan: &Plan) -> Vec<Vec<usize>> {
-    let n = plan.columns.len().clamp(1, MAX_ENCODERS);
-    let mut groups: Vec<(u64, Vec<usize>)> = vec![(0, Vec::new()); n];
-    let mut order: Vec<(u64, usize)> = plan
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(j, c)| (if c.kind == Kind::Utf8 { 4 } else { 1 }, j))
-        .collect();
-    order.sort_by(|a, b| b.cmp(a));
-    for (w, j) in order {
-        let g = groups
-            .iter_mut()
-            .min_by_key(|g| g.0)
-            .expect("at least one group");
-        g.0 += w;
-        g.1.push(j);
-    }
-    groups
-        .into_iter()
-        .map(|g| g.1)
-        .filter(|g| !g.is_empty())
-        .collect()
-}
-
-fn encoder(fields: Vec<FieldRef>, rx: Receiver<EncodeMsg>, done: SyncSender<Finished>) {
-    let mut writers: Vec<(usize, ArrowColumnWriter)> = Vec::new();
-    let mut failed: Option<ConvertError> = None;
-    for msg in rx {
-        match msg {
-            EncodeMsg::Start(w) => writers = w,
-            EncodeMsg::Write(batch) => {
-                if failed.is_some() {
-                    continue;
-                }
-                for (j, w) in writers.iter_mut() {
-                    let res = compute_leaves(&fields[*j], batch.column(*j))
-                        .and_then(|leaves| leaves.iter().try_for_each(|l| w.write(l)));
-                    if let Err(e) = res {
-                        failed = Some(e.into());
-                        break;
-                    }
-                }
-            }
-            EncodeMsg::Finish => {
-                let result = match failed.take() {
-                    Some(e) => Err(e),
-                    None => std::mem::take(&mut writers)
-                        .into_iter()
-                        .map(|(j, w)| w.close().map(|c| (j, c)).map_err(ConvertError::from))
-                        .collect(),
-                };
-                if done.send(result).is_err() {
-                    return;
-                }
-            }
-        }
-    }
-}
-
-/// The coordinator's view of the encoders.
-struct Encoders {
-    groups: Vec<Vec<usize>>,
-    senders: Vec<SyncSender<EncodeMsg>>,
-    done: Receiver<Finished>,
-    factory: ArrowRowGroupWriterFactory,
-    file: SerializedFileWriter<Output>,
-    row_group_open: bool,
-    row_groups: usize,
-}
-
-impl Encoders {
-    fn send(&self, i: usize, msg: EncodeMsg) -> Result<(), ConvertError> {
-        self.senders[i]
-            .send(msg)
-            .map_err(|_| ConvertError::new(ErrorKind::Io, "a column encoder stopped unexpectedly"))
-    }
-
-    fn start_row_group(&mut self) -> Result<(), ConvertError> {
-        let mut writers: Vec<Option<ArrowColumnWriter>> = self
-            .factory
-            .create_column_writers(self.row_groups)?
-            .into_iter()
-            .map(Some)
-            .collect();
-        for i in 0..self.groups.len() {
-            let mine = self.groups[i]
-                .iter()
-                .map(|&j| (j, writers[j].take().expect("each column in one group")))
-                .collect();
-            self.send(i, EncodeMsg::Start(mine))?;
-        }
-        self.row_group_open = true;
-        Ok(())
-    }
-
-    fn write(&mut self, batch: RecordBatch) -> Result<(), ConvertError> {
-        if !self.row_group_open {
-            self.start_row_group()?;
-        }
-        let batch = Arc::new(batch);
-        for i in 0..self.senders.len() {
-            self.send(i, EncodeMsg::Write(batch.clone()))?;
-        }
-        Ok(())
-    }
-
-    fn finish_row_group(&mut self) -> Result<(), ConvertError> {
-        if !self.row_group_open {
-            return Ok(());
-        }
-        for i in 0..self.senders.len() {
-            self.send(i, EncodeMsg::Finish)?;
-        }
-        let mut chunks = Vec::new();
-        for _ in 0..self.senders.len() {
-            let part = self.done.recv().map_err(|_| {
-                ConvertError::new(ErrorKind::Io, "a column encoder stopped unexpectedly")
-            })??;
-            chunks.extend(part);
-        }
-        chunks.sort_by_key(|(j, _)| *j);
-        let mut rg = self.file.next_row_group()?;
-        for (_, chunk) in chunks {
-            chunk.append_to_row_group(&mut rg)?;
-        }
-        rg.close()?;
-        self.row_group_open = false;
-        self.row_groups += 1;
-        Ok(())
-    }
-}
-
-/// Runs one full pass over the input with `plan`, writing `output` from scratch.
+/// Runs one full pass over the input with `plan`, writing `output` from scratch: a reader
+/// thread cuts the input into chunks, `PARSERS` threads turn chunks into batches, the calling
+/// thread puts batches back in file order, and encoder threads encode column chunks.
 pub(crate) fn run(
     plan: &Plan,
     input_path: &Path,
     output: &Path,
     options: &ConvertOptions,
     cancel: &AtomicBool,
-) -> Result<PassStats, PassFault> {
+) -> Result<PassStats, Fault> {
     let schema = plan.schema();
     let (reader, _) = input::open(input_path)?;
-    let mut chunks = ChunkReader::new(
+    let chunks = ChunkReader::new(
         reader,
         plan.windows_1252,
         plan.utf8_forced,
@@ -245,121 +95,38 @@ pub(crate) fn run(
         plan.escape,
         CHUNK_BYTES,
     );
-    let file = File::create(output).map_err(|e| {
-        ConvertError::new(
-            ErrorKind::Io,
-            format!("cannot create output {}: {e}", output.display()),
-        )
-    })?;
-    let props = writer_properties(options, plan)?;
-    // ArrowWriter embeds the Arrow schema (time zones, …) in the footer; then we take over.
-    let (file_writer, factory) = ArrowWriter::try_new(
-        BufWriter::with_capacity(1 << 20, file),
-        schema.clone(),
-        Some(props),
-    )?
-    .into_serialized_writer()?;
-    let row_group_size = options.row_group_size;
+    let (file_writer, factory) = open_output(output, options, plan, &schema)?;
     let stop = AtomicBool::new(false);
     let repaired = AtomicU64::new(0);
-    let parent = Span::current();
+    let flags = Flags {
+        stop: &stop,
+        cancel,
+        repaired: &repaired,
+        span: Span::current(),
+    };
 
     std::thread::scope(|s| {
         let (chunk_tx, chunk_rx) = sync_channel::<input::Chunk>(PARSERS);
         let (parsed_tx, parsed_rx) = sync_channel::<Parsed>(PARSERS);
         let (recycle_tx, recycle_rx) = sync_channel::<Vec<u8>>(PARSERS * 2 + 2);
-        let (stop, repaired) = (&stop, &repaired);
-
-        // Reader: its faults travel with the index the next chunk would have had, so the
-        // coordinator reports them in file order.
-        let reader_tx = parsed_tx.clone();
-        let span = parent.clone();
-        s.spawn(move || {
-            let _g = span.enter();
-            loop {
-                if stop.load(Ordering::Relaxed) || cancel.load(Ordering::Relaxed) {
-                    return;
-                }
-                while let Ok(buf) = recycle_rx.try_recv() {
-                    chunks.recycle(buf);
-                }
-                let index = chunks.next_index();
-                let fault = match chunks.next_chunk() {
-                    Ok(Some(c)) => {
-                        if chunk_tx.send(c).is_err() {
-                            return;
-                        }
-                        continue;
-                    }
-                    Ok(None) => return,
-                    Err(e) => PassFault::Error(e),
-                };
-                let _ = reader_tx.send((index, 0, Err(fault)));
-                return;
-            }
-        });
-
+        spawn_reader(
+            s,
+            chunks,
+            chunk_tx,
+            parsed_tx.clone(),
+            recycle_rx,
+            flags.clone(),
+        );
         let chunk_rx = Arc::new(Mutex::new(chunk_rx));
         for _ in 0..PARSERS {
-            let (rx, tx, recycle, span) = (
-                chunk_rx.clone(),
-                parsed_tx.clone(),
-                recycle_tx.clone(),
-                parent.clone(),
-            );
-            let schema = schema.clone();
-            s.spawn(move || {
-                let _g = span.enter();
-                let mut parser = BatchParser::new(plan);
-                loop {
-                    let next = rx.lock().map(|r| r.recv());
-                    let Ok(Ok(chunk)) = next else { return };
-                    if stop.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    let result = parser.parse(plan, &schema, &chunk).map_err(|f| match f {
-                        Fault::Error(e) => PassFault::Error(e),
-                        Fault::Widen(w) => PassFault::Widen(w),
-                        Fault::NotUtf8 { line } => {
-                            tracing::info!(line, "bytes that are not UTF-8 found after the sample");
-                            PassFault::NotUtf8
-                        }
-                    });
-                    repaired.fetch_add(parser.take_repaired(), Ordering::Relaxed);
-                    let (index, bytes) = (chunk.index, chunk.data.len());
-                    let _ = recycle.try_send(chunk.data);
-                    if tx.send((index, bytes, result)).is_err() {
-                        return;
-                    }
-                }
-            });
+            let channels = (chunk_rx.clone(), parsed_tx.clone(), recycle_tx.clone());
+            spawn_parser(s, plan, &schema, channels, flags.clone());
         }
         drop(parsed_tx);
         drop(recycle_tx);
 
-        let groups = assign_columns(plan);
-        let (done_tx, done_rx) = sync_channel::<Finished>(groups.len());
-        let mut senders = Vec::with_capacity(groups.len());
-        for _ in &groups {
-            let (tx, rx) = sync_channel::<EncodeMsg>(2);
-            let fields: Vec<FieldRef> = schema.fields().iter().cloned().collect();
-            let (done, span) = (done_tx.clone(), parent.clone());
-            s.spawn(move || {
-                let _g = span.enter();
-                encoder(fields, rx, done)
-            });
-            senders.push(tx);
-        }
-        let mut enc = Encoders {
-            groups,
-            senders,
-            done: done_rx,
-            factory,
-            file: file_writer,
-            row_group_open: false,
-            row_groups: 0,
-        };
-        let result = coordinate(&mut enc, parsed_rx, row_group_size, cancel);
+        let mut enc = spawn_encoders(s, plan, &schema, file_writer, factory, &flags.span);
+        let result = coordinate(&mut enc, parsed_rx, options.row_group_size, cancel);
         // Whatever happened, let every thread run to its end.
         stop.store(true, Ordering::Relaxed);
         let Encoders {
@@ -370,6 +137,11 @@ pub(crate) fn run(
         } = enc;
         drop(senders);
         let rows = result?;
+        // The reader stops at a cancel as at the end of the input: a pass
+        // that saw no error may still have been cut short.
+        if cancel.load(Ordering::Relaxed) {
+            return Err(ConvertError::canceled().into());
+        }
         file.close()?;
         Ok(PassStats {
             rows,
@@ -379,14 +151,128 @@ pub(crate) fn run(
     })
 }
 
+/// A parser's channels: chunks in (shared by the parsers), batches out, and
+/// the chunks' buffers back to the reader.
+type ParserChannels = (
+    Arc<Mutex<Receiver<input::Chunk>>>,
+    SyncSender<Parsed>,
+    SyncSender<Vec<u8>>,
+);
+
+/// What every thread of a pass shares: when to stop, and the span they report in.
+#[derive(Clone)]
+struct Flags<'a> {
+    /// Raised by the coordinator when the pass ends, whatever the reason.
+    stop: &'a AtomicBool,
+    /// Raised by the caller.
+    cancel: &'a AtomicBool,
+    /// Values of a UTF-8 file that were read as Windows-1252.
+    repaired: &'a AtomicU64,
+    span: Span,
+}
+
+/// The Parquet writer of `output`. ArrowWriter embeds the Arrow schema (time zones, …) in
+/// the footer; then the pass takes over its serialized writer.
+fn open_output(
+    output: &Path,
+    options: &ConvertOptions,
+    plan: &Plan,
+    schema: &arrow_schema::SchemaRef,
+) -> Result<(SerializedFileWriter<Output>, ArrowRowGroupWriterFactory), Fault> {
+    let file = File::create(output).map_err(|e| {
+        ConvertError::new(
+            ErrorKind::Io,
+            format!("cannot create output {}: {e}", output.display()),
+        )
+    })?;
+    let props = writer_properties(options, plan)?;
+    Ok(ArrowWriter::try_new(
+        BufWriter::with_capacity(1 << 20, file),
+        schema.clone(),
+        Some(props),
+    )?
+    .into_serialized_writer()?)
+}
+
+/// The reader: its faults travel with the index the next chunk would have had, so the
+/// coordinator reports them in file order.
+fn spawn_reader<'scope>(
+    s: &'scope std::thread::Scope<'scope, '_>,
+    mut chunks: ChunkReader,
+    chunk_tx: SyncSender<input::Chunk>,
+    fault_tx: SyncSender<Parsed>,
+    recycle_rx: Receiver<Vec<u8>>,
+    flags: Flags<'scope>,
+) {
+    s.spawn(move || {
+        let _g = flags.span.enter();
+        loop {
+            if flags.stop.load(Ordering::Relaxed) || flags.cancel.load(Ordering::Relaxed) {
+                return;
+            }
+            while let Ok(buf) = recycle_rx.try_recv() {
+                chunks.recycle(buf);
+            }
+            let index = chunks.next_index();
+            let fault = match chunks.next_chunk() {
+                Ok(Some(c)) => {
+                    if chunk_tx.send(c).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                Ok(None) => return,
+                Err(e) => Fault::Error(e),
+            };
+            let _ = fault_tx.send((index, 0, Err(fault)));
+            return;
+        }
+    });
+}
+
+/// A parser: takes chunks, sends batches (or the fault of a chunk) with the chunk's index,
+/// and gives the chunk's buffer back to the reader.
+fn spawn_parser<'scope>(
+    s: &'scope std::thread::Scope<'scope, '_>,
+    plan: &'scope Plan,
+    schema: &arrow_schema::SchemaRef,
+    (rx, tx, recycle): ParserChannels,
+    flags: Flags<'scope>,
+) {
+    let schema = schema.clone();
+    s.spawn(move || {
+        let _g = flags.span.enter();
+        let mut parser = BatchParser::new(plan);
+        loop {
+            let next = rx.lock().map(|r| r.recv());
+            let Ok(Ok(chunk)) = next else { return };
+            if flags.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let result = parser.parse(plan, &schema, &chunk);
+            if let Err(Fault::NotUtf8 { line }) = &result {
+                tracing::info!(line, "bytes that are not UTF-8 found after the sample");
+            }
+            flags
+                .repaired
+                .fetch_add(parser.take_repaired(), Ordering::Relaxed);
+            let (index, bytes) = (chunk.index, chunk.data.len());
+            let _ = recycle.try_send(chunk.data);
+            if tx.send((index, bytes, result)).is_err() {
+                return;
+            }
+        }
+    });
+}
+
 /// Receives parsed batches, puts them back in file order and feeds the encoders.
 fn coordinate(
     enc: &mut Encoders,
     parsed: Receiver<Parsed>,
     row_group_size: usize,
     cancel: &AtomicBool,
-) -> Result<u64, PassFault> {
-    let mut waiting: BTreeMap<u64, (usize, Result<RecordBatch, PassFault>)> = BTreeMap::new();
+) -> Result<u64, Fault> {
+    let mut waiting: BTreeMap<u64, (usize, Result<RecordBatch, Fault>)> = BTreeMap::new();
     let mut next = 0u64;
     let mut rows = 0u64;
     let (mut in_group, mut group_bytes) = (0usize, 0usize);
@@ -403,16 +289,16 @@ fn coordinate(
             let mut batch = match (result, widen.as_mut()) {
                 (Ok(b), None) => b,
                 (Ok(_), Some(_)) => continue,
-                (Err(PassFault::Widen(w)), None) => {
+                (Err(Fault::Widen(w)), None) => {
                     widen = Some(w);
                     continue;
                 }
-                (Err(PassFault::Widen(w)), Some(all)) => {
+                (Err(Fault::Widen(w)), Some(all)) => {
                     merge_widenings(all, w);
                     continue;
                 }
-                (Err(PassFault::NotUtf8), Some(_)) => {
-                    return Err(PassFault::Widen(widen.unwrap_or_default()));
+                (Err(Fault::NotUtf8 { .. }), Some(_)) => {
+                    return Err(Fault::Widen(widen.unwrap_or_default()));
                 }
                 (Err(e), _) => return Err(e),
             };
@@ -435,7 +321,7 @@ fn coordinate(
         }
     }
     if let Some(w) = widen {
-        return Err(PassFault::Widen(w));
+        return Err(Fault::Widen(w));
     }
     if !waiting.is_empty() {
         return Err(ConvertError::new(

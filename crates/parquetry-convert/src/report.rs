@@ -74,3 +74,61 @@ pub struct DialectReport {
     /// `none`, `gzip` or `zstd`.
     pub input_compression: String,
 }
+
+/// The report of a finished conversion, read off its final plan.
+pub(crate) fn of_conversion(
+    plan: &crate::plan::Plan,
+    stats: &crate::write::PassStats,
+    input_bytes: u64,
+    output_bytes: u64,
+    compression: String,
+) -> ConversionReport {
+    use crate::plan::Kind;
+    ConversionReport {
+        rows: stats.rows,
+        input_bytes,
+        output_bytes,
+        row_groups: stats.row_groups,
+        compression,
+        columns: plan
+            .columns
+            .iter()
+            .map(|c| ColumnReport {
+                name: c.name.clone(),
+                arrow_type: c.kind.data_type().to_string(),
+                nullable: true,
+                type_source: c.source,
+                decimal_separator: matches!(
+                    c.kind,
+                    Kind::Int64 | Kind::Float64 | Kind::Decimal(..)
+                )
+                .then(|| char_name(c.decimal)),
+                note: c.note.clone(),
+            })
+            .collect(),
+        dialect: DialectReport {
+            delimiter: char_name(plan.delimiter),
+            quote: char_name(plan.quote),
+            escape: char_name(plan.escape.unwrap_or(plan.quote)),
+            header: plan.header,
+            encoding: if plan.windows_1252 {
+                "windows-1252"
+            } else {
+                "utf-8"
+            }
+            .into(),
+            windows_1252_values: stats.windows_1252_values,
+            decimal_separator: char_name(plan.decimal),
+            input_compression: plan.input_compression.name().into(),
+        },
+    }
+}
+
+/// A dialect character as the report shows it (`\t` for a tab).
+fn char_name(b: u8) -> String {
+    if b == b'\t' {
+        "\\t".to_string()
+    } else {
+        (b as char).to_string()
+    }
+}

@@ -27,23 +27,28 @@ pub(crate) struct PassStats {
 /// A column whose values did not fit: (column, wider kind, its decimal separator).
 pub(crate) type Widening = (usize, Kind, u8);
 
-/// Why a pass stopped.
-pub(crate) enum PassFault {
+/// Why a chunk could not become a batch, and so why a pass stopped: the one
+/// fault type of parsing and of the pass around it.
+pub(crate) enum Fault {
     Error(ConvertError),
+    /// Sampled columns whose values did not fit: widen them and run again.
     Widen(Vec<Widening>),
-    /// Non-UTF-8 bytes in auto mode: redo as Windows-1252.
-    NotUtf8,
+    /// Text that is not UTF-8, first seen on this line (encoding
+    /// auto-detected): redo the pass as Windows-1252.
+    NotUtf8 {
+        line: u64,
+    },
 }
 
-impl From<ConvertError> for PassFault {
+impl From<ConvertError> for Fault {
     fn from(e: ConvertError) -> Self {
-        PassFault::Error(e)
+        Fault::Error(e)
     }
 }
 
-impl From<parquet::errors::ParquetError> for PassFault {
+impl From<parquet::errors::ParquetError> for Fault {
     fn from(e: parquet::errors::ParquetError) -> Self {
-        PassFault::Error(e.into())
+        Fault::Error(e.into())
     }
 }
 

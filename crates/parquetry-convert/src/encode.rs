@@ -1,0 +1,202 @@
+//! The encoding stage of a pass: encoder threads, each owning the column
+//! writers of a group of columns, fed batch by batch by the coordinator, which
+//! closes row groups and appends their column chunks to the file.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::FieldRef;
+use parquet::arrow::arrow_writer::{
+    compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory,
+};
+use parquet::file::writer::SerializedFileWriter;
+use tracing::Span;
+
+use crate::error::{ConvertError, ErrorKind};
+use crate::plan::{Kind, Plan};
+
+/// More encoder threads than cores is fine (they block on their channels); beyond this many,
+/// columns share a thread.
+const MAX_ENCODERS: usize = 16;
+
+pub(crate) type Output = BufWriter<File>;
+
+pub(crate) enum EncodeMsg {
+    /// Column writers for a new row group: (column index, writer).
+    Start(Vec<(usize, ArrowColumnWriter)>),
+    Write(Arc<RecordBatch>),
+    /// Close the row group and send the column chunks back.
+    Finish,
+}
+
+type Finished = Result<Vec<(usize, ArrowColumnChunk)>, ConvertError>;
+
+/// Groups columns for the encoder threads, text columns weighing more.
+fn assign_columns(plan: &Plan) -> Vec<Vec<usize>> {
+    let n = plan.columns.len().clamp(1, MAX_ENCODERS);
+    let mut groups: Vec<(u64, Vec<usize>)> = vec![(0, Vec::new()); n];
+    let mut order: Vec<(u64, usize)> = plan
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(j, c)| (if c.kind == Kind::Utf8 { 4 } else { 1 }, j))
+        .collect();
+    order.sort_by(|a, b| b.cmp(a));
+    for (w, j) in order {
+        let g = groups
+            .iter_mut()
+            .min_by_key(|g| g.0)
+            .expect("at least one group");
+        g.0 += w;
+        g.1.push(j);
+    }
+    groups
+        .into_iter()
+        .map(|g| g.1)
+        .filter(|g| !g.is_empty())
+        .collect()
+}
+
+fn encoder(fields: Vec<FieldRef>, rx: Receiver<EncodeMsg>, done: SyncSender<Finished>) {
+    let mut writers: Vec<(usize, ArrowColumnWriter)> = Vec::new();
+    let mut failed: Option<ConvertError> = None;
+    for msg in rx {
+        match msg {
+            EncodeMsg::Start(w) => writers = w,
+            EncodeMsg::Write(batch) => {
+                if failed.is_some() {
+                    continue;
+                }
+                for (j, w) in writers.iter_mut() {
+                    let res = compute_leaves(&fields[*j], batch.column(*j))
+                        .and_then(|leaves| leaves.iter().try_for_each(|l| w.write(l)));
+                    if let Err(e) = res {
+                        failed = Some(e.into());
+                        break;
+                    }
+                }
+            }
+            EncodeMsg::Finish => {
+                let result = match failed.take() {
+                    Some(e) => Err(e),
+                    None => std::mem::take(&mut writers)
+                        .into_iter()
+                        .map(|(j, w)| w.close().map(|c| (j, c)).map_err(ConvertError::from))
+                        .collect(),
+                };
+                if done.send(result).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The coordinator's view of the encoders.
+pub(crate) struct Encoders {
+    groups: Vec<Vec<usize>>,
+    pub senders: Vec<SyncSender<EncodeMsg>>,
+    done: Receiver<Finished>,
+    factory: ArrowRowGroupWriterFactory,
+    pub file: SerializedFileWriter<Output>,
+    row_group_open: bool,
+    pub row_groups: usize,
+}
+
+impl Encoders {
+    fn send(&self, i: usize, msg: EncodeMsg) -> Result<(), ConvertError> {
+        self.senders[i].send(msg).map_err(|_| {
+            ConvertError::new(ErrorKind::Internal, "a column encoder stopped unexpectedly")
+        })
+    }
+
+    pub(crate) fn start_row_group(&mut self) -> Result<(), ConvertError> {
+        let mut writers: Vec<Option<ArrowColumnWriter>> = self
+            .factory
+            .create_column_writers(self.row_groups)?
+            .into_iter()
+            .map(Some)
+            .collect();
+        for i in 0..self.groups.len() {
+            let mine = self.groups[i]
+                .iter()
+                .map(|&j| (j, writers[j].take().expect("each column in one group")))
+                .collect();
+            self.send(i, EncodeMsg::Start(mine))?;
+        }
+        self.row_group_open = true;
+        Ok(())
+    }
+
+    pub(crate) fn write(&mut self, batch: RecordBatch) -> Result<(), ConvertError> {
+        if !self.row_group_open {
+            self.start_row_group()?;
+        }
+        let batch = Arc::new(batch);
+        for i in 0..self.senders.len() {
+            self.send(i, EncodeMsg::Write(batch.clone()))?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn finish_row_group(&mut self) -> Result<(), ConvertError> {
+        if !self.row_group_open {
+            return Ok(());
+        }
+        for i in 0..self.senders.len() {
+            self.send(i, EncodeMsg::Finish)?;
+        }
+        let mut chunks = Vec::new();
+        for _ in 0..self.senders.len() {
+            let part = self.done.recv().map_err(|_| {
+                ConvertError::new(ErrorKind::Internal, "a column encoder stopped unexpectedly")
+            })??;
+            chunks.extend(part);
+        }
+        chunks.sort_by_key(|(j, _)| *j);
+        let mut rg = self.file.next_row_group()?;
+        for (_, chunk) in chunks {
+            chunk.append_to_row_group(&mut rg)?;
+        }
+        rg.close()?;
+        self.row_group_open = false;
+        self.row_groups += 1;
+        Ok(())
+    }
+}
+
+/// One encoder thread per group of columns, and the handle that feeds them.
+pub(crate) fn spawn_encoders<'scope>(
+    s: &'scope std::thread::Scope<'scope, '_>,
+    plan: &Plan,
+    schema: &arrow_schema::SchemaRef,
+    file: SerializedFileWriter<Output>,
+    factory: ArrowRowGroupWriterFactory,
+    span: &Span,
+) -> Encoders {
+    let groups = assign_columns(plan);
+    let (done_tx, done_rx) = sync_channel::<Finished>(groups.len());
+    let mut senders = Vec::with_capacity(groups.len());
+    for _ in &groups {
+        let (tx, rx) = sync_channel::<EncodeMsg>(2);
+        let fields: Vec<FieldRef> = schema.fields().iter().cloned().collect();
+        let (done, span) = (done_tx.clone(), span.clone());
+        s.spawn(move || {
+            let _g = span.enter();
+            encoder(fields, rx, done)
+        });
+        senders.push(tx);
+    }
+    Encoders {
+        groups,
+        senders,
+        done: done_rx,
+        factory,
+        file,
+        row_group_open: false,
+        row_groups: 0,
+    }
+}

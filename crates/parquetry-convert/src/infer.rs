@@ -1,0 +1,135 @@
+//! Type inference over the sample: one small accumulator of evidence per
+//! column (as arrow-csv's `InferredDataType`), fed record by record, which
+//! then chooses the column's type; and the header decision it supports.
+
+use crate::decimal::ColumnDecimal;
+use crate::error::{ConvertError, ErrorKind};
+use crate::options::ConvertOptions;
+use crate::plan::{self, ColumnPlan, Kind};
+use crate::report::TypeSource;
+
+/// What the sampled values of one column allow: the candidate types (bits of
+/// `plan::classify`) that every non-null value fits, and how many there were.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ColumnEvidence {
+    fits: u64,
+    seen: usize,
+}
+
+impl Default for ColumnEvidence {
+    fn default() -> Self {
+        ColumnEvidence {
+            fits: plan::ALL,
+            seen: 0,
+        }
+    }
+}
+
+impl ColumnEvidence {
+    fn observe(&mut self, fits: u64) {
+        self.fits &= fits;
+        self.seen += 1;
+    }
+
+    /// The type the evidence chooses; `None` when no value was seen.
+    pub(crate) fn kind(&self, timestamp_formats: &[String]) -> Option<Kind> {
+        (self.seen > 0).then(|| plan::choose(self.fits, timestamp_formats))
+    }
+}
+
+/// Classifies sampled values by column: with the column's decimal separator,
+/// the user's formats and null tokens.
+pub(crate) struct Classifier<'a> {
+    pub options: &'a ConvertOptions,
+    pub decimals: &'a [ColumnDecimal],
+    pub nulls: &'a [Vec<u8>],
+}
+
+impl Classifier<'_> {
+    /// The decimal separator numbers of column `j` are read with.
+    pub(crate) fn separator(&self, j: usize) -> u8 {
+        match self.decimals[j] {
+            ColumnDecimal::Sep(d) => d,
+            ColumnDecimal::Ambiguous => b'.',
+        }
+    }
+
+    fn is_null(&self, v: &[u8]) -> bool {
+        v.is_empty() || self.nulls.iter().any(|n| n == v)
+    }
+
+    fn classify(&self, v: &[u8], j: usize) -> u64 {
+        plan::classify(
+            v,
+            self.separator(j),
+            &self.options.date_formats,
+            &self.options.timestamp_formats,
+        )
+    }
+
+    /// Adds one record's values to the evidence of their columns.
+    pub(crate) fn observe(&self, evidence: &mut [ColumnEvidence], record: &[Vec<u8>]) {
+        for (j, v) in record.iter().enumerate().take(evidence.len()) {
+            if !self.is_null(v) {
+                evidence[j].observe(self.classify(v, j));
+            }
+        }
+    }
+
+    /// Whether `first` is a header, judged against the evidence of the
+    /// records after it: in typed columns, a first value that does not fit
+    /// the column's type votes for a header. With only text columns, a
+    /// header has distinct, non-empty names.
+    pub(crate) fn is_header(&self, first: &[Vec<u8>], evidence: &[ColumnEvidence]) -> bool {
+        let (mut for_header, mut against) = (0, 0);
+        for (j, column) in evidence.iter().enumerate() {
+            let typed = column
+                .kind(&self.options.timestamp_formats)
+                .is_some_and(|kind| kind != Kind::Utf8);
+            if !typed {
+                continue;
+            }
+            if !self.is_null(&first[j]) && self.classify(&first[j], j) & column.fits != 0 {
+                against += 1;
+            } else {
+                for_header += 1;
+            }
+        }
+        if for_header + against > 0 {
+            return for_header > against;
+        }
+        first
+            .iter()
+            .enumerate()
+            .all(|(i, a)| !a.is_empty() && !first[..i].contains(a))
+    }
+}
+
+/// Forces the types the `schema` option names: the exact column name first,
+/// so `ID` and `id` can both exist, then case-insensitively.
+pub(crate) fn force_schema(
+    columns: &mut [ColumnPlan],
+    options: &ConvertOptions,
+) -> Result<(), ConvertError> {
+    for (name, ty) in &options.schema {
+        let idx = columns
+            .iter()
+            .position(|c| &c.name == name)
+            .or_else(|| {
+                columns
+                    .iter()
+                    .position(|c| c.name.eq_ignore_ascii_case(name))
+            })
+            .ok_or_else(|| {
+                ConvertError::new(
+                    ErrorKind::InvalidOption,
+                    format!("invalid option `schema`: no column named `{name}`"),
+                )
+                .in_column(name.clone())
+            })?;
+        columns[idx].kind = Kind::forced(*ty);
+        columns[idx].source = TypeSource::Forced;
+        columns[idx].note = None;
+    }
+    Ok(())
+}

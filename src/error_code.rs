@@ -1,0 +1,50 @@
+//! Every machine-readable error code the service answers or stores, in one
+//! list: problem documents of the API (`code`), job errors (`error.code`,
+//! `attempt_errors[].code`) and the `error.code` of metrics and logs. The
+//! conversion engine's own codes (`ragged-row`, `invalid-value`…) come from
+//! `parquetry_convert::ErrorKind::code`.
+//!
+//! A code is part of the API: clients branch on it. Never rename one.
+
+/// A machine-readable error code.
+pub type ErrorCode = &'static str;
+
+// The request: options, body, headers, query.
+pub const INVALID_OPTION: ErrorCode = "invalid-option";
+pub const OPTIONS_TOO_LARGE: ErrorCode = "options-too-large";
+pub const INVALID_FILENAME: ErrorCode = "invalid-filename";
+pub const MISSING_FILE: ErrorCode = "missing-file";
+pub const INVALID_MULTIPART: ErrorCode = "invalid-multipart";
+pub const UPLOAD_INTERRUPTED: ErrorCode = "upload-interrupted";
+pub const EMPTY_FILE: ErrorCode = "empty-file";
+pub const UPLOAD_TIMEOUT: ErrorCode = "upload-timeout";
+pub const INVALID_HEADER: ErrorCode = "invalid-header";
+pub const IDEMPOTENCY_KEY_REUSED: ErrorCode = "idempotency-key-reused";
+pub const RANGE_NOT_SATISFIABLE: ErrorCode = "range-not-satisfiable";
+pub const PAYLOAD_TOO_LARGE: ErrorCode = "payload-too-large";
+pub const UNSUPPORTED_MEDIA_TYPE: ErrorCode = "unsupported-media-type";
+pub const INVALID_QUERY: ErrorCode = "invalid-query";
+pub const INVALID_CURSOR: ErrorCode = "invalid-cursor";
+pub const CROSS_ORIGIN_FORBIDDEN: ErrorCode = "cross-origin-forbidden";
+
+// Routes and jobs.
+pub const NOT_FOUND: ErrorCode = "not-found";
+pub const NO_SUCH_ROUTE: ErrorCode = "no-such-route";
+pub const METHOD_NOT_ALLOWED: ErrorCode = "method-not-allowed";
+pub const GONE: ErrorCode = "gone";
+pub const JOB_NOT_SUCCEEDED: ErrorCode = "job-not-succeeded";
+
+// The server's state: retry later.
+pub const QUEUE_FULL: ErrorCode = "queue-full";
+pub const INSUFFICIENT_STORAGE: ErrorCode = "insufficient-storage";
+pub const DATABASE_UNAVAILABLE: ErrorCode = "database-unavailable";
+pub const NOT_READY: ErrorCode = "not-ready";
+pub const INTERNAL_ERROR: ErrorCode = "internal-error";
+
+// A job's attempt that did not succeed (besides the engine's codes).
+/// The job's files could not be read or written; retried.
+pub const STORAGE_ERROR: ErrorCode = "storage-error";
+/// The worker running the attempt stopped heartbeating (killed, machine lost).
+pub const LEASE_EXPIRED: ErrorCode = "lease-expired";
+/// The job was canceled by its owner.
+pub const CANCELED: ErrorCode = "canceled";

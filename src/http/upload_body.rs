@@ -1,0 +1,230 @@
+//! Receiving an upload's body: raw, or multipart with a `file` part and
+//! option fields. The file is streamed to storage as it arrives (never held
+//! in memory); with an `Idempotency-Key`, a digest of what was received
+//! identifies the request.
+
+use std::time::Duration;
+
+use actix_multipart::{Field, Multipart};
+use actix_web::web;
+use futures_util::{Stream, StreamExt};
+use sha2::{Digest, Sha256};
+
+use super::problem::ApiError;
+use crate::storage::{UploadError, UploadSink};
+
+/// Longest accepted value of a non-file multipart field, before the
+/// options' own bounds (`parquetry_convert::MAX_SCHEMA_BYTES`) apply.
+const MAX_FIELD_BYTES: usize = 64 * 1024;
+/// Most non-file fields read before the options' own count bound applies.
+const MAX_FIELDS: usize = 64;
+
+/// The options of one upload, in the order given (a name may repeat).
+pub(super) type OptionPairs = Vec<(String, String)>;
+
+pub(super) struct StoredUpload {
+    pub filename: String,
+    pub bytes: u64,
+    /// SHA-256 of the body, when asked for.
+    pub digest: Option<Vec<u8>>,
+}
+
+/// The upload's sink, and the digest of what went into it.
+pub(super) struct BodyWriter {
+    sink: UploadSink,
+    digest: Option<Sha256>,
+}
+
+impl BodyWriter {
+    pub fn new(sink: UploadSink, with_digest: bool) -> BodyWriter {
+        BodyWriter {
+            sink,
+            digest: with_digest.then(Sha256::new),
+        }
+    }
+
+    async fn write(&mut self, chunk: &[u8]) -> Result<(), ApiError> {
+        if let Some(digest) = &mut self.digest {
+            digest.update(chunk);
+        }
+        self.sink.write(chunk).await.map_err(upload_error)
+    }
+
+    async fn finish(self, filename: String) -> Result<StoredUpload, ApiError> {
+        if self.sink.bytes_written() == 0 {
+            self.sink.abort().await;
+            return Err(ApiError::EmptyFile);
+        }
+        let bytes = self.sink.finish().await.map_err(upload_error)?;
+        Ok(StoredUpload {
+            filename,
+            bytes,
+            digest: self.digest.map(|d| d.finalize().to_vec()),
+        })
+    }
+
+    pub async fn abort(self) {
+        self.sink.abort().await;
+    }
+}
+
+fn upload_error(error: UploadError) -> ApiError {
+    match error {
+        UploadError::TooLarge { limit } => ApiError::PayloadTooLarge { limit },
+        UploadError::DiskFull => ApiError::InsufficientStorage,
+        UploadError::Storage(error) => {
+            ApiError::Internal(anyhow::anyhow!(error).context("writing an upload"))
+        }
+    }
+}
+
+/// The next item of an upload body, or `upload-timeout` when the client
+/// sends nothing for `idle`: a stalled upload must not hold its connection
+/// and partial file forever.
+async fn next_within<S: Stream + Unpin>(
+    stream: &mut S,
+    idle: Duration,
+) -> Result<Option<S::Item>, ApiError> {
+    tokio::time::timeout(idle, stream.next())
+        .await
+        .map_err(|_| ApiError::UploadTimeout(idle.as_secs()))
+}
+
+pub(super) async fn receive_raw(
+    mut payload: web::Payload,
+    mut writer: BodyWriter,
+    idle: Duration,
+) -> Result<StoredUpload, ApiError> {
+    loop {
+        let outcome = match next_within(&mut payload, idle).await {
+            Ok(None) => break,
+            Ok(Some(Ok(chunk))) => writer.write(&chunk).await,
+            Ok(Some(Err(error))) => {
+                // actix's wording ("payload reached EOF before completing: None") means
+                // nothing to a client; say what happened and keep the cause for the logs.
+                tracing::info!(%error, "upload body ended early");
+                Err(ApiError::UploadInterrupted(
+                    "the connection closed before the whole body arrived, or its chunked \
+                     encoding is malformed"
+                        .into(),
+                ))
+            }
+            Err(error) => Err(error),
+        };
+        if let Err(error) = outcome {
+            writer.abort().await;
+            return Err(error);
+        }
+    }
+    writer.finish(String::new()).await
+}
+
+pub(super) async fn receive_multipart(
+    mut multipart: Multipart,
+    writer: BodyWriter,
+    options: &mut OptionPairs,
+    idle: Duration,
+) -> Result<StoredUpload, ApiError> {
+    let mut writer = Some(writer);
+    let mut stored = None;
+    // What arrived instead of a `file` part, to name it in `missing-file`.
+    let mut other_parts: Vec<String> = Vec::new();
+    loop {
+        let outcome = match next_within(&mut multipart, idle).await {
+            Ok(None) => break,
+            Ok(Some(Err(error))) => Err(ApiError::InvalidMultipart(error.to_string())),
+            Ok(Some(Ok(field))) => {
+                let name = field.name().unwrap_or("").to_string();
+                if name == "file" {
+                    match writer.take() {
+                        Some(writer) => receive_file_field(field, writer, idle)
+                            .await
+                            .map(|s| stored = Some(s)),
+                        None => Err(ApiError::InvalidMultipart(
+                            "only one part named `file` is accepted".into(),
+                        )),
+                    }
+                } else if field
+                    .content_disposition()
+                    .is_some_and(|d| d.get_filename().is_some())
+                {
+                    // A file under another name (`-F data=@x.csv`) is the
+                    // missing file, not an option to read as text.
+                    Err(ApiError::MissingFile(vec![shown_name(&name)]))
+                } else if options.len() >= MAX_FIELDS {
+                    Err(ApiError::OptionsTooLarge(format!(
+                        "more than {MAX_FIELDS} form fields were sent"
+                    )))
+                } else {
+                    other_parts.push(shown_name(&name));
+                    read_text_field(field, idle)
+                        .await
+                        .map(|value| options.push((name, value)))
+                }
+            }
+            Err(error) => Err(error),
+        };
+        if let Err(error) = outcome {
+            if let Some(writer) = writer {
+                writer.abort().await;
+            }
+            return Err(error);
+        }
+    }
+    if let Some(writer) = writer {
+        writer.abort().await;
+        return Err(ApiError::MissingFile(other_parts));
+    }
+    stored.ok_or(ApiError::MissingFile(other_parts))
+}
+
+async fn receive_file_field(
+    mut field: Field,
+    mut writer: BodyWriter,
+    idle: Duration,
+) -> Result<StoredUpload, ApiError> {
+    let filename = field
+        .content_disposition()
+        .and_then(|disposition| disposition.get_filename())
+        .unwrap_or("")
+        .to_string();
+    loop {
+        let outcome = match next_within(&mut field, idle).await {
+            Ok(None) => break,
+            Ok(Some(Ok(chunk))) => writer.write(&chunk).await,
+            Ok(Some(Err(error))) => Err(ApiError::InvalidMultipart(error.to_string())),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = outcome {
+            writer.abort().await;
+            return Err(error);
+        }
+    }
+    writer.finish(filename).await
+}
+
+async fn read_text_field(mut field: Field, idle: Duration) -> Result<String, ApiError> {
+    let name = field.name().unwrap_or("").to_string();
+    let mut value = Vec::new();
+    while let Some(chunk) = next_within(&mut field, idle).await? {
+        let chunk = chunk.map_err(|error| ApiError::InvalidMultipart(error.to_string()))?;
+        if value.len() + chunk.len() > MAX_FIELD_BYTES {
+            return Err(ApiError::OptionsTooLarge(format!(
+                "the value of `{}` is longer than {MAX_FIELD_BYTES} bytes",
+                shown_name(&name)
+            )));
+        }
+        value.extend_from_slice(&chunk);
+    }
+    String::from_utf8(value).map_err(|_| {
+        ApiError::InvalidOption(format!("the value of `{}` is not UTF-8", shown_name(&name)))
+    })
+}
+
+/// A field name as quoted back in a message: bounded and printable.
+pub(super) fn shown_name(name: &str) -> String {
+    name.chars()
+        .take(64)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
