@@ -56,8 +56,10 @@ pub async fn list_jobs(
     query: web::Query<ListQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    // An empty value (`status=`) is refused like any other value the
+    // schema does not allow, not taken as "no filter".
     let status = match query.status.as_deref() {
-        None | Some("") => None,
+        None => None,
         Some(text) => Some(JobStatus::parse(text).ok_or_else(|| {
             ApiError::InvalidQuery(format!(
                 "unknown status {text:?}: use queued, running, succeeded, failed or canceled"
@@ -65,7 +67,7 @@ pub async fn list_jobs(
         })?),
     };
     let limit = match query.limit.as_deref() {
-        None | Some("") => DEFAULT_PAGE_SIZE,
+        None => DEFAULT_PAGE_SIZE,
         Some(text) => text
             .parse::<i64>()
             .ok()
@@ -77,7 +79,7 @@ pub async fn list_jobs(
             })?,
     };
     let cursor = match query.cursor.as_deref() {
-        None | Some("") => None,
+        None => None,
         Some(token) => Some(ListCursor::decode(token).ok_or(ApiError::InvalidCursor)?),
     };
     // One row more than asked tells whether another page exists.

@@ -80,3 +80,41 @@ async fn head_of_a_result_answers_its_headers() {
     assert!(response.bytes().await.unwrap().is_empty());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn if_range_honours_the_range_only_for_the_current_representation() {
+    let app = spawn_app().await;
+    let (id, whole) = succeeded_job(&app).await;
+    let head = app.download(&id).await;
+    let etag = head.headers()["etag"].to_str().unwrap().to_string();
+    let modified = head.headers()["last-modified"].to_str().unwrap().to_string();
+    let ranged = |condition: String| {
+        app.client
+            .get(app.url(&format!("/v1/jobs/{id}/result")))
+            .header("Range", "bytes=0-3")
+            .header("If-Range", condition)
+            .send()
+    };
+
+    let current = ranged(etag.clone()).await.unwrap();
+    let by_date = ranged(modified).await.unwrap();
+    let stale = ranged("\"not-the-etag\"".into()).await.unwrap();
+    let weak = ranged(format!("W/{etag}")).await.unwrap();
+    let not_modified = app
+        .client
+        .get(app.url(&format!("/v1/jobs/{id}/result")))
+        .header("If-None-Match", etag.as_str())
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(current.status(), 206);
+    assert_eq!(current.bytes().await.unwrap(), whole.slice(0..4));
+    assert_eq!(by_date.status(), 206);
+    assert_eq!(stale.status(), 200);
+    assert_eq!(stale.bytes().await.unwrap(), whole);
+    // A weak validator never matches If-Range (RFC 9110 §13.1.5).
+    assert_eq!(weak.status(), 200);
+    assert_eq!(not_modified.status(), 304);
+    app.stop().await;
+}

@@ -169,8 +169,10 @@ pub(crate) fn parse_bool(value: &str) -> Result<bool, String> {
     }
 }
 
+/// `auto`: leave it to detection. An empty value is not `auto`: a field left
+/// empty in a form is a mistake to report, not a request to detect.
 pub(crate) fn is_auto(value: &str) -> bool {
-    value.trim().eq_ignore_ascii_case("auto") || value.is_empty()
+    value.trim().eq_ignore_ascii_case("auto")
 }
 
 /// Why `level` cannot go with `codec`, when it cannot.
