@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry::KeyValue;
-use parquetry_convert::{convert_file, ConvertError, ConvertOptions, ErrorKind};
+use parquetry_convert::{convert_file, ConversionReport, ConvertError, ConvertOptions, ErrorKind};
 use tokio_util::sync::CancellationToken;
 use tracing::{field::Empty, Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -141,6 +141,22 @@ async fn convert(
         .await
     };
     let stop = lease.signal.reason();
+    match (converted, stop) {
+        // Whatever the engine made of it, a job canceled or taken over is not
+        // ours to settle: an error after a cancel is its consequence (the
+        // job's files were removed under the conversion).
+        (_, StopReason::Canceled) => Outcome::Canceled,
+        (_, StopReason::LeaseLost) => Outcome::LeaseLost,
+        (converted, _) => settle_conversion(converted, stop, &convert_span),
+    }
+}
+
+/// The outcome of a conversion that was not canceled nor taken over.
+fn settle_conversion(
+    converted: Result<Result<ConversionReport, ConvertError>, tokio::task::JoinError>,
+    stop: StopReason,
+    convert_span: &Span,
+) -> Outcome {
     match converted {
         Ok(Ok(report)) => {
             convert_span.record("rows", report.rows);
@@ -148,16 +164,11 @@ async fn convert(
             convert_span.record("row_groups", report.row_groups);
             convert_span.record("output.bytes", report.output_bytes);
             convert_span.record("codec", report.compression.as_str());
-            match stop {
-                StopReason::Canceled => Outcome::Canceled,
-                StopReason::LeaseLost => Outcome::LeaseLost,
-                StopReason::KeepGoing | StopReason::ShuttingDown => Outcome::Converted(report),
-            }
+            Outcome::Converted(report)
         }
         Ok(Err(error)) if error.kind == ErrorKind::Canceled => match stop {
             StopReason::ShuttingDown => Outcome::Requeue,
-            StopReason::LeaseLost => Outcome::LeaseLost,
-            StopReason::Canceled | StopReason::KeepGoing => Outcome::Canceled,
+            _ => Outcome::Canceled,
         },
         Ok(Err(error)) => engine_outcome(&error),
         Err(join_error) => {

@@ -358,10 +358,15 @@ async fn a_malformed_chunked_body_is_refused_and_keeps_nothing() {
     // actix's HTTP/1 dispatcher answers a malformed chunk itself (a bare 400,
     // or closing the connection) before our handler can answer; what it
     // must never be is a 5xx, or a partial upload left behind.
-    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 400"), "{answer}");
-    eventually("the partial upload to go", Duration::from_secs(5), async || {
-        app.stored_files().is_empty()
-    })
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 400"),
+        "{answer}"
+    );
+    eventually(
+        "the partial upload to go",
+        Duration::from_secs(5),
+        async || app.stored_files().is_empty(),
+    )
     .await;
     assert_eq!(app.job_count().await, 0);
     let health = app.client.get(app.url("/healthz")).send().await.unwrap();

@@ -23,8 +23,9 @@ fn init_telemetry() {
         } else {
             BoxMakeWriter::new(std::io::sink)
         };
-        // Exporters stay off in-process: the telemetry tests run the binary.
-        std::env::set_var("OTEL_SDK_DISABLED", "true");
+        // No OTLP endpoint is configured, so nothing is exported in-process
+        // (the telemetry tests run the binary); the environment is not
+        // touched, since other test threads read it.
         let guard = parquetry::telemetry::init(writer).expect("telemetry");
         std::mem::forget(guard);
     });
@@ -124,6 +125,26 @@ impl Drop for ChildGuard {
             let _ = child.wait();
         }
     }
+}
+
+/// A `parquetry worker` process on the app's database and data directory.
+pub fn spawn_worker(app: &TestApp, extra: &[(&str, &str)]) -> ChildGuard {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_parquetry"));
+    command
+        .arg("worker")
+        .env("DATABASE_URL", &app.database_url)
+        .env("PARQUETRY_DATA_DIR", &app.data_dir)
+        .env("PARQUETRY_WORKERS", "1")
+        .env("PARQUETRY_POLL_INTERVAL_MS", "100")
+        .env("PARQUETRY_HEARTBEAT_INTERVAL_MS", "200")
+        .env("PARQUETRY_LEASE_TIMEOUT_SECS", "2")
+        .env("OTEL_SDK_DISABLED", "true")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null());
+    for (name, value) in extra {
+        command.env(name, value);
+    }
+    ChildGuard::new(command.spawn().expect("start parquetry worker"))
 }
 
 /// Polls `check` until it holds, failing the test after `timeout`: the one

@@ -1,31 +1,11 @@
 //! The queue's promises: retries, no retry for bad CSV, idempotent uploads,
 //! retention, back-pressure, and jobs that survive their worker.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::{eventually, large_csv, read_parquet, spawn_app_with, ChildGuard, TestApp};
-
-fn spawn_worker(app: &TestApp, extra: &[(&str, &str)]) -> ChildGuard {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_parquetry"));
-    command
-        .arg("worker")
-        .env("DATABASE_URL", &app.database_url)
-        .env("PARQUETRY_DATA_DIR", &app.data_dir)
-        .env("PARQUETRY_WORKERS", "1")
-        .env("PARQUETRY_POLL_INTERVAL_MS", "100")
-        .env("PARQUETRY_HEARTBEAT_INTERVAL_MS", "200")
-        .env("PARQUETRY_LEASE_TIMEOUT_SECS", "2")
-        .env("OTEL_SDK_DISABLED", "true")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null());
-    for (name, value) in extra {
-        command.env(name, value);
-    }
-    ChildGuard::new(command.spawn().expect("start parquetry worker"))
-}
+use crate::helpers::{eventually, large_csv, read_parquet, spawn_app_with, spawn_worker};
 
 #[tokio::test]
 async fn a_transient_failure_is_retried_and_then_succeeds() {

@@ -87,7 +87,10 @@ async fn if_range_honours_the_range_only_for_the_current_representation() {
     let (id, whole) = succeeded_job(&app).await;
     let head = app.download(&id).await;
     let etag = head.headers()["etag"].to_str().unwrap().to_string();
-    let modified = head.headers()["last-modified"].to_str().unwrap().to_string();
+    let modified = head.headers()["last-modified"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let ranged = |condition: String| {
         app.client
             .get(app.url(&format!("/v1/jobs/{id}/result")))
