@@ -309,24 +309,8 @@ pub(crate) fn plan(
         Encoding::Utf8 => false,
         Encoding::Windows1252 => true,
     };
-    let text = &sample.text;
-    let (delimiter, quote, escape) = match (sample.sep, options.delimiter) {
-        // The file names its delimiter; one forced by the user still wins.
-        (Some(d), None) => {
-            let named = ConvertOptions {
-                delimiter: Some(d),
-                ..options.clone()
-            };
-            detect_dialect(&named, text)
-        }
-        _ => detect_dialect(options, text),
-    };
-    let tok = Tokenizer::new(delimiter, quote, escape);
-    let recs = records(&tok, text, INFER_RECORDS + 1);
-    let values: Vec<Vec<Vec<u8>>> = recs
-        .iter()
-        .map(|r| r.iter().map(|f| field_text(&tok, text, f)).collect())
-        .collect();
+    let (delimiter, quote, escape) = dialect_of(&sample, options);
+    let values = sampled_values(&Tokenizer::new(delimiter, quote, escape), &sample.text);
     let ncols = values.first().map_or(0, |r| r.len());
     let (decimals, decimal) = match options.decimal_separator {
         Some(d) => (vec![ColumnDecimal::Sep(d); ncols], d),
@@ -359,14 +343,7 @@ pub(crate) fn plan(
     span.record("delimiter", (delimiter as char).to_string());
     span.record("quote", (quote as char).to_string());
     span.record("header", header);
-    span.record(
-        "encoding",
-        if windows_1252 {
-            "windows-1252"
-        } else {
-            "utf-8"
-        },
-    );
+    span.record("encoding", encoding_name(windows_1252));
     span.record("decimal_separator", (decimal as char).to_string());
     drop(guard);
 
@@ -412,17 +389,43 @@ pub(crate) fn plan(
         input_compression,
         columns,
         null_values: plan::NullSet::new(nulls),
-        date_formats: options
-            .date_formats
-            .iter()
-            .take(plan::MAX_FORMATS)
-            .cloned()
-            .collect(),
-        timestamp_formats: options
-            .timestamp_formats
-            .iter()
-            .take(plan::MAX_FORMATS)
-            .cloned()
-            .collect(),
+        date_formats: first_formats(&options.date_formats),
+        timestamp_formats: first_formats(&options.timestamp_formats),
     })
+}
+
+/// The delimiter, quote and escape: detected, with what the user forced, and
+/// the delimiter a `sep=` line names unless the user forced another.
+fn dialect_of(sample: &Sample, options: &ConvertOptions) -> (u8, u8, Option<u8>) {
+    match (sample.sep, options.delimiter) {
+        (Some(d), None) => {
+            let named = ConvertOptions {
+                delimiter: Some(d),
+                ..options.clone()
+            };
+            detect_dialect(&named, &sample.text)
+        }
+        _ => detect_dialect(options, &sample.text),
+    }
+}
+
+/// The values of the sample's first records, as bytes, record by record.
+fn sampled_values(tok: &Tokenizer, text: &[u8]) -> Vec<Vec<Vec<u8>>> {
+    records(tok, text, INFER_RECORDS + 1)
+        .iter()
+        .map(|r| r.iter().map(|f| field_text(tok, text, f)).collect())
+        .collect()
+}
+
+fn encoding_name(windows_1252: bool) -> &'static str {
+    if windows_1252 {
+        "windows-1252"
+    } else {
+        "utf-8"
+    }
+}
+
+/// The formats the engine tries: the first `plan::MAX_FORMATS` given.
+fn first_formats(formats: &[String]) -> Vec<String> {
+    formats.iter().take(plan::MAX_FORMATS).cloned().collect()
 }
