@@ -29,58 +29,26 @@ pub async fn create_job(
     root_span: RootSpan,
 ) -> Result<HttpResponse, ApiError> {
     let idempotency_key = idempotency_key(&request)?;
-    let limit = state.max_upload_bytes;
     let declared = declared_length(&request);
-    if declared.is_some_and(|length| length > limit) {
-        return Err(ApiError::PayloadTooLarge { limit });
+    if declared.is_some_and(|length| length > state.max_upload_bytes) {
+        return Err(ApiError::PayloadTooLarge {
+            limit: state.max_upload_bytes,
+        });
     }
     refuse_when_overloaded(&state, declared).await?;
-    let mut options: OptionPairs =
-        serde_urlencoded::from_str(request.query_string()).map_err(|error| {
-            ApiError::InvalidQuery(format!("the query string is malformed: {error}"))
-        })?;
-    let query_filename = take_option(&mut options, "filename");
-
-    let multipart = is_multipart(&request);
-    if !multipart {
-        check_raw_content_type(&request)?;
-        // Refused now rather than queued to fail: there is nothing to convert.
-        if declared == Some(0) {
-            return Err(ApiError::EmptyFile);
-        }
-    }
-    decode_options(&options)?;
     let id = Uuid::now_v7();
-    let sink = state
-        .storage
-        .begin_upload(id, limit)
-        .await
-        .map_err(|error| anyhow::anyhow!(error).context("creating the upload file"))?;
-    let writer = BodyWriter::new(sink, idempotency_key.is_some());
-    let idle = state.upload_idle_timeout;
-    let received = if multipart {
-        let multipart = Multipart::new(request.headers(), payload);
-        upload_body::receive_multipart(multipart, writer, &mut options, idle).await
-    } else {
-        upload_body::receive_raw(payload, writer, idle).await
-    };
-    let accepted = received.and_then(|upload| {
-        let form_filename = take_option(&mut options, "filename");
-        let filename = job_filename(query_filename.or(form_filename), &upload)?;
-        decode_options(&options)?;
-        Ok((upload, filename))
-    });
-    let (stored, filename) = match accepted {
-        Ok(accepted) => accepted,
-        Err(error) => {
-            remove_upload(&state, id).await;
-            return Err(error);
-        }
-    };
+    let with_digest = idempotency_key.is_some();
+    let (stored, filename, options) =
+        match receive(&request, payload, &state, id, with_digest).await {
+            Ok(received) => received,
+            Err(error) => {
+                remove_upload(&state, id).await;
+                return Err(error);
+            }
+        };
     root_span.record("http.request.body.size", stored.bytes as i64);
     state.metrics.upload_bytes.add(stored.bytes, &[]);
 
-    let options = StoredOptions::new(options);
     let request_digest = stored
         .digest
         .as_deref()
@@ -115,6 +83,49 @@ pub async fn create_job(
     Ok(HttpResponse::Accepted()
         .insert_header((header::LOCATION, format!("/v1/jobs/{id}")))
         .json(JobView::new(job, state.trace_url.as_deref())))
+}
+
+/// Checks what can be checked before the body, stores the body as job
+/// `id`'s input, and returns it with the job's file name and options. On an
+/// error the caller removes whatever was stored.
+async fn receive(
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    id: Uuid,
+    with_digest: bool,
+) -> Result<(StoredUpload, String, StoredOptions), ApiError> {
+    let mut options: OptionPairs =
+        serde_urlencoded::from_str(request.query_string()).map_err(|error| {
+            ApiError::InvalidQuery(format!("the query string is malformed: {error}"))
+        })?;
+    let query_filename = take_option(&mut options, "filename");
+    let multipart = is_multipart(request);
+    if !multipart {
+        check_raw_content_type(request)?;
+        // Refused now rather than queued to fail: there is nothing to convert.
+        if declared_length(request) == Some(0) {
+            return Err(ApiError::EmptyFile);
+        }
+    }
+    decode_options(&options)?;
+    let sink = state
+        .storage
+        .begin_upload(id, state.max_upload_bytes)
+        .await
+        .map_err(|error| anyhow::anyhow!(error).context("creating the upload file"))?;
+    let writer = BodyWriter::new(sink, with_digest);
+    let idle = state.upload_idle_timeout;
+    let upload = if multipart {
+        let multipart = Multipart::new(request.headers(), payload);
+        upload_body::receive_multipart(multipart, writer, &mut options, idle).await?
+    } else {
+        upload_body::receive_raw(payload, writer, idle).await?
+    };
+    let form_filename = take_option(&mut options, "filename");
+    let filename = job_filename(query_filename.or(form_filename), &upload)?;
+    decode_options(&options)?;
+    Ok((upload, filename, StoredOptions::new(options)))
 }
 
 /// Decodes the options as the worker will, so a mistake is a 400 now rather
