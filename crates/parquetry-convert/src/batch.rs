@@ -313,26 +313,7 @@ impl BatchParser {
                 skip_header = false;
                 continue;
             }
-            // Exports that end every data row with a delimiter the header lacks (`1;2;3;`):
-            // the extra field is empty, so dropping it loses nothing.
-            if self.fields.len() == ncols + 1
-                && self.fields[ncols].start == self.fields[ncols].end
-                && self.fields[ncols].flags == 0
-            {
-                self.fields.pop();
-            }
-            if self.fields.len() != ncols {
-                let line = line_of(start);
-                return Err(ConvertError::new(
-                    ErrorKind::RaggedRow,
-                    format!(
-                        "line {line}: {} fields, expected {ncols} as in the header",
-                        self.fields.len()
-                    ),
-                )
-                .at_line(line)
-                .into());
-            }
+            self.fit_record(ncols, || line_of(start))?;
             for j in 0..ncols {
                 let f = self.fields[j];
                 let v = self.tok.value(data, &f, &mut self.scratch);
@@ -385,23 +366,59 @@ impl BatchParser {
             return Err(Fault::Widen(widened));
         }
         self.hints = builders.iter().map(|b| (b.text_bytes(), rows)).collect();
-        let arrays = match builders
-            .into_iter()
-            .zip(&kinds)
-            .map(|(b, &k)| b.finish(k, plan.utf8_lenient, &mut self.repaired))
-            .collect::<Result<Vec<_>, _>>()
-        {
-            Ok(a) => a,
-            // Text offsets are right by construction, so a text array fails on bad UTF-8.
-            Err(e) => match std::str::from_utf8(data) {
-                Err(bad) => {
-                    return Err(Fault::NotUtf8 {
+        self.finish_batch(builders, &kinds, plan, schema, rows)
+            .map_err(|fault| match fault {
+                // Text offsets are right by construction, so a text array fails on bad UTF-8.
+                Fault::Error(e) => match std::str::from_utf8(data) {
+                    Err(bad) => Fault::NotUtf8 {
                         line: line_of(bad.valid_up_to()),
-                    })
-                }
-                Ok(_) => return Err(Fault::Error(e)),
-            },
-        };
+                    },
+                    Ok(_) => Fault::Error(e),
+                },
+                other => other,
+            })
+    }
+
+    /// Makes the record in `self.fields` have `ncols` fields, or says which
+    /// line does not. Exports that end every data row with a delimiter the
+    /// header lacks (`1;2;3;`) have an empty extra field: dropping it loses
+    /// nothing.
+    #[inline]
+    fn fit_record(&mut self, ncols: usize, line: impl Fn() -> u64) -> Result<(), ConvertError> {
+        if self.fields.len() == ncols + 1
+            && self.fields[ncols].start == self.fields[ncols].end
+            && self.fields[ncols].flags == 0
+        {
+            self.fields.pop();
+        }
+        if self.fields.len() == ncols {
+            return Ok(());
+        }
+        let line = line();
+        Err(ConvertError::new(
+            ErrorKind::RaggedRow,
+            format!(
+                "line {line}: {} fields, expected {ncols} as in the header",
+                self.fields.len()
+            ),
+        )
+        .at_line(line))
+    }
+
+    /// The record batch of the builders' arrays.
+    fn finish_batch(
+        &mut self,
+        builders: Vec<Builder>,
+        kinds: &[Kind],
+        plan: &Plan,
+        schema: &Arc<Schema>,
+        rows: usize,
+    ) -> Result<RecordBatch, Fault> {
+        let arrays = builders
+            .into_iter()
+            .zip(kinds)
+            .map(|(b, &k)| b.finish(k, plan.utf8_lenient, &mut self.repaired))
+            .collect::<Result<Vec<_>, _>>()?;
         let opts = arrow_array::RecordBatchOptions::new().with_row_count(Some(rows));
         RecordBatch::try_new_with_options(schema.clone(), arrays, &opts)
             .map_err(|e| Fault::Error(e.into()))
