@@ -98,6 +98,40 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// Staging files of multipart uploads into the data directory that a
+    /// killed process never completed nor aborted (`uploads/<id>.csv#<n>`),
+    /// untouched for `grace`. Object listings do not show them. A bucket
+    /// keeps its incomplete uploads out of sight; its lifecycle rule aborts
+    /// them.
+    pub(super) fn stale_staging_files(
+        &self,
+        grace: std::time::Duration,
+    ) -> io::Result<Vec<PathBuf>> {
+        let Backend::Directory { store } = self else {
+            return Ok(Vec::new());
+        };
+        let now = std::time::SystemTime::now();
+        let mut found = Vec::new();
+        for directory in ["uploads", "results"] {
+            let path = store
+                .path_to_filesystem(&Path::from(directory))
+                .map_err(io::Error::other)?;
+            for entry in std::fs::read_dir(path)? {
+                let entry = entry?;
+                let staged = entry.file_name().to_str().is_some_and(|n| n.contains('#'));
+                let age = now
+                    .duration_since(entry.metadata()?.modified()?)
+                    .unwrap_or_default();
+                if staged && age >= grace {
+                    found.push(entry.path());
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
 /// Free bytes on the file system holding `path`.
 pub(super) fn free_bytes_at(path: &FsPath) -> io::Result<u64> {
     let stats = rustix::fs::statvfs(path)?;

@@ -196,6 +196,19 @@ impl Storage {
         self.objects.older_than(grace).await
     }
 
+    /// Removes what interrupted uploads left in storage, untouched for
+    /// `grace`; returns how many.
+    pub async fn remove_abandoned_uploads(&self, grace: Duration) -> Result<usize, StorageError> {
+        let objects = self.objects.clone();
+        let stale = tokio::task::spawn_blocking(move || objects.stale_staging_files(grace))
+            .await
+            .map_err(io::Error::other)??;
+        for path in &stale {
+            remove_if_exists(path).await?;
+        }
+        Ok(stale.len())
+    }
+
     /// Removes one object found by the orphan sweep.
     pub async fn remove_object(&self, file: &StoredFile) -> Result<(), StorageError> {
         self.objects.remove(&file.key).await

@@ -92,6 +92,13 @@ impl Objects {
         self.backend.free_bytes()
     }
 
+    pub(super) fn stale_staging_files(
+        &self,
+        grace: std::time::Duration,
+    ) -> std::io::Result<Vec<PathBuf>> {
+        self.backend.stale_staging_files(grace)
+    }
+
     /// A span per storage call: CLIENT, with the AWS SDK conventions, for a
     /// bucket; INTERNAL for the local directory, which is no remote service.
     fn span(&self, method: &'static str, key: &Path) -> Span {

@@ -72,6 +72,14 @@ async fn remove_expired(context: &WorkerContext) -> anyhow::Result<()> {
 /// (after `orphan_grace`, so an upload whose row is being written keeps its
 /// file), and scratch files of attempts that are not running anymore.
 async fn sweep(context: &WorkerContext) -> anyhow::Result<()> {
+    let grace = context.settings.orphan_grace();
+    let abandoned = context.storage.remove_abandoned_uploads(grace).await?;
+    if abandoned > 0 {
+        tracing::info!(
+            files = abandoned,
+            "removed the partial files of interrupted uploads"
+        );
+    }
     let objects = context
         .storage
         .objects_older_than(context.settings.orphan_grace())

@@ -128,9 +128,15 @@ async fn files_that_belong_to_no_job_are_swept() {
         .join("uploads")
         .join(format!("{}.csv.part", uuid::Uuid::new_v4()));
     std::fs::write(&orphan, "left behind by a crash").unwrap();
+    // A multipart upload's staging file, left by a process killed mid-upload.
+    let staged = app
+        .data_dir
+        .join("uploads")
+        .join(format!("{}.csv#1", uuid::Uuid::new_v4()));
+    std::fs::write(&staged, "half an upload").unwrap();
 
-    eventually("the orphan to go", Duration::from_secs(15), async || {
-        !orphan.exists()
+    eventually("the orphans to go", Duration::from_secs(15), async || {
+        !orphan.exists() && !staged.exists()
     })
     .await;
     app.stop().await;
