@@ -136,6 +136,29 @@ async fn an_invalid_option_is_refused_with_400_and_nothing_is_stored() {
 }
 
 #[tokio::test]
+async fn a_file_sent_under_another_part_name_is_missing_file_naming_that_part() {
+    let app = spawn_app().await;
+    // Windows-1252 bytes: once read as an option, they made `not UTF-8`.
+    let part = reqwest::multipart::Part::bytes(b"cidade\nS\xe3o Paulo\n".to_vec())
+        .file_name("cidades.csv");
+    let form = reqwest::multipart::Form::new().part("data", part);
+
+    let response = app
+        .client
+        .post(app.url("/v1/jobs"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+
+    let problem = expect_problem(response, 400, "missing-file").await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("`data`"), "{detail}");
+    assert!(app.stored_files().is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_multipart_upload_without_a_file_part_is_refused() {
     let app = spawn_app().await;
     let form = reqwest::multipart::Form::new().text("delimiter", ";");
