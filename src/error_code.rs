@@ -38,7 +38,6 @@ pub const JOB_NOT_SUCCEEDED: ErrorCode = "job-not-succeeded";
 pub const QUEUE_FULL: ErrorCode = "queue-full";
 pub const INSUFFICIENT_STORAGE: ErrorCode = "insufficient-storage";
 pub const DATABASE_UNAVAILABLE: ErrorCode = "database-unavailable";
-pub const NOT_READY: ErrorCode = "not-ready";
 pub const INTERNAL_ERROR: ErrorCode = "internal-error";
 
 // A job's attempt that did not succeed (besides the engine's codes).
@@ -46,5 +45,3 @@ pub const INTERNAL_ERROR: ErrorCode = "internal-error";
 pub const STORAGE_ERROR: ErrorCode = "storage-error";
 /// The worker running the attempt stopped heartbeating (killed, machine lost).
 pub const LEASE_EXPIRED: ErrorCode = "lease-expired";
-/// The job was canceled by its owner.
-pub const CANCELED: ErrorCode = "canceled";

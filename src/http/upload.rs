@@ -38,14 +38,7 @@ pub async fn create_job(
     refuse_when_overloaded(&state, declared).await?;
     let id = Uuid::now_v7();
     let with_digest = idempotency_key.is_some();
-    let (stored, filename, options) =
-        match receive(&request, payload, &state, id, with_digest).await {
-            Ok(received) => received,
-            Err(error) => {
-                remove_upload(&state, id).await;
-                return Err(error);
-            }
-        };
+    let (stored, filename, options) = receive(&request, payload, &state, id, with_digest).await?;
     root_span.record("http.request.body.size", stored.bytes as i64);
     state.metrics.upload_bytes.add(stored.bytes, &[]);
 
@@ -57,7 +50,7 @@ pub async fn create_job(
         id,
         input_filename: filename,
         input_bytes: stored.bytes as i64,
-        options: options.to_json(),
+        options,
         traceparent: None,
         tracestate: None,
         trace_id: None,
@@ -86,15 +79,16 @@ pub async fn create_job(
 }
 
 /// Checks what can be checked before the body, stores the body as job
-/// `id`'s input, and returns it with the job's file name and options. On an
-/// error the caller removes whatever was stored.
+/// `id`'s input, and returns it with the job's file name and stored options.
+/// Nothing is left behind on an error: a failed body is aborted by its sink,
+/// a body refused once complete is removed here.
 async fn receive(
     request: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
     id: Uuid,
     with_digest: bool,
-) -> Result<(StoredUpload, String, StoredOptions), ApiError> {
+) -> Result<(StoredUpload, String, serde_json::Value), ApiError> {
     let mut options: OptionPairs =
         serde_urlencoded::from_str(request.query_string()).map_err(|error| {
             ApiError::InvalidQuery(format!("the query string is malformed: {error}"))
@@ -123,9 +117,15 @@ async fn receive(
         upload_body::receive_raw(payload, writer, idle).await?
     };
     let form_filename = take_option(&mut options, "filename");
-    let filename = job_filename(query_filename.or(form_filename), &upload)?;
-    decode_options(&options)?;
-    Ok((upload, filename, StoredOptions::new(options)))
+    let accepted = job_filename(query_filename.or(form_filename), &upload)
+        .and_then(|filename| decode_options(&options).map(|_| filename));
+    match accepted {
+        Ok(filename) => Ok((upload, filename, StoredOptions::new(options).to_json())),
+        Err(error) => {
+            remove_upload(state, id).await;
+            Err(error)
+        }
+    }
 }
 
 /// Decodes the options as the worker will, so a mistake is a 400 now rather
@@ -161,9 +161,9 @@ fn job_filename(given: Option<String>, upload: &StoredUpload) -> Result<String, 
 
 /// SHA-256 over what defines the request for its idempotency key: the
 /// options, the file name and the body's own digest.
-fn request_digest(options: &StoredOptions, filename: &str, body: &[u8]) -> String {
+fn request_digest(options: &serde_json::Value, filename: &str, body: &[u8]) -> String {
     let mut digest = Sha256::new();
-    digest.update(options.to_json().to_string().as_bytes());
+    digest.update(options.to_string().as_bytes());
     digest.update([0]);
     digest.update(filename.as_bytes());
     digest.update([0]);
@@ -296,8 +296,9 @@ fn check_raw_content_type(request: &HttpRequest) -> Result<(), ApiError> {
     }
 }
 
+/// Removes the stored input of an upload that made no job.
 async fn remove_upload(state: &AppState, id: Uuid) {
-    if let Err(error) = state.storage.remove_job_files(id).await {
+    if let Err(error) = state.storage.remove_upload(id).await {
         tracing::warn!(%error, job.id = %id, "could not remove the files of a refused upload");
     }
 }

@@ -82,7 +82,7 @@ impl JobView {
 /// A page of `GET /v1/jobs`.
 #[derive(Debug, Serialize)]
 pub struct JobListView {
-    pub jobs: Vec<serde_json::Value>,
+    pub jobs: Vec<JobView>,
     pub next_cursor: Option<String>,
 }
 
@@ -97,29 +97,46 @@ impl JobListView {
     /// comes first; `next_cursor` continues after the last job shown.
     pub fn page(jobs: Vec<Job>, limit: usize, trace_url: Option<&str>) -> JobListView {
         let more = jobs.len() > limit;
-        let mut shown = Vec::new();
+        let mut shown: Vec<JobView> = Vec::new();
         let mut bytes = 0;
-        let mut last = None;
+        let mut cut = false;
         for job in jobs.into_iter().take(limit) {
-            let position = ListCursor {
-                created_at: job.created_at,
-                id: job.id,
-            };
-            let view = serde_json::to_value(JobView::new(job, trace_url)).unwrap_or_default();
-            let size = serde_json::to_vec(&view).map(|v| v.len()).unwrap_or(0);
+            let view = JobView::new(job, trace_url);
+            let size = json_size(&view);
             if !shown.is_empty() && bytes + size > MAX_PAGE_BYTES {
-                return JobListView {
-                    jobs: shown,
-                    next_cursor: last.map(|cursor: ListCursor| cursor.encode()),
-                };
+                cut = true;
+                break;
             }
             bytes += size;
             shown.push(view);
-            last = Some(position);
         }
+        let next_cursor = (more || cut).then(|| shown.last()).flatten().map(|last| {
+            ListCursor {
+                created_at: last.created_at,
+                id: last.id,
+            }
+            .encode()
+        });
         JobListView {
             jobs: shown,
-            next_cursor: if more { last.map(|c| c.encode()) } else { None },
+            next_cursor,
         }
     }
+}
+
+/// Bytes `value` takes as JSON, counted without keeping them.
+fn json_size(value: &impl Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }

@@ -30,8 +30,8 @@ impl ListCursor {
         let raw = String::from_utf8(raw).ok()?;
         let (micros, id) = raw.split_once('|')?;
         let created_at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
-        // Every job was created after 1970 and before 10000: anything else
-        // is forged, and may be out of the database's range.
+        // Every job was created between year 0 and 9999: anything else is
+        // forged, and may be out of the database's range.
         if !(0..=MAX_YEAR).contains(&created_at.year()) {
             return None;
         }

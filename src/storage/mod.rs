@@ -53,15 +53,6 @@ impl StorageError {
         }
         false
     }
-
-    /// Whether the object does not exist.
-    pub fn is_not_found(&self) -> bool {
-        match self {
-            StorageError::Object(object_store::Error::NotFound { .. }) => true,
-            StorageError::Io(error) => error.kind() == io::ErrorKind::NotFound,
-            _ => false,
-        }
-    }
 }
 
 /// Why an upload could not be stored.
@@ -177,6 +168,11 @@ impl Storage {
         self.objects.head(&self.objects.result_key(id)).await
     }
 
+    /// Removes a refused upload's input object; a missing one is fine.
+    pub async fn remove_upload(&self, id: Uuid) -> Result<(), StorageError> {
+        self.objects.remove(&self.objects.upload_key(id)).await
+    }
+
     /// Removes every file of a job: its objects and the scratch files of
     /// any attempt on this machine. Missing files are fine.
     pub async fn remove_job_files(&self, id: Uuid) -> Result<(), StorageError> {
@@ -216,7 +212,7 @@ impl Storage {
 }
 
 /// Removes a local file; a missing one is fine.
-pub async fn remove_if_exists(path: &FsPath) -> io::Result<()> {
+async fn remove_if_exists(path: &FsPath) -> io::Result<()> {
     match tokio::fs::remove_file(path).await {
         Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
         _ => Ok(()),

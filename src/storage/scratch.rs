@@ -79,6 +79,13 @@ impl ScratchSpace {
     }
 }
 
+impl ScratchFile {
+    /// Removes the file; a missing one is fine.
+    pub async fn remove(&self) -> io::Result<()> {
+        remove_if_exists(&self.path).await
+    }
+}
+
 impl AttemptFiles {
     fn named(&self, suffix: &str) -> PathBuf {
         self.root

@@ -219,6 +219,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeSettings)) -> TestA
     let data_dir = temp_data_dir();
     let mut settings = settings(&database_url, &data_dir, 2);
     configure(&mut settings);
+    // A test may move the data directory (onto a small disk, say).
+    let data_dir = settings.storage.data_dir.clone();
     let app = Application::build(settings).await.expect("build the app");
     let address = format!("http://127.0.0.1:{}", app.port());
     let (stop, stopped) = oneshot::channel::<()>();
@@ -272,6 +274,16 @@ impl TestApp {
             "file",
             reqwest::multipart::Part::bytes(csv).file_name(filename.to_string()),
         );
+        self.client
+            .post(self.url("/v1/jobs"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST /v1/jobs` with a multipart form as given.
+    pub async fn post_form(&self, form: reqwest::multipart::Form) -> reqwest::Response {
         self.client
             .post(self.url("/v1/jobs"))
             .multipart(form)

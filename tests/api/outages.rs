@@ -3,7 +3,7 @@
 //! that then does not exist, and the service recovers by itself.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -59,14 +59,6 @@ impl Drop for SmallDisk {
     }
 }
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    ["uploads", "results", "work"]
-        .iter()
-        .flat_map(|sub| std::fs::read_dir(dir.join(sub)).into_iter().flatten())
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .collect()
-}
-
 #[tokio::test]
 async fn a_disk_that_fills_during_an_upload_answers_507_and_keeps_nothing() {
     let disk = SmallDisk::mount(8);
@@ -82,11 +74,7 @@ async fn a_disk_that_fills_during_an_upload_answers_507_and_keeps_nothing() {
 
     let problem = expect_problem(refused, 507, "insufficient-storage").await;
     assert!(problem["detail"].as_str().unwrap().contains("disk"));
-    assert!(
-        files_under(&disk.path).is_empty(),
-        "{:?}",
-        files_under(&disk.path)
-    );
+    assert!(app.stored_files().is_empty(), "{:?}", app.stored_files());
     assert_eq!(app.job_count().await, 0);
     app.stop().await;
 }
@@ -108,11 +96,7 @@ async fn a_chunked_upload_is_stopped_when_it_brings_the_disk_below_its_floor() {
     let refused = app.upload_raw(body, "").await;
 
     expect_problem(refused, 507, "insufficient-storage").await;
-    assert!(
-        files_under(&disk.path).is_empty(),
-        "{:?}",
-        files_under(&disk.path)
-    );
+    assert!(app.stored_files().is_empty(), "{:?}", app.stored_files());
     app.stop().await;
 }
 
@@ -144,12 +128,7 @@ async fn a_job_row_that_cannot_be_committed_is_never_acknowledged() {
     let job: Value = accepted.json().await.unwrap();
     let id = job["id"].as_str().unwrap();
     assert_eq!(app.get_job(id).await["input"]["filename"], "room.csv");
-    assert_eq!(
-        files_under(&disk.path).len(),
-        1,
-        "{:?}",
-        files_under(&disk.path)
-    );
+    assert_eq!(app.stored_files().len(), 1, "{:?}", app.stored_files());
     app.stop().await;
 }
 

@@ -143,13 +143,7 @@ async fn a_file_sent_under_another_part_name_is_missing_file_naming_that_part() 
         .file_name("cidades.csv");
     let form = reqwest::multipart::Form::new().part("data", part);
 
-    let response = app
-        .client
-        .post(app.url("/v1/jobs"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_form(form).await;
 
     let problem = expect_problem(response, 400, "missing-file").await;
     let detail = problem["detail"].as_str().unwrap();
@@ -163,13 +157,7 @@ async fn a_multipart_upload_without_a_file_part_is_refused() {
     let app = spawn_app().await;
     let form = reqwest::multipart::Form::new().text("delimiter", ";");
 
-    let response = app
-        .client
-        .post(app.url("/v1/jobs"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_form(form).await;
 
     expect_problem(response, 400, "missing-file").await;
     assert!(app.stored_files().is_empty());
