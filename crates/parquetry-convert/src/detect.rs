@@ -44,8 +44,9 @@ pub(crate) fn sep_line(data: &[u8]) -> Option<(u8, usize)> {
 fn read_sample(
     path: &Path,
     windows_1252: bool,
+    options: &ConvertOptions,
 ) -> Result<(Sample, InputCompression, Utf8State), ConvertError> {
-    let (mut reader, compression) = input::open(path)?;
+    let (mut reader, compression) = input::open(path, options.member.as_deref())?;
     let mut raw = vec![0u8; SAMPLE_BYTES];
     let n = input::read_full(&mut *reader, &mut raw)?;
     raw.truncate(n);
@@ -303,7 +304,7 @@ pub(crate) fn plan(
     );
     let guard = span.enter();
     let (sample, input_compression, utf8_state) =
-        read_sample(path, encoding == Encoding::Windows1252)?;
+        read_sample(path, encoding == Encoding::Windows1252, options)?;
     let windows_1252 = match encoding {
         Encoding::Auto => utf8_state == Utf8State::Invalid,
         Encoding::Utf8 => false,

@@ -1,5 +1,6 @@
-//! Opening the input (plain, gzip or zstd by magic bytes), decoding it to UTF-8 and cutting it
-//! into chunks of complete records.
+//! Opening the input (plain, gzip, zstd or a zip archive, by magic bytes), decoding it to UTF-8
+//! and cutting it into chunks of complete records. Which member of a zip archive is read, and
+//! how, is in [`crate::zip_input`]: the `member` option picks it when there are several.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -13,6 +14,7 @@ pub(crate) enum InputCompression {
     None,
     Gzip,
     Zstd,
+    Zip,
 }
 
 impl InputCompression {
@@ -21,6 +23,7 @@ impl InputCompression {
             InputCompression::None => "none",
             InputCompression::Gzip => "gzip",
             InputCompression::Zstd => "zstd",
+            InputCompression::Zip => "zip",
         }
     }
 }
@@ -39,7 +42,7 @@ impl std::fmt::Display for FsError {
 impl std::error::Error for FsError {}
 
 /// The compressed file, with its own errors tagged as [`FsError`].
-struct TaggedFile(File);
+pub(crate) struct TaggedFile(pub(crate) File);
 
 impl Read for TaggedFile {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -50,9 +53,9 @@ impl Read for TaggedFile {
 }
 
 /// A decompressor whose own errors (bad or truncated data) are tagged as corrupt input.
-struct Decompress<R> {
-    inner: R,
-    format: &'static str,
+pub(crate) struct Decompress<R> {
+    pub(crate) inner: R,
+    pub(crate) format: &'static str,
 }
 
 /// Corrupt or truncated compressed data.
@@ -90,8 +93,12 @@ pub(crate) fn read_error(e: std::io::Error) -> ConvertError {
     }
 }
 
-/// Opens the input, recognising gzip and zstd by their magic bytes whatever the file name.
-pub(crate) fn open(path: &Path) -> Result<(Box<dyn Read + Send>, InputCompression), ConvertError> {
+/// Opens the input, recognising gzip, zstd and zip by their magic bytes whatever the file name;
+/// `member` (the option) picks the file to read in a zip archive, and is refused for other input.
+pub(crate) fn open(
+    path: &Path,
+    member: Option<&str>,
+) -> Result<(Box<dyn Read + Send>, InputCompression), ConvertError> {
     let mut file = File::open(path).map_err(|e| {
         ConvertError::new(
             ErrorKind::Io,
@@ -107,6 +114,10 @@ pub(crate) fn open(path: &Path) -> Result<(Box<dyn Read + Send>, InputCompressio
         }
     }
     file.seek(SeekFrom::Start(0))?;
+    if n == 4 && (magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06") {
+        return Ok((crate::zip_input::open(file, member)?, InputCompression::Zip));
+    }
+    crate::zip_input::no_member(member)?;
     let buffered = |f: File| BufReader::with_capacity(1 << 20, TaggedFile(f));
     Ok(if n >= 2 && magic[..2] == [0x1f, 0x8b] {
         let inner = flate2::bufread::MultiGzDecoder::new(buffered(file));
@@ -493,8 +504,8 @@ pub(crate) fn repair_utf8(bytes: &[u8]) -> (Vec<u8>, usize) {
 /// True when the input shows a valid multi-byte UTF-8 character before its first invalid
 /// byte, i.e. it is a UTF-8 file with stray Windows-1252 values. Only called after a pass
 /// met invalid UTF-8, and it stops at the first non-ASCII byte.
-pub(crate) fn utf8_before_invalid(path: &Path) -> Result<bool, ConvertError> {
-    let (mut reader, _) = open(path)?;
+pub(crate) fn utf8_before_invalid(path: &Path, member: Option<&str>) -> Result<bool, ConvertError> {
+    let (mut reader, _) = open(path, member)?;
     let mut buf = vec![0u8; 1 << 20];
     let (mut carry, mut first) = (0, true);
     loop {

@@ -21,6 +21,7 @@ mod report;
 mod tokenize;
 mod values;
 mod write;
+mod zip_input;
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -42,7 +43,10 @@ use write::Fault;
 /// passes of any file with a generous margin.
 const MAX_PASSES: usize = 64;
 
-/// Converts a CSV file (plain, gzip or zstd — recognised by magic bytes) into a Parquet file.
+/// Converts a CSV file (plain, gzip, zstd or a zip archive — recognised by magic bytes) into a
+/// Parquet file. Of a zip archive one member is converted, streamed (stored or deflate): the only
+/// data file, or the one the `member` option names (ErrorKind::ZipMemberRequired, listing them,
+/// when several could be meant); `member` on input that is not a zip is an invalid option.
 /// `cancel` is polled often (at least every batch, i.e. well under 100 ms of work); when it turns
 /// true the conversion stops with ErrorKind::Canceled. On any error the partially written output
 /// file is removed (never leave a half-written Parquet behind).
@@ -139,7 +143,9 @@ fn run_passes(
                     plan.columns[j].source = TypeSource::Widened;
                 }
             }
-            Err(Fault::NotUtf8 { .. }) if input::utf8_before_invalid(input)? => {
+            Err(Fault::NotUtf8 { .. })
+                if input::utf8_before_invalid(input, options.member.as_deref())? =>
+            {
                 // Earlier rows are valid multi-byte UTF-8: re-decoding them would turn every
                 // `São` into `SÃ£o`. Only the values that are not UTF-8 are read as Windows-1252.
                 tracing::info!(

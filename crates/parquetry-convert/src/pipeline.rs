@@ -85,7 +85,7 @@ pub(crate) fn run(
     cancel: &AtomicBool,
 ) -> Result<PassStats, Fault> {
     let schema = plan.schema();
-    let (reader, _) = input::open(input_path)?;
+    let (reader, _) = input::open(input_path, options.member.as_deref())?;
     let chunks = ChunkReader::new(
         reader,
         plan.windows_1252,
