@@ -81,6 +81,24 @@ pub struct ConvertArgs {
     /// Dictionary encoding: true or false.
     #[arg(long)]
     pub dictionary: Option<String>,
+    /// Lines before the table to skip (default: detected title and note lines).
+    #[arg(long)]
+    pub skip_rows: Option<String>,
+    /// Lines starting with this character are comments (default: a leading `#` block).
+    #[arg(long)]
+    pub comment: Option<String>,
+    /// A row that cannot be read: `fail` (default) or `skip` (written to the rejects).
+    #[arg(long)]
+    pub on_error: Option<String>,
+    /// With `--on-error skip`, fail past this many rejected rows (`100`) or share (`1%`).
+    #[arg(long)]
+    pub max_errors: Option<String>,
+    /// Rows with fewer fields than the header: `error` (default) or `pad` with nulls.
+    #[arg(long)]
+    pub ragged: Option<String>,
+    /// The file to convert in a zip archive of several.
+    #[arg(long)]
+    pub member: Option<String>,
 }
 
 impl ConvertArgs {
@@ -99,6 +117,12 @@ impl ConvertArgs {
             ("compression_level", &self.compression_level),
             ("row_group_size", &self.row_group_size),
             ("dictionary", &self.dictionary),
+            ("skip_rows", &self.skip_rows),
+            ("comment", &self.comment),
+            ("on_error", &self.on_error),
+            ("max_errors", &self.max_errors),
+            ("ragged", &self.ragged),
+            ("member", &self.member),
         ];
         let mut pairs: Vec<(&'static str, String)> = single
             .into_iter()

@@ -10,9 +10,13 @@ use arrow_array::{ArrayRef, RecordBatch, StringArray};
 use arrow_buffer::{Buffer, NullBufferBuilder, OffsetBuffer, ScalarBuffer};
 use arrow_schema::Schema;
 
+use crate::bad_rows::{
+    check_utf8, invalid_value, next_line, unreadable, unterminated, with_hint, without_rows, Flow,
+};
 use crate::error::{ConvertError, ErrorKind};
 use crate::input::{count_lines, Chunk};
 use crate::plan::{self, DateFmt, Kind, Plan, TsFmt};
+use crate::rejects::{ChunkNotes, Reject};
 use crate::report::TypeSource;
 use crate::tokenize::{is_blank, Field, Tokenizer, QUOTED};
 use crate::values;
@@ -267,53 +271,60 @@ impl BatchParser {
         std::mem::take(&mut self.repaired)
     }
 
-    /// Parses every record of `chunk` (skipping the header in chunk 0).
+    /// Parses every record of `chunk` (skipping the header in chunk 0): the batch of its
+    /// rows, and what else it met (blank, comment and footer lines, rejected rows).
     pub(crate) fn parse(
         &mut self,
         plan: &Plan,
         schema: &Arc<Schema>,
         chunk: &Chunk,
-    ) -> Result<RecordBatch, Fault> {
+    ) -> Result<(RecordBatch, ChunkNotes), Fault> {
         let data = &chunk.data[..];
         let ncols = plan.columns.len();
-        // Rough per-chunk sizes: avoids regrowing the builders.
-        let est_rows = data.len() / (ncols * 8).max(16) + 16;
         let mut kinds: Vec<Kind> = plan.columns.iter().map(|c| c.kind).collect();
         let mut decimals: Vec<u8> = plan.columns.iter().map(|c| c.decimal).collect();
-        let mut builders: Vec<Builder> = kinds
-            .iter()
-            .enumerate()
-            .map(|(j, &k)| match self.hints.get(j) {
-                Some(&(bytes, rows)) => Builder::new(k, rows + rows / 8 + 16, bytes + bytes / 8),
-                None => Builder::new(k, est_rows, data.len() / ncols.max(1)),
-            })
-            .collect();
+        let mut builders = self.builders(&kinds, data.len());
         let mut widened: Vec<Widening> = Vec::new();
+        let mut notes = ChunkNotes::default();
+        let mut rejected_rows: Vec<u32> = Vec::new();
         let mut skip_header = chunk.index == 0 && plan.header;
         let line_of = |start: usize| chunk.first_line + count_lines(&data[..start]);
-        let mut pos = 0;
-        if chunk.index == 0 && plan.sep_line {
-            pos = crate::detect::sep_line(data).map_or(0, |(_, len)| len);
-        }
-        let mut rows = 0usize;
+        let (mut pos, mut rows) = (0, 0usize);
         while pos < data.len() {
             let start = pos;
-            pos = self.tok.record(data, pos, &mut self.fields).map_err(|_| {
-                let line = line_of(start);
-                ConvertError::new(
-                    ErrorKind::UnterminatedQuote,
-                    format!("line {line}: a quoted field is not closed before the end of the file"),
-                )
-                .at_line(line)
-            })?;
-            if is_blank(&self.fields) {
+            if plan.comment.is_some() && data.get(pos) == plan.comment.as_ref() {
+                notes.comment_lines += 1;
+                pos = next_line(data, pos);
                 continue;
             }
-            if skip_header {
-                skip_header = false;
-                continue;
+            let read = self.tok.record(data, pos, &mut self.fields);
+            let fault = match read {
+                Ok(next) => {
+                    pos = next;
+                    if is_blank(&self.fields) {
+                        notes.blank_lines += 1;
+                        continue;
+                    }
+                    if skip_header {
+                        skip_header = false;
+                        continue;
+                    }
+                    self.fit_record(ncols, plan.pad_short_rows, || line_of(start))
+                        .and_then(|()| check_utf8(plan, &data[start..pos], || line_of(start)))
+                        .err()
+                }
+                Err(_) => {
+                    pos = next_line(data, start);
+                    Some(unterminated(line_of(start)))
+                }
+            };
+            if let Some(error) = fault {
+                match unreadable(plan, chunk, start, pos, ncols, error, &mut notes)? {
+                    Flow::Footer => break,
+                    Flow::Rejected => continue,
+                }
             }
-            self.fit_record(ncols, || line_of(start))?;
+            let mut rejected = false;
             for j in 0..ncols {
                 let f = self.fields[j];
                 let v = self.tok.value(data, &f, &mut self.scratch);
@@ -336,19 +347,16 @@ impl BatchParser {
                 {
                     let col = &plan.columns[j];
                     if col.source == TypeSource::Forced || kinds[j] == Kind::Utf8 {
-                        let line = line_of(start);
-                        let shown = String::from_utf8_lossy(&v[..v.len().min(60)]).into_owned();
-                        return Err(ConvertError::new(
-                            ErrorKind::InvalidValue,
-                            format!(
-                                "line {line}, column `{}`: `{shown}` is not a valid {}",
-                                col.name,
-                                kinds[j].data_type()
-                            ),
-                        )
-                        .at_line(line)
-                        .in_column(col.name.clone())
-                        .into());
+                        let error = invalid_value(line_of(start), col, kinds[j]);
+                        if !plan.skip_bad_rows {
+                            return Err(with_hint(error).into());
+                        }
+                        if !rejected {
+                            notes.rejects.push(Reject::new(error, &data[start..pos]));
+                        }
+                        rejected = true;
+                        builders[j].append_null();
+                        break;
                     }
                     // Keep scanning with the wider type so one pass finds every break of the chunk.
                     let (k, d) = plan::widen(kinds[j], decimals[j], v, plan);
@@ -360,13 +368,17 @@ impl BatchParser {
                     }
                 }
             }
+            if rejected {
+                rejected_rows.push(rows as u32);
+            }
             rows += 1;
         }
         if !widened.is_empty() {
             return Err(Fault::Widen(widened));
         }
         self.hints = builders.iter().map(|b| (b.text_bytes(), rows)).collect();
-        self.finish_batch(builders, &kinds, plan, schema, rows)
+        let batch = self
+            .finish_batch(builders, &kinds, plan, schema, rows)
             .map_err(|fault| match fault {
                 // Text offsets are right by construction, so a text array fails on bad UTF-8.
                 Fault::Error(e) => match std::str::from_utf8(data) {
@@ -376,15 +388,36 @@ impl BatchParser {
                     Ok(_) => Fault::Error(e),
                 },
                 other => other,
+            })?;
+        Ok((without_rows(batch, &rejected_rows)?, notes))
+    }
+
+    /// Empty builders for a chunk of `bytes`, sized from the previous chunk.
+    fn builders(&self, kinds: &[Kind], bytes: usize) -> Vec<Builder> {
+        let ncols = kinds.len();
+        // Rough per-chunk sizes: avoids regrowing the builders.
+        let est_rows = bytes / (ncols * 8).max(16) + 16;
+        kinds
+            .iter()
+            .enumerate()
+            .map(|(j, &k)| match self.hints.get(j) {
+                Some(&(b, rows)) => Builder::new(k, rows + rows / 8 + 16, b + b / 8),
+                None => Builder::new(k, est_rows, bytes / ncols.max(1)),
             })
+            .collect()
     }
 
     /// Makes the record in `self.fields` have `ncols` fields, or says which
     /// line does not. Exports that end every data row with a delimiter the
     /// header lacks (`1;2;3;`) have an empty extra field: dropping it loses
-    /// nothing.
+    /// nothing. With `pad`, a short row gets empty (null) fields.
     #[inline]
-    fn fit_record(&mut self, ncols: usize, line: impl Fn() -> u64) -> Result<(), ConvertError> {
+    fn fit_record(
+        &mut self,
+        ncols: usize,
+        pad: bool,
+        line: impl Fn() -> u64,
+    ) -> Result<(), ConvertError> {
         if self.fields.len() == ncols + 1
             && self.fields[ncols].start == self.fields[ncols].end
             && self.fields[ncols].flags == 0
@@ -392,6 +425,16 @@ impl BatchParser {
             self.fields.pop();
         }
         if self.fields.len() == ncols {
+            return Ok(());
+        }
+        if pad && self.fields.len() < ncols {
+            let end = self.fields.last().map_or(0, |f| f.end);
+            let empty = Field {
+                start: end,
+                end,
+                flags: 0,
+            };
+            self.fields.resize(ncols, empty);
             return Ok(());
         }
         let line = line();

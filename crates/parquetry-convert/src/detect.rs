@@ -9,10 +9,12 @@ use crate::decimal::{self, ColumnDecimal};
 use crate::error::{ConvertError, ErrorKind};
 use crate::infer::{self, Classifier, ColumnEvidence};
 use crate::input::{self, InputCompression};
-use crate::options::{ConvertOptions, Encoding, Escape};
+use crate::layout;
+use crate::locate;
+use crate::options::{ConvertOptions, Encoding, Escape, OnError, Ragged};
 use crate::plan::{self, ColumnPlan, Kind, Plan};
 use crate::report::TypeSource;
-use crate::tokenize::{is_blank, Field, Tokenizer, QUOTED};
+use crate::tokenize::{Field, Tokenizer, QUOTED};
 
 /// Bytes read for detection and inference. Big enough for thousands of rows, small enough
 /// that a later type break is handled by widening rather than by reading more up front.
@@ -27,6 +29,10 @@ struct Sample {
     text: Vec<u8>,
     /// Delimiter named by an Excel `sep=;` first line (removed from `text`).
     sep: Option<u8>,
+    /// The sample is the whole file.
+    complete: bool,
+    /// Lone CRs end lines (see [`layout::lone_cr_line_ends`]); `text` has LF line ends.
+    cr_line_ends: bool,
 }
 
 /// The delimiter and length of an Excel `sep=X` first line.
@@ -54,6 +60,10 @@ fn read_sample(
     input::check_text(&raw)?;
     if raw.starts_with(b"\xEF\xBB\xBF") {
         raw.drain(..3);
+    }
+    let cr_line_ends = layout::lone_cr_line_ends(&raw);
+    if cr_line_ends {
+        layout::normalise_line_ends(&mut raw, 0, &mut false);
     }
     let sep = sep_line(&raw).map(|(d, len)| {
         raw.drain(..len);
@@ -94,7 +104,13 @@ fn read_sample(
     } else {
         input::repair_utf8(&raw).0
     };
-    Ok((Sample { text, sep }, compression, utf8))
+    let sample = Sample {
+        text,
+        sep,
+        complete,
+        cr_line_ends,
+    };
+    Ok((sample, compression, utf8))
 }
 
 /// What the sample says about UTF-8.
@@ -108,27 +124,9 @@ enum Utf8State {
     Invalid,
 }
 
-/// Up to `max` non-blank records of the sample; a record cut by the end of the sample is
-/// dropped (or, when the sample is the whole file, reported as unterminated by the real pass).
-fn records(t: &Tokenizer, text: &[u8], max: usize) -> Vec<Vec<Field>> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while pos < text.len() && out.len() < max {
-        let mut fields = Vec::new();
-        match t.record(text, pos, &mut fields) {
-            Ok(next) => pos = next,
-            Err(_) => break,
-        }
-        if !is_blank(&fields) {
-            out.push(fields);
-        }
-    }
-    out
-}
-
 /// How regular the records are with this dialect.
 struct Score {
-    /// Share of records with the most common field count.
+    /// Share of the table's records with its field count (see [`layout::shape`]).
     share: f64,
     /// That count.
     fields: usize,
@@ -136,37 +134,22 @@ struct Score {
     quotes_used: bool,
 }
 
-fn score(t: &Tokenizer, text: &[u8]) -> Score {
-    let recs = records(t, text, DIALECT_RECORDS);
-    let quotes_used = recs.iter().flatten().any(|f| f.flags & QUOTED != 0);
-    let (share, fields) = field_count_share(&recs);
+fn score(t: &Tokenizer, text: &[u8], comment: Option<u8>) -> Score {
+    let recs = layout::records(t, text, DIALECT_RECORDS, comment);
+    let quotes_used = recs
+        .iter()
+        .flat_map(|r| &r.fields)
+        .any(|f| f.flags & QUOTED != 0);
+    let shape = layout::shape(&recs, text);
     Score {
-        share,
-        fields,
+        share: shape.share,
+        fields: shape.fields,
         quotes_used,
     }
 }
 
-fn field_count_share(recs: &[Vec<Field>]) -> (f64, usize) {
-    if recs.is_empty() {
-        return (0.0, 0);
-    }
-    let mut counts: Vec<(usize, usize)> = Vec::new();
-    for r in recs {
-        match counts.iter_mut().find(|(n, _)| *n == r.len()) {
-            Some(c) => c.1 += 1,
-            None => counts.push((r.len(), 1)),
-        }
-    }
-    let (fields, hits) = counts
-        .into_iter()
-        .max_by_key(|&(n, c)| (c, n))
-        .unwrap_or((1, 0));
-    (hits as f64 / recs.len() as f64, fields)
-}
-
 /// Detects delimiter, quote and escape, honouring the forced ones.
-fn detect_dialect(options: &ConvertOptions, text: &[u8]) -> (u8, u8, Option<u8>) {
+pub(crate) fn detect_dialect(options: &ConvertOptions, text: &[u8]) -> (u8, u8, Option<u8>) {
     let delims: Vec<u8> = match options.delimiter {
         Some(d) => vec![d],
         None => vec![b',', b';', b'\t', b'|'],
@@ -203,7 +186,7 @@ fn detect_dialect(options: &ConvertOptions, text: &[u8]) -> (u8, u8, Option<u8>)
                 if d == q || Some(d) == e {
                     continue;
                 }
-                let candidate = score(&Tokenizer::new(d, q, e), text);
+                let candidate = score(&Tokenizer::new(d, q, e), text, options.comment);
                 // Several fields beat one; then regularity decides.
                 let s = (
                     if candidate.fields > 1 {
@@ -310,9 +293,20 @@ pub(crate) fn plan(
         Encoding::Utf8 => false,
         Encoding::Windows1252 => true,
     };
-    let (delimiter, quote, escape) = dialect_of(&sample, options);
-    let values = sampled_values(&Tokenizer::new(delimiter, quote, escape), &sample.text);
+    let table = locate::table(&sample.text, sample.sep, options);
+    let (delimiter, quote, escape) = table.dialect;
+    let tok = Tokenizer::new(delimiter, quote, escape);
+    let mut values = sampled_values(&tok, &sample.text[table.start..], options.comment);
+    if table.shape.header_short {
+        // The row-name column has no name: `column_1`.
+        if let Some(header) = values.first_mut() {
+            header.insert(0, Vec::new());
+        }
+    }
     let ncols = values.first().map_or(0, |r| r.len());
+    if sample.complete {
+        locate::drop_footer(&mut values, ncols);
+    }
     let (decimals, decimal) = match options.decimal_separator {
         Some(d) => (vec![ColumnDecimal::Sep(d); ncols], d),
         // In a comma-delimited file a comma inside a number would need quotes: not seen.
@@ -334,10 +328,11 @@ pub(crate) fn plan(
     for record in values.iter().skip(1) {
         classifier.observe(&mut evidence, record);
     }
-    let header = options.header.unwrap_or_else(|| match values.first() {
-        Some(first) => classifier.is_header(first, &evidence),
-        None => true,
-    });
+    let header = table.shape.header_short
+        || options.header.unwrap_or_else(|| match values.first() {
+            Some(first) => classifier.is_header(first, &evidence),
+            None => true,
+        });
     if let Some(first) = values.first().filter(|_| !header) {
         classifier.observe(&mut evidence, first);
     }
@@ -375,13 +370,24 @@ pub(crate) fn plan(
             }
         })
         .collect();
+    settle_day_first(
+        &mut columns,
+        &evidence,
+        delimiter == b';' || decimal == b',',
+    );
     infer::force_schema(&mut columns, options)?;
     Ok(Plan {
         delimiter,
         quote,
         escape,
         header,
-        sep_line: sample.sep.is_some(),
+        skip_lines: u64::from(sample.sep.is_some()) + table.lines_before,
+        lines_before_table: table.lines_before,
+        first_skipped: table.first_skipped,
+        comment: options.comment,
+        cr_line_ends: sample.cr_line_ends,
+        skip_bad_rows: options.on_error == OnError::Skip,
+        pad_short_rows: options.ragged == Ragged::Pad,
         windows_1252,
         utf8_forced: encoding == Encoding::Utf8,
         utf8_lenient: encoding == Encoding::Auto && utf8_state == Utf8State::MultiByte,
@@ -395,26 +401,43 @@ pub(crate) fn plan(
     })
 }
 
-/// The delimiter, quote and escape: detected, with what the user forced, and
-/// the delimiter a `sep=` line names unless the user forced another.
-fn dialect_of(sample: &Sample, options: &ConvertOptions) -> (u8, u8, Option<u8>) {
-    match (sample.sep, options.delimiter) {
-        (Some(d), None) => {
-            let named = ConvertOptions {
-                delimiter: Some(d),
-                ..options.clone()
-            };
-            detect_dialect(&named, &sample.text)
+const DAY_FIRST_NOTE: &str = "read day first like the file's other dates: every day is 12 or \
+     less, so the values alone do not say; set `date_format` (e.g. `%m/%d/%Y`) if not";
+
+/// Slash dates whose days are all ≤ 12 read either way; the file decides: day first when
+/// another column proves it (`27/09/2022`), or when the file is written the way day-first
+/// countries write (`;`-delimited, decimal comma).
+fn settle_day_first(columns: &mut [ColumnPlan], evidence: &[ColumnEvidence], leans: bool) {
+    use crate::plan::{DateFmt, TsFmt};
+    let proves = |first: DateFmt, ts: TsFmt| {
+        columns.iter().any(|c| match c.kind {
+            Kind::Date(f) => f == first,
+            Kind::Timestamp { fmt, .. } => fmt == ts,
+            _ => false,
+        })
+    };
+    // A file that proves both orders (one column each) says nothing about the others.
+    if proves(DateFmt::MonthFirst, TsFmt::MonthFirst)
+        || !(leans || proves(DateFmt::DayFirst, TsFmt::DayFirst))
+    {
+        return;
+    }
+    for (column, seen) in columns.iter_mut().zip(evidence) {
+        if column.kind != Kind::Utf8 || column.note.is_some() {
+            continue;
         }
-        _ => detect_dialect(options, &sample.text),
+        if let Some(kind) = seen.day_first() {
+            column.kind = kind;
+            column.note = Some(DAY_FIRST_NOTE.to_string());
+        }
     }
 }
 
 /// The values of the sample's first records, as bytes, record by record.
-fn sampled_values(tok: &Tokenizer, text: &[u8]) -> Vec<Vec<Vec<u8>>> {
-    records(tok, text, INFER_RECORDS + 1)
+fn sampled_values(tok: &Tokenizer, text: &[u8], comment: Option<u8>) -> Vec<Vec<Vec<u8>>> {
+    layout::records(tok, text, INFER_RECORDS + 1, comment)
         .iter()
-        .map(|r| r.iter().map(|f| field_text(tok, text, f)).collect())
+        .map(|r| r.fields.iter().map(|f| field_text(tok, text, f)).collect())
         .collect()
 }
 

@@ -23,6 +23,10 @@ pub enum ErrorKind {
     UnsupportedEncoding,
     /// The gzip or zstd input is truncated or corrupt (retrying cannot help).
     CorruptCompressedInput,
+    /// With `on_error=skip`, more rows were rejected than `max_errors` allows.
+    TooManyErrors,
+    /// The zip archive holds several CSV files and the `member` option does not pick one.
+    ZipMemberRequired,
     /// The caller asked the conversion to stop.
     Canceled,
     /// Reading the input or writing the output failed (disk, permissions, encoder).
@@ -45,6 +49,8 @@ impl ErrorKind {
             ErrorKind::NotCsv => "not-csv",
             ErrorKind::UnsupportedEncoding => "unsupported-encoding",
             ErrorKind::CorruptCompressedInput => "corrupt-compressed-input",
+            ErrorKind::TooManyErrors => "too-many-errors",
+            ErrorKind::ZipMemberRequired => "zip-member-required",
             ErrorKind::Canceled => "canceled",
             ErrorKind::Io => "io-error",
             ErrorKind::Internal => "internal-error",

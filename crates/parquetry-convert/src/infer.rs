@@ -31,6 +31,22 @@ impl ColumnEvidence {
         self.seen += 1;
     }
 
+    /// The slash-date type of a column whose dates read both day-first and month-first
+    /// (every day ≤ 12), read day-first.
+    pub(crate) fn day_first(&self) -> Option<Kind> {
+        use crate::plan::{DateFmt, TsFmt, DATE_DMY, DATE_MDY, TS_DMY, TS_MDY};
+        if self.seen == 0 {
+            return None;
+        }
+        if self.fits & (DATE_DMY | DATE_MDY) == DATE_DMY | DATE_MDY {
+            return Some(Kind::Date(DateFmt::DayFirst));
+        }
+        (self.fits & (TS_DMY | TS_MDY) == TS_DMY | TS_MDY).then_some(Kind::Timestamp {
+            fmt: TsFmt::DayFirst,
+            utc: false,
+        })
+    }
+
     /// The type the evidence chooses; `None` when no value was seen.
     pub(crate) fn kind(&self, timestamp_formats: &[String]) -> Option<Kind> {
         (self.seen > 0).then(|| plan::choose(self.fits, timestamp_formats))
@@ -97,6 +113,16 @@ impl Classifier<'_> {
         }
         if for_header + against > 0 {
             return for_header > against;
+        }
+        // Nothing to compare with (a one-line file, or other rows all null): a first row made
+        // only of numbers, dates or booleans is data, as DuckDB reads it.
+        let nothing_seen = evidence.iter().all(|c| c.seen == 0);
+        let all_typed = first
+            .iter()
+            .enumerate()
+            .all(|(j, v)| !self.is_null(v) && self.classify(v, j) != 0);
+        if nothing_seen && all_typed {
+            return false;
         }
         first
             .iter()

@@ -165,7 +165,14 @@ pub(crate) struct Chunk {
     /// 1-based line number of the first byte.
     pub first_line: u64,
     pub data: Vec<u8>,
+    /// The last chunk of the input: it holds at least the last [`LOOKAHEAD`] bytes of the
+    /// file (or all of it), so a footer is never split across chunks.
+    pub last: bool,
 }
+
+/// Bytes read past a chunk's end before cutting it, so that the end of the input is seen
+/// by the chunk that holds it (see [`Chunk::last`]).
+pub(crate) const LOOKAHEAD: usize = 64 << 10;
 
 /// Cuts the decoded input into chunks that end on a record boundary.
 pub(crate) struct ChunkReader {
@@ -185,6 +192,12 @@ pub(crate) struct ChunkReader {
     chunk_size: usize,
     /// Buffers of parsed chunks, reused so that big allocations are not faulted in again.
     spare: Vec<Vec<u8>>,
+    /// Lines still to drop before the table (see `Plan::skip_lines`).
+    skip_lines: u64,
+    /// Rewrite lone CRs and CRLFs to LF as the text is read.
+    cr_line_ends: bool,
+    /// The block read last ended with a CR whose LF may start the next one.
+    held_cr: bool,
 }
 
 impl ChunkReader {
@@ -212,7 +225,40 @@ impl ChunkReader {
             next_index: 0,
             chunk_size,
             spare: Vec::new(),
+            skip_lines: 0,
+            cr_line_ends: false,
+            held_cr: false,
         }
+    }
+
+    /// Drops the first `skip_lines` lines (still counted in line numbers) and, with
+    /// `cr_line_ends`, reads a lone CR as a line end.
+    pub(crate) fn with_layout(mut self, skip_lines: u64, cr_line_ends: bool) -> Self {
+        self.skip_lines = skip_lines;
+        self.cr_line_ends = cr_line_ends;
+        self
+    }
+
+    /// Drops the lines still to skip from the start of `pending`; false when more input is
+    /// needed to find their end.
+    fn drop_skipped_lines(&mut self) -> bool {
+        let mut cut = 0;
+        while self.skip_lines > 0 {
+            match memchr::memchr(b'\n', &self.pending[cut..]) {
+                Some(end) => {
+                    cut += end + 1;
+                    self.skip_lines -= 1;
+                    self.next_line += 1;
+                }
+                None if self.eof => {
+                    cut = self.pending.len();
+                    self.skip_lines = 0;
+                }
+                None => break,
+            }
+        }
+        self.pending.drain(..cut);
+        self.skip_lines == 0
     }
 
     /// Gives back the buffer of a chunk that is no longer needed.
@@ -230,6 +276,15 @@ impl ChunkReader {
 
     /// Reads about `want` more decoded bytes into `pending`.
     fn fill(&mut self, want: usize) -> Result<(), ConvertError> {
+        let from = self.pending.len();
+        self.fill_decoded(want)?;
+        if self.cr_line_ends {
+            crate::layout::normalise_line_ends(&mut self.pending, from, &mut self.held_cr);
+        }
+        Ok(())
+    }
+
+    fn fill_decoded(&mut self, want: usize) -> Result<(), ConvertError> {
         if self.windows_1252 {
             self.raw.resize(want, 0);
             let n = read_full(&mut *self.inner, &mut self.raw)?;
@@ -334,18 +389,27 @@ impl ChunkReader {
     pub(crate) fn next_chunk(&mut self) -> Result<Option<Chunk>, ConvertError> {
         let mut target = self.chunk_size;
         loop {
-            if !self.eof && self.pending.len() < target {
-                let want = (target - self.pending.len()).max(64 << 10);
+            if !self.eof && self.pending.len() < target + LOOKAHEAD {
+                let want = (target + LOOKAHEAD - self.pending.len()).max(64 << 10);
                 self.fill(want)?;
                 continue;
             }
+            if self.skip_lines > 0 {
+                if !self.drop_skipped_lines() {
+                    // The skipped lines go on past what was read: read more.
+                    target = self.pending.len();
+                }
+                continue;
+            }
+            let last = self.eof;
             let cut = if self.eof {
                 if self.pending.is_empty() {
                     return Ok(None);
                 }
                 self.pending.len()
             } else {
-                match self.boundary(&self.pending) {
+                let before_lookahead = self.pending.len() - LOOKAHEAD;
+                match self.boundary(&self.pending[..before_lookahead]) {
                     Some(p) => p,
                     None => {
                         // One record is larger than a chunk: read more before cutting.
@@ -382,6 +446,7 @@ impl ChunkReader {
                 index,
                 first_line,
                 data,
+                last,
             }));
         }
     }

@@ -5,6 +5,7 @@
 //! Parquet encoding. A value deep in the file that breaks a sampled type widens that column
 //! and restarts the pass, so inference never fails a job late.
 
+mod bad_rows;
 mod batch;
 mod decimal;
 mod detect;
@@ -12,12 +13,17 @@ mod encode;
 mod error;
 mod infer;
 mod input;
+mod layout;
+mod locate;
 mod option_pairs;
 mod option_values;
 mod options;
 mod pipeline;
 mod plan;
+mod profile;
+mod rejects;
 mod report;
+mod rows_json;
 mod tokenize;
 mod values;
 mod write;
@@ -33,9 +39,13 @@ pub use option_pairs::{
     OptionsRefused, MAX_OPTION_PAIRS, MAX_OPTION_VALUE_BYTES, MAX_SCHEMA_BYTES,
 };
 pub use options::{
-    Codec, ColumnType, ConvertOptions, Encoding, Escape, OptionError, DEFAULT_NULL_VALUES,
+    Codec, ColumnType, ConvertOptions, Encoding, Escape, MaxErrors, OnError, OptionError, Ragged,
+    DEFAULT_NULL_VALUES,
 };
-pub use report::{ColumnReport, ConversionReport, DialectReport, TypeSource};
+pub use report::{
+    ColumnProfile, ColumnReport, ConversionReport, DialectReport, SkippedLines, TypeSource,
+};
+pub use rows_json::{rows_as_json, JsonColumn, JsonRows, PREVIEW_TEXT_CHARS};
 
 use write::Fault;
 
@@ -56,6 +66,20 @@ pub fn convert_file(
     options: &ConvertOptions,
     cancel: &AtomicBool,
 ) -> Result<ConversionReport, ConvertError> {
+    convert(input, output, None, options, cancel)
+}
+
+/// [`convert_file`], also writing the rows left out by `on_error=skip` to `rejects` as CSV
+/// (`line,column,code,message,raw`). The rejects file exists afterwards only when some row
+/// was rejected, also when too many were and the conversion failed with
+/// ErrorKind::TooManyErrors.
+pub fn convert(
+    input: &Path,
+    output: &Path,
+    rejects: Option<&Path>,
+    options: &ConvertOptions,
+    cancel: &AtomicBool,
+) -> Result<ConversionReport, ConvertError> {
     let span = tracing::info_span!(
         "parquet.convert",
         rows = Empty,
@@ -67,7 +91,14 @@ pub fn convert_file(
     );
     let _guard = span.enter();
     let mut created = false;
-    let result = convert_inner(input, output, options, cancel, &span, &mut created);
+    let result = convert_inner(
+        input,
+        (output, rejects),
+        options,
+        cancel,
+        &span,
+        &mut created,
+    );
     if result.is_err() && created {
         // Never leave a half-written Parquet behind.
         let _ = std::fs::remove_file(output);
@@ -77,7 +108,7 @@ pub fn convert_file(
 
 fn convert_inner(
     input: &Path,
-    output: &Path,
+    (output, rejects): (&Path, Option<&Path>),
     options: &ConvertOptions,
     cancel: &AtomicBool,
     span: &tracing::Span,
@@ -98,7 +129,14 @@ fn convert_inner(
         return Err(ConvertError::canceled());
     }
     let mut plan = detect::plan(input, options, None)?;
-    let (stats, replans) = run_passes(&mut plan, input, output, options, cancel, created)?;
+    let (stats, replans) = run_passes(
+        &mut plan,
+        input,
+        (output, rejects),
+        options,
+        cancel,
+        created,
+    )?;
     span.record("replans", replans);
     if stats.windows_1252_values > 0 {
         tracing::warn!(
@@ -125,7 +163,7 @@ fn convert_inner(
 fn run_passes(
     plan: &mut plan::Plan,
     input: &Path,
-    output: &Path,
+    output: (&Path, Option<&Path>),
     options: &ConvertOptions,
     cancel: &AtomicBool,
     created: &mut bool,

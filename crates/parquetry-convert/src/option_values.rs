@@ -1,7 +1,7 @@
 //! The text forms of option values: one parser per kind of value, so that
 //! `ConvertOptions::set` is a table of which option takes which.
 
-use crate::options::{is_auto, Codec, ColumnType, Encoding, Escape};
+use crate::options::{is_auto, Codec, ColumnType, Encoding, Escape, MaxErrors, OnError, Ragged};
 
 /// `auto` (detect) or one character; an empty value is a mistake in the
 /// form, not a request to detect: silently detecting would hide it.
@@ -163,4 +163,80 @@ pub(crate) fn parse_char(value: &str, what: &str) -> Result<u8, String> {
         return Err(format!("`{value}` cannot be used as {what}"));
     }
     Ok(b)
+}
+
+/// Lines to skip before the table: a count, or `auto` to detect them.
+pub(crate) fn skip_rows(value: &str) -> Result<Option<u64>, String> {
+    if value.is_empty() || is_auto(value) {
+        return Ok(None);
+    }
+    value
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n <= 1_000_000)
+        .map(Some)
+        .ok_or_else(|| {
+            format!("expected a number of lines (0 to 1000000) or `auto`, got `{value}`")
+        })
+}
+
+/// The comment character: one character, or `auto`/`none` (only a leading block of `#`
+/// lines is skipped).
+pub(crate) fn comment(value: &str) -> Result<Option<u8>, String> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() || is_auto(trimmed) || trimmed.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    let c = parse_char(trimmed, "comment")?;
+    if matches!(c, b'\n' | b'\r') {
+        return Err("a line end cannot start a comment".into());
+    }
+    Ok(Some(c))
+}
+
+pub(crate) fn on_error(value: &str) -> Result<OnError, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "fail" | "error" | "stop" => Ok(OnError::Fail),
+        "skip" | "ignore" | "reject" => Ok(OnError::Skip),
+        _ => Err(format!("expected `fail` or `skip`, got `{value}`")),
+    }
+}
+
+/// A count of rows (`100`) or a share of the data rows (`1%`, `0.5%`).
+pub(crate) fn max_errors(value: &str) -> Result<Option<MaxErrors>, String> {
+    let bad = || format!("expected a count of rows (`100`) or a percentage (`1%`), got `{value}`");
+    if value.is_empty()
+        || value.eq_ignore_ascii_case("none")
+        || value.eq_ignore_ascii_case("unlimited")
+    {
+        return Ok(None);
+    }
+    if let Some(p) = value.strip_suffix('%') {
+        let p: f64 = p.trim().parse().map_err(|_| bad())?;
+        if !(0.0..=100.0).contains(&p) {
+            return Err(bad());
+        }
+        return Ok(Some(MaxErrors::Percent(p)));
+    }
+    value
+        .parse::<u64>()
+        .map(|n| Some(MaxErrors::Count(n)))
+        .map_err(|_| bad())
+}
+
+pub(crate) fn ragged(value: &str) -> Result<Ragged, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "error" | "fail" => Ok(Ragged::Error),
+        "pad" | "null" | "nulls" => Ok(Ragged::Pad),
+        _ => Err(format!("expected `error` or `pad`, got `{value}`")),
+    }
+}
+
+/// A zip member's name, as listed in the archive.
+pub(crate) fn member(value: &str) -> Result<Option<String>, String> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err("expected the name of a file in the zip archive".into());
+    }
+    Ok(Some(trimmed.to_string()))
 }

@@ -79,6 +79,36 @@ pub enum Escape {
 }
 
 /// Parquet compression codec.
+/// What to do with a row that cannot be read (ragged, unterminated quote, a value that
+/// does not fit a forced type, bytes that are not text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnError {
+    /// The job fails at the first such row, naming its line.
+    #[default]
+    Fail,
+    /// The row is left out of the result and written to the rejects file.
+    Skip,
+}
+
+/// How many rejected rows `on_error=skip` tolerates before the conversion fails.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MaxErrors {
+    /// At most this many rows.
+    Count(u64),
+    /// At most this percentage (0–100) of the data rows, checked at the end.
+    Percent(f64),
+}
+
+/// What to do with a row that has fewer fields than the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Ragged {
+    /// It is an error (or a reject with `on_error=skip`).
+    #[default]
+    Error,
+    /// The missing fields are read as nulls; longer rows are still errors.
+    Pad,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Codec {
     /// Snappy (the default).
@@ -125,6 +155,17 @@ pub struct ConvertOptions {
     pub row_group_size: usize,
     /// Dictionary encoding in the Parquet output.
     pub dictionary: bool,
+    /// Lines before the table (title, notes, blank lines) to skip; `None` detects them.
+    pub skip_rows: Option<u64>,
+    /// Lines starting with this byte are comments, skipped anywhere in the file; `None`
+    /// still skips a leading block of `#` lines.
+    pub comment: Option<u8>,
+    pub on_error: OnError,
+    /// `None`: no limit on rejected rows.
+    pub max_errors: Option<MaxErrors>,
+    pub ragged: Ragged,
+    /// The member of a zip archive to convert; `None` when the archive holds one CSV.
+    pub member: Option<String>,
 }
 
 /// Default cell texts read as null.
@@ -147,6 +188,12 @@ impl Default for ConvertOptions {
             compression_level: None,
             row_group_size: 1_000_000,
             dictionary: true,
+            skip_rows: None,
+            comment: None,
+            on_error: OnError::Fail,
+            max_errors: None,
+            ragged: Ragged::Error,
+            member: None,
         }
     }
 }
@@ -233,6 +280,12 @@ impl ConvertOptions {
         "compression_level",
         "row_group_size",
         "dictionary",
+        "skip_rows",
+        "comment",
+        "on_error",
+        "max_errors",
+        "ragged",
+        "member",
     ];
 
     /// Parses one option from its text form, e.g. set("delimiter", ";"), set("delimiter","tab"),
@@ -273,6 +326,8 @@ impl ConvertOptions {
             "null_value" | "nulls" => "null_values",
             "codec" => "compression",
             "level" => "compression_level",
+            "skip" => "skip_rows",
+            "onerror" | "errors" => "on_error",
             other => other,
         };
         Self::NAMES
@@ -340,6 +395,12 @@ impl ConvertOptions {
             }
             "row_group_size" => self.row_group_size = values::row_group_size(value)?,
             "dictionary" => self.dictionary = parse_bool(trimmed)?,
+            "skip_rows" => self.skip_rows = values::skip_rows(trimmed)?,
+            "comment" => self.comment = values::comment(value)?,
+            "on_error" => self.on_error = values::on_error(trimmed)?,
+            "max_errors" => self.max_errors = values::max_errors(trimmed)?,
+            "ragged" => self.ragged = values::ragged(trimmed)?,
+            "member" => self.member = values::member(value)?,
             other => unreachable!("`{other}` is in NAMES but has no parser"),
         }
         Ok(())

@@ -28,8 +28,9 @@ use crate::batch::BatchParser;
 use crate::encode::{spawn_encoders, Encoders, Output};
 use crate::error::{ConvertError, ErrorKind};
 use crate::input::{self, ChunkReader};
-use crate::options::ConvertOptions;
+use crate::options::{ConvertOptions, MaxErrors};
 use crate::plan::{Kind, Plan};
+use crate::rejects::{ChunkNotes, LineCounts, RejectsFile};
 use crate::write::{writer_properties, Fault, PassStats, Widening, CHUNK_BYTES};
 
 /// Chunks parsed at the same time. Two cores: two parsers keep one core busy parsing while
@@ -37,7 +38,7 @@ use crate::write::{writer_properties, Fault, PassStats, Widening, CHUNK_BYTES};
 const PARSERS: usize = 2;
 /// A parsed chunk, or why it could not be: tagged with the chunk index for reordering and
 /// the chunk's size in CSV bytes.
-type Parsed = (u64, usize, Result<RecordBatch, Fault>);
+type Parsed = (u64, usize, Result<(RecordBatch, ChunkNotes), Fault>);
 
 /// Row groups are also cut after this much CSV text, whatever `row_group_size` says: a row
 /// group's encoded pages stay in memory until it closes, so wide rows would otherwise make
@@ -80,7 +81,7 @@ fn merge_widenings(into: &mut Vec<Widening>, more: Vec<Widening>) {
 pub(crate) fn run(
     plan: &Plan,
     input_path: &Path,
-    output: &Path,
+    (output, rejects_path): (&Path, Option<&Path>),
     options: &ConvertOptions,
     cancel: &AtomicBool,
 ) -> Result<PassStats, Fault> {
@@ -89,12 +90,15 @@ pub(crate) fn run(
     let chunks = ChunkReader::new(
         reader,
         plan.windows_1252,
-        plan.utf8_forced,
+        // With `on_error=skip` each row is checked on its own, so one bad row is rejected
+        // rather than its whole chunk.
+        plan.utf8_forced && !plan.skip_bad_rows,
         plan.delimiter,
         plan.quote,
         plan.escape,
         CHUNK_BYTES,
-    );
+    )
+    .with_layout(plan.skip_lines, plan.cr_line_ends);
     let (file_writer, factory) = open_output(output, options, plan, &schema)?;
     let stop = AtomicBool::new(false);
     let repaired = AtomicU64::new(0);
@@ -126,7 +130,18 @@ pub(crate) fn run(
         drop(recycle_tx);
 
         let mut enc = spawn_encoders(s, plan, &schema, file_writer, factory, &flags.span);
-        let result = coordinate(&mut enc, parsed_rx, options.row_group_size, cancel);
+        let mut lines = Lines {
+            counts: LineCounts::default(),
+            rejects: RejectsFile::new(rejects_path),
+            max_errors: options.max_errors,
+        };
+        let result = coordinate(
+            &mut enc,
+            parsed_rx,
+            options.row_group_size,
+            cancel,
+            &mut lines,
+        );
         // Whatever happened, let every thread run to its end.
         stop.store(true, Ordering::Relaxed);
         let Encoders {
@@ -136,17 +151,23 @@ pub(crate) fn run(
             ..
         } = enc;
         drop(senders);
+        // Finished first: a job failed by too many rejects still has them to show.
+        let rejects_finished = lines.rejects.finish();
         let rows = result?;
+        rejects_finished?;
+        lines.counts.check(options.max_errors, rows, true)?;
         // The reader stops at a cancel as at the end of the input: a pass
         // that saw no error may still have been cut short.
         if cancel.load(Ordering::Relaxed) {
             return Err(ConvertError::canceled().into());
         }
-        file.close()?;
+        let metadata = file.close()?;
         Ok(PassStats {
+            metadata,
             rows,
             row_groups,
             windows_1252_values: repaired.load(Ordering::Relaxed),
+            lines: lines.counts,
         })
     })
 }
@@ -265,14 +286,32 @@ fn spawn_parser<'scope>(
     });
 }
 
+/// The lines of a pass that are not rows, in file order: counted, and the rejected ones
+/// written to the rejects file as they come.
+struct Lines<'a> {
+    counts: LineCounts,
+    rejects: RejectsFile<'a>,
+    max_errors: Option<MaxErrors>,
+}
+
+impl Lines<'_> {
+    fn take(&mut self, notes: &ChunkNotes) -> Result<(), ConvertError> {
+        self.counts.add(notes);
+        self.rejects.write(&notes.rejects)?;
+        self.counts.check(self.max_errors, 0, false)
+    }
+}
+
 /// Receives parsed batches, puts them back in file order and feeds the encoders.
 fn coordinate(
     enc: &mut Encoders,
     parsed: Receiver<Parsed>,
     row_group_size: usize,
     cancel: &AtomicBool,
+    lines: &mut Lines,
 ) -> Result<u64, Fault> {
-    let mut waiting: BTreeMap<u64, (usize, Result<RecordBatch, Fault>)> = BTreeMap::new();
+    let mut waiting: BTreeMap<u64, (usize, Result<(RecordBatch, ChunkNotes), Fault>)> =
+        BTreeMap::new();
     let mut next = 0u64;
     let mut rows = 0u64;
     let (mut in_group, mut group_bytes) = (0usize, 0usize);
@@ -287,7 +326,10 @@ fn coordinate(
         while let Some((bytes, result)) = waiting.remove(&next) {
             next += 1;
             let mut batch = match (result, widen.as_mut()) {
-                (Ok(b), None) => b,
+                (Ok((b, notes)), None) => {
+                    lines.take(&notes)?;
+                    b
+                }
                 (Ok(_), Some(_)) => continue,
                 (Err(Fault::Widen(w)), None) => {
                     widen = Some(w);

@@ -110,8 +110,21 @@ pub(crate) struct Plan {
     /// `None` = doubled quotes.
     pub escape: Option<u8>,
     pub header: bool,
-    /// The file starts with Excel's `sep=X` line, which is skipped (but counted in line numbers).
-    pub sep_line: bool,
+    /// Lines the reader drops before the table: an Excel `sep=X` first line, then titles,
+    /// notes, leading comments and blank lines (counted in line numbers all the same).
+    pub skip_lines: u64,
+    /// The lines before the table, without the `sep=` line, for the report.
+    pub lines_before_table: u64,
+    /// The first non-blank line skipped before the table, shortened, for the report.
+    pub first_skipped: Option<String>,
+    /// Lines that start with this byte are comments, skipped anywhere.
+    pub comment: Option<u8>,
+    /// A lone CR ends a line (CR-only or mixed files); the reader rewrites line ends to LF.
+    pub cr_line_ends: bool,
+    /// `on_error=skip`: a row that cannot be read is rejected rather than failing the pass.
+    pub skip_bad_rows: bool,
+    /// `ragged=pad`: short rows get nulls for their missing fields.
+    pub pad_short_rows: bool,
     pub windows_1252: bool,
     pub utf8_forced: bool,
     /// Auto-detected encoding and the file has shown multi-byte UTF-8: it is UTF-8, and a

@@ -7,6 +7,12 @@ use serde::{Deserialize, Serialize};
 pub struct ConversionReport {
     /// Data rows written (the header is not counted).
     pub rows: u64,
+    /// Rows left out by `on_error=skip` (see the rejects file).
+    #[serde(default)]
+    pub rows_rejected: u64,
+    /// Lines of the file that are neither the header nor rows, and why.
+    #[serde(default)]
+    pub skipped: SkippedLines,
     /// Size of the input file as stored (compressed size for gzip/zstd input).
     pub input_bytes: u64,
     /// Size of the Parquet file.
@@ -19,6 +25,26 @@ pub struct ConversionReport {
     pub columns: Vec<ColumnReport>,
     /// The CSV dialect that was used.
     pub dialect: DialectReport,
+}
+
+/// Lines that are not part of the table, by kind.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SkippedLines {
+    /// Lines before the header (titles, notes, metadata, leading comments, blank lines),
+    /// detected or set by `skip_rows`; an Excel `sep=` line is not counted.
+    pub before_table: u64,
+    /// The first non-blank one of them, shortened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_before_table: Option<String>,
+    /// Blank lines in the table.
+    pub blank: u64,
+    /// Lines starting with the `comment` character, in the table.
+    pub comments: u64,
+    /// Lines after the last row that do not fit the table (`Fonte: …`), dropped.
+    pub footer: u64,
+    /// The first footer lines, shortened.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub footer_lines: Vec<String>,
 }
 
 /// The type chosen for one column and why.
@@ -38,6 +64,30 @@ pub struct ColumnReport {
     /// Why the type may not be what the user expects (e.g. ambiguous numbers kept as text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Nulls, minimum and maximum, from the Parquet statistics. Absent from
+    /// reports of older versions, and when the file has no statistics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ColumnProfile>,
+}
+
+/// What the Parquet writer counted of one column, over all its row groups.
+/// Values are shown as a preview shows them (`rows_as_json`): numbers,
+/// booleans, `YYYY-MM-DD`, RFC 3339, decimal strings, text cut at 64
+/// characters with `…`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnProfile {
+    pub null_count: u64,
+    /// Smallest value; absent when the column is all nulls. Parquet keeps at
+    /// most 64 bytes of a text bound: a longer minimum is its prefix with `…`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<serde_json::Value>,
+    /// Largest value; absent when the column is all nulls, or when it is a
+    /// long text Parquet only kept an upper bound of (no value of the column).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<serde_json::Value>,
+    /// Distinct values, when the writer counted them (arrow-rs does not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distinct_count: Option<u64>,
 }
 
 /// How a column's type was chosen.
@@ -86,6 +136,15 @@ pub(crate) fn of_conversion(
     use crate::plan::Kind;
     ConversionReport {
         rows: stats.rows,
+        rows_rejected: stats.lines.rows_rejected,
+        skipped: SkippedLines {
+            before_table: plan.lines_before_table,
+            first_before_table: plan.first_skipped.clone(),
+            blank: stats.lines.blank_lines,
+            comments: stats.lines.comment_lines,
+            footer: stats.lines.footer_lines,
+            footer_lines: stats.lines.footer.clone(),
+        },
         input_bytes,
         output_bytes,
         row_groups: stats.row_groups,
@@ -93,7 +152,8 @@ pub(crate) fn of_conversion(
         columns: plan
             .columns
             .iter()
-            .map(|c| ColumnReport {
+            .enumerate()
+            .map(|(j, c)| ColumnReport {
                 name: c.name.clone(),
                 arrow_type: c.kind.data_type().to_string(),
                 nullable: true,
@@ -104,6 +164,7 @@ pub(crate) fn of_conversion(
                 )
                 .then(|| char_name(c.decimal)),
                 note: c.note.clone(),
+                profile: crate::profile::of_column(&stats.metadata, j, &c.kind.data_type()),
             })
             .collect(),
         dialect: DialectReport {

@@ -22,6 +22,11 @@ pub(crate) struct PassStats {
     pub row_groups: usize,
     /// Values of a UTF-8 file that were not UTF-8 and were read as Windows-1252.
     pub windows_1252_values: u64,
+    /// Blank, comment, footer and rejected lines.
+    pub lines: crate::rejects::LineCounts,
+    /// What the writer wrote, with each column chunk's statistics (the
+    /// report's column profiles).
+    pub metadata: parquet::file::metadata::ParquetMetaData,
 }
 
 /// A column whose values did not fit: (column, wider kind, its decimal separator).

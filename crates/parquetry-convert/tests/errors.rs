@@ -189,6 +189,12 @@ fn options_reject_bad_values_and_accept_dashed_names() {
         ("compression_level", "9"),
         ("row_group_size", "1000000"),
         ("dictionary", "false"),
+        ("skip_rows", "3"),
+        ("comment", "#"),
+        ("on_error", "skip"),
+        ("max_errors", "1%"),
+        ("ragged", "pad"),
+        ("member", "dados/2024.csv"),
     ];
     assert_eq!(valid.len(), ConvertOptions::NAMES.len());
     for (name, value) in valid {
