@@ -33,6 +33,7 @@ pub const NO_SUCH_ROUTE: ErrorCode = "no-such-route";
 pub const METHOD_NOT_ALLOWED: ErrorCode = "method-not-allowed";
 pub const GONE: ErrorCode = "gone";
 pub const JOB_NOT_SUCCEEDED: ErrorCode = "job-not-succeeded";
+pub const JOB_NOT_FINISHED: ErrorCode = "job-not-finished";
 
 // The server's state: retry later.
 pub const QUEUE_FULL: ErrorCode = "queue-full";

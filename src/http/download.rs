@@ -17,13 +17,23 @@ pub(super) async fn respond(
     result: ResultObject,
     disposition: ContentDisposition,
 ) -> Result<HttpResponse, ApiError> {
+    respond_as(request, result, disposition, PARQUET).await
+}
+
+/// [`respond`] for a stored object of another media type.
+pub(super) async fn respond_as(
+    request: &HttpRequest,
+    result: ResultObject,
+    disposition: ContentDisposition,
+    content_type: &'static str,
+) -> Result<HttpResponse, ApiError> {
     let meta = &result.meta;
     let etag = meta.e_tag.as_deref().map(quoted);
     let modified = std::time::SystemTime::from(meta.last_modified);
     let headers = |status: StatusCode| {
         let mut response = HttpResponseBuilder::new(status);
         response
-            .insert_header((header::CONTENT_TYPE, PARQUET))
+            .insert_header((header::CONTENT_TYPE, content_type))
             .insert_header((header::CONTENT_DISPOSITION, disposition.clone()))
             .insert_header(header::LastModified(HttpDate::from(modified)))
             .insert_header((header::ACCEPT_RANGES, "bytes"));

@@ -29,7 +29,7 @@ async fn missing(state: &AppState, id: Uuid) -> ApiError {
     }
 }
 
-async fn find(state: &AppState, id: Uuid) -> Result<crate::jobs::Job, ApiError> {
+pub(super) async fn find(state: &AppState, id: Uuid) -> Result<crate::jobs::Job, ApiError> {
     match state.store.get(id).await? {
         Some(job) => Ok(job),
         None => Err(missing(state, id).await),
@@ -112,7 +112,7 @@ pub async fn get_result(
 /// `Content-Disposition: attachment` naming the file. A non-ASCII name goes in
 /// `filename*` (RFC 6266, UTF-8), which clients decode correctly, with an ASCII
 /// `filename` for those that only read that one.
-fn attachment(filename: &str) -> ContentDisposition {
+pub(super) fn attachment(filename: &str) -> ContentDisposition {
     let mut parameters = vec![DispositionParam::Filename(
         filename
             .chars()

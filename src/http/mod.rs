@@ -3,8 +3,10 @@
 mod download;
 mod jobs;
 mod origin;
+mod preview;
 mod problem;
 mod range;
+mod rejects;
 mod upload;
 mod upload_body;
 mod views;
@@ -51,6 +53,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("delete", "/v1/jobs/{id}"),
     ("get", "/v1/jobs/{id}/result"),
     ("head", "/v1/jobs/{id}/result"),
+    ("get", "/v1/jobs/{id}/preview"),
+    ("get", "/v1/jobs/{id}/rejects"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -81,6 +85,16 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .route(web::head().to(jobs::get_result))
                 .default_service(web::to(method_not_allowed))
                 .wrap(actix_web::middleware::from_fn(range::ignore_unusable_range)),
+        )
+        .service(
+            web::resource("/v1/jobs/{id}/rejects")
+                .route(web::get().to(rejects::get_rejects))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/v1/jobs/{id}/preview")
+                .route(web::get().to(preview::preview_result))
+                .default_service(web::to(method_not_allowed)),
         )
         .service(
             web::resource("/healthz")

@@ -84,6 +84,8 @@ pub enum ApiError {
     NoSuchRoute,
     #[error("the job is {} and has no result; a result exists once the job has succeeded", .0.as_str())]
     JobNotSucceeded(JobStatus),
+    #[error("the job is {} and may still reject rows; its rejects are known once it has finished", .0.as_str())]
+    JobNotFinished(JobStatus),
     #[error("{0}")]
     InvalidQuery(String),
     #[error("the cursor is not one this server gave out")]
@@ -124,6 +126,7 @@ impl ApiError {
             ApiError::InsufficientStorage => code::INSUFFICIENT_STORAGE,
             ApiError::NotReady { code, .. } => code,
             ApiError::JobNotSucceeded(_) => code::JOB_NOT_SUCCEEDED,
+            ApiError::JobNotFinished(_) => code::JOB_NOT_FINISHED,
             ApiError::InvalidQuery(_) => code::INVALID_QUERY,
             ApiError::InvalidCursor => code::INVALID_CURSOR,
             ApiError::InvalidValue(_) => code::INVALID_OPTION,
@@ -167,6 +170,7 @@ impl ApiError {
             ApiError::QueueFull { .. } => "Queue full",
             ApiError::InsufficientStorage => "Low on disk space",
             ApiError::JobNotSucceeded(_) => "Job has no result",
+            ApiError::JobNotFinished(_) => "Job not finished",
             ApiError::InvalidQuery(_) => "Invalid query",
             ApiError::InvalidCursor => "Invalid cursor",
             ApiError::DatabaseUnavailable => "Database unavailable",
@@ -227,7 +231,7 @@ impl ResponseError for ApiError {
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound | ApiError::NoSuchRoute => StatusCode::NOT_FOUND,
-            ApiError::JobNotSucceeded(_) => StatusCode::CONFLICT,
+            ApiError::JobNotSucceeded(_) | ApiError::JobNotFinished(_) => StatusCode::CONFLICT,
             ApiError::Gone => StatusCode::GONE,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,

@@ -12,6 +12,7 @@
 
 mod backend;
 mod objects;
+mod preview;
 mod scratch;
 mod sink;
 
@@ -23,6 +24,7 @@ use object_store::path::Path;
 use uuid::Uuid;
 
 pub use objects::{ResultObject, ResultStream};
+pub use preview::ResultPreview;
 pub use scratch::{AttemptFiles, ScratchFile, ScratchSpace};
 pub use sink::UploadSink;
 
@@ -37,6 +39,10 @@ pub enum StorageError {
     Io(#[from] io::Error),
     #[error("object storage: {0}")]
     Object(#[from] object_store::Error),
+    /// A stored result that could not be read as Parquet (or the reads the
+    /// Parquet reader made failed).
+    #[error("reading a Parquet result: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
 }
 
 impl StorageError {
@@ -163,6 +169,30 @@ impl Storage {
         self.objects.publish(&attempt.result(), &key).await
     }
 
+    /// Publishes the rows the attempt rejected, when it rejected any;
+    /// returns whether it did.
+    pub async fn publish_rejects(
+        &self,
+        id: Uuid,
+        attempt: &AttemptFiles,
+    ) -> Result<bool, StorageError> {
+        if !tokio::fs::try_exists(attempt.rejects()).await? {
+            return Ok(false);
+        }
+        let key = self.objects.rejects_key(id);
+        self.objects.publish(&attempt.rejects(), &key).await?;
+        Ok(true)
+    }
+
+    /// The job's rejected rows, if it has any.
+    pub async fn rejects(&self, id: Uuid) -> Result<Option<ResultObject>, StorageError> {
+        match self.objects.head(&self.objects.rejects_key(id)).await {
+            Ok(object) => Ok(Some(object)),
+            Err(StorageError::Object(object_store::Error::NotFound { .. })) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
     /// The job's result, for a download.
     pub async fn result(&self, id: Uuid) -> Result<ResultObject, StorageError> {
         self.objects.head(&self.objects.result_key(id)).await
@@ -176,7 +206,12 @@ impl Storage {
     /// Removes every file of a job: its objects and the scratch files of
     /// any attempt on this machine. Missing files are fine.
     pub async fn remove_job_files(&self, id: Uuid) -> Result<(), StorageError> {
-        for key in [self.objects.upload_key(id), self.objects.result_key(id)] {
+        let keys = [
+            self.objects.upload_key(id),
+            self.objects.result_key(id),
+            self.objects.rejects_key(id),
+        ];
+        for key in keys {
             self.objects.remove(&key).await?;
         }
         self.scratch.remove_job(id).await?;

@@ -49,7 +49,7 @@ impl ResultObject {
 /// The object store of the job files.
 #[derive(Clone, Debug)]
 pub(super) struct Objects {
-    store: Arc<dyn ObjectStore>,
+    pub(super) store: Arc<dyn ObjectStore>,
     backend: Backend,
     prefix: String,
 }
@@ -84,6 +84,10 @@ impl Objects {
         self.key("results", &format!("{id}.parquet"))
     }
 
+    pub(super) fn rejects_key(&self, id: uuid::Uuid) -> Path {
+        self.key("results", &format!("{id}.rejects.csv"))
+    }
+
     pub(super) fn local_path(&self, key: &Path) -> Option<PathBuf> {
         self.backend.local_path(key)
     }
@@ -101,7 +105,7 @@ impl Objects {
 
     /// A span per storage call: CLIENT, with the AWS SDK conventions, for a
     /// bucket; INTERNAL for the local directory, which is no remote service.
-    fn span(&self, method: &'static str, key: &Path) -> Span {
+    pub(super) fn span(&self, method: &'static str, key: &Path) -> Span {
         let (name, kind) = match self.backend {
             Backend::Bucket { .. } => (format!("S3.{method}"), "client"),
             Backend::Directory { .. } => (format!("storage.{method}"), "internal"),

@@ -97,6 +97,11 @@ impl AttemptFiles {
         self.named("parquet.part")
     }
 
+    /// Where the engine writes the rows `on_error=skip` left out.
+    pub fn rejects(&self) -> PathBuf {
+        self.named("rejects.csv.part")
+    }
+
     /// The local copy of an input kept in a bucket.
     pub fn input_copy(&self) -> PathBuf {
         self.named("input.csv")
@@ -110,7 +115,13 @@ impl AttemptFiles {
     /// Removes every local file of this attempt: the one place that does,
     /// whatever became of the attempt.
     pub async fn remove(&self) {
-        for path in [self.result(), self.input_copy(), self.input_partial()] {
+        let files = [
+            self.result(),
+            self.rejects(),
+            self.input_copy(),
+            self.input_partial(),
+        ];
+        for path in files {
             if let Err(error) = remove_if_exists(&path).await {
                 tracing::warn!(%error, path = %path.display(), "could not remove a scratch file");
             }

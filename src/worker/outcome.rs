@@ -78,11 +78,20 @@ pub(super) async fn settle(
     lease: Lease,
 ) -> AttemptStatus {
     let Outcome::Converted(report) = outcome else {
+        if matches!(&outcome, Outcome::Failed(_)) {
+            // A job failed by too many rejects shows the ones it met.
+            if let Err(error) = context.storage.publish_rejects(job.id, files).await {
+                tracing::warn!(%error, "could not store the rejects of a failed job");
+            }
+        }
         lease.release().await;
         return settle_unconverted(context, worker_id, job, outcome).await;
     };
     let stored = async {
-        let published = context.storage.publish_result(job.id, files).await;
+        let published = match context.storage.publish_rejects(job.id, files).await {
+            Ok(_) => context.storage.publish_result(job.id, files).await,
+            Err(error) => Err(error),
+        };
         // The lease ends before the final UPDATE, whose worker check then
         // decides whether the result is ours to keep.
         lease.release().await;

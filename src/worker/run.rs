@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry::KeyValue;
-use parquetry_convert::{convert_file, ConversionReport, ConvertError, ConvertOptions, ErrorKind};
+use parquetry_convert::{ConversionReport, ConvertError, ConvertOptions, ErrorKind};
 use tokio_util::sync::CancellationToken;
 use tracing::{field::Empty, Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -123,6 +123,7 @@ async fn convert(
         }
     };
     let output = files.result();
+    let rejects = files.rejects();
     let convert_span = tracing::info_span!(
         "convert",
         input.bytes = job.input_bytes,
@@ -136,7 +137,15 @@ async fn convert(
         let signal = Arc::clone(&lease.signal);
         let span = convert_span.clone();
         tokio::task::spawn_blocking(move || {
-            span.in_scope(|| convert_file(&input, &output, &options, &signal.cancel))
+            span.in_scope(|| {
+                parquetry_convert::convert(
+                    &input,
+                    &output,
+                    Some(&rejects),
+                    &options,
+                    &signal.cancel,
+                )
+            })
         })
         .await
     };

@@ -63,7 +63,7 @@ pub(crate) struct Shape {
 /// Finds the table among `recs`: its field count is the one of the largest block of
 /// consecutive records that share a count (size = records × fields, so six two-field
 /// metadata lines do not outweigh a four-column table of four rows), and it starts at the
-/// first record from which most records have that count.
+/// first record that has that count.
 pub(crate) fn shape(recs: &[Record], text: &[u8]) -> Shape {
     let Some(fields) = table_width(recs) else {
         return Shape {
@@ -73,10 +73,16 @@ pub(crate) fn shape(recs: &[Record], text: &[u8]) -> Shape {
             header_short: false,
         };
     };
+    // The first record with the table's width starts it: a ragged row near the top then
+    // stays a row (an error or a reject), never a silently skipped line.
+    // Rows that all end with a delimiter the header lacks (`1;2;3;` under `a;b;c`) are as
+    // wide as the header.
+    let trailing = fields > 1 && last_field_always_empty(recs, fields);
+    let fits = |r: &Record| r.fields.len() == fields || (trailing && r.fields.len() + 1 == fields);
     let mut first = recs
         .iter()
         .take(MAX_PREAMBLE_RECORDS)
-        .position(|r| r.fields.len() == fields && regular_from(recs, r, fields))
+        .position(fits)
         .unwrap_or(0);
     // A short header sits right above a row of data (numbers after the row name); a
     // metadata line above the real header (names) does not.
@@ -84,12 +90,21 @@ pub(crate) fn shape(recs: &[Record], text: &[u8]) -> Shape {
         && fields >= 3
         && recs[first - 1].fields.len() == fields - 1
         && has_number(&recs[first], text)
-        && !last_field_always_empty(&recs[first..], fields);
+        && !trailing;
     if header_short {
         first -= 1;
     }
-    let tail = &recs[first..];
-    let fitting = tail.iter().filter(|r| r.fields.len() == fields).count() + header_short as usize;
+    let mut tail = &recs[first..];
+    // A short footer (`Fonte: IBGE`) is not held against the dialect that reads the table.
+    let footer = tail
+        .iter()
+        .rev()
+        .take_while(|r| r.fields.len() < fields && !fits(r))
+        .count();
+    if footer <= MAX_FOOTER_LINES && footer < tail.len() {
+        tail = &tail[..tail.len() - footer];
+    }
+    let fitting = tail.iter().filter(|r| fits(r)).count() + header_short as usize;
     Shape {
         first,
         fields,
@@ -124,20 +139,6 @@ fn table_width(recs: &[Record]) -> Option<usize> {
         i += run;
     }
     best.map(|(_, n)| n)
-}
-
-/// True when most of the records after `r` (up to three) have `fields` fields too: one
-/// metadata line that happens to have as many fields as the table is not where the table
-/// starts, while one ragged row near the top does not move the table's start.
-fn regular_from(recs: &[Record], r: &Record, fields: usize) -> bool {
-    let next: Vec<&Record> = recs
-        .iter()
-        .skip_while(|x| x.start != r.start)
-        .skip(1)
-        .take(3)
-        .collect();
-    let regular = next.iter().filter(|x| x.fields.len() == fields).count();
-    regular * 2 >= next.len()
 }
 
 /// Rows that all end with an empty field (`1;2;3;`): exports that end every row with the
