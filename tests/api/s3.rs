@@ -285,6 +285,20 @@ async fn an_api_and_two_workers_share_jobs_through_the_bucket() {
         );
     }
     let big_id = big["id"].as_str().unwrap();
+    // A preview reads the footer and first pages of the result in the bucket.
+    let preview: Value = client
+        .get(api.url(&format!("/v1/jobs/{big_id}/preview?limit=3")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(preview["rows_total"], big_rows, "{preview:#}");
+    assert_eq!(
+        preview["rows"][2],
+        serde_json::json!([2, 2.02, "label number 2"])
+    );
     let key = Path::from(format!("{PREFIX}/results/{big_id}.parquet"));
     let stored = bucket.store.get(&key).await.unwrap().bytes().await.unwrap();
     let url = api.url(&format!("/v1/jobs/{big_id}/result"));
