@@ -1,11 +1,11 @@
-//! The command line: `serve`, `worker`, `migrate` and `convert`.
+//! The command line: `serve`, `worker`, `migrate`, `convert` and `inspect`.
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use parquetry_convert::{convert_file, ConvertOptions};
+use parquetry_convert::{convert, ConvertOptions};
 
 use crate::config::{MigrateSettings, ServeSettings, WorkerProcessSettings};
 
@@ -29,16 +29,46 @@ pub enum Command {
     Migrate(MigrateSettings),
     /// Convert one CSV file to Parquet with the conversion engine directly.
     Convert(ConvertArgs),
+    /// Show what the conversion would make of a file, from its first bytes:
+    /// dialect, skipped lines, column types and why, the first rows, and the
+    /// options to convert it with (JSON on standard output).
+    Inspect(InspectArgs),
 }
 
 /// `parquetry convert IN.csv OUT.parquet [options]`: the options are the ones
 /// the API takes in its query string or multipart fields.
 #[derive(Args, Debug)]
 pub struct ConvertArgs {
-    /// The CSV file (plain, gzip or zstd).
+    /// The CSV file (plain, gzip, zstd, or a zip archive).
     pub input: PathBuf,
     /// Where to write the Parquet file.
     pub output: PathBuf,
+    #[command(flatten)]
+    pub options: OptionFlags,
+    /// Where to write the rows `--on-error skip` leaves out, as CSV
+    /// (`line,column,code,message,raw`); written only when some row is rejected.
+    #[arg(long, value_name = "FILE")]
+    pub rejects: Option<PathBuf>,
+}
+
+/// `parquetry inspect FILE [options]`, as `POST /v1/inspect`.
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// The CSV file (plain, gzip or zstd).
+    pub input: PathBuf,
+    #[command(flatten)]
+    pub options: OptionFlags,
+    /// Bytes read from the start of the file.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub bytes: usize,
+    /// Rows shown.
+    #[arg(long, default_value_t = 20)]
+    pub rows: usize,
+}
+
+/// The conversion options as flags, named as the API names them (`-` for `_`).
+#[derive(Args, Debug)]
+pub struct OptionFlags {
     /// Field delimiter: `,` `;` `|` `tab` or any single character (default: detected).
     #[arg(long)]
     pub delimiter: Option<String>,
@@ -101,7 +131,15 @@ pub struct ConvertArgs {
     pub member: Option<String>,
 }
 
-impl ConvertArgs {
+impl OptionFlags {
+    /// The options, decoded as the API decodes them.
+    pub fn decode(&self) -> anyhow::Result<ConvertOptions> {
+        let pairs = self.option_pairs();
+        Ok(ConvertOptions::from_pairs(
+            pairs.iter().map(|(name, value)| (*name, value.as_str())),
+        )?)
+    }
+
     /// The options as (name, value) pairs, in the API's spelling.
     pub fn option_pairs(&self) -> Vec<(&'static str, String)> {
         let single = [
@@ -140,22 +178,47 @@ impl ConvertArgs {
 
 /// Runs `parquetry convert` and prints the report as JSON on stdout.
 pub fn run_convert(args: ConvertArgs) -> anyhow::Result<()> {
-    let pairs = args.option_pairs();
-    let options =
-        ConvertOptions::from_pairs(pairs.iter().map(|(name, value)| (*name, value.as_str())))?;
+    let options = args.options.decode()?;
     let never_canceled = AtomicBool::new(false);
-    let report = convert_file(&args.input, &args.output, &options, &never_canceled)
-        .map_err(|error| {
-            let mut text = format!("{} ({})", error, error.code());
-            if let Some(line) = error.line {
-                text.push_str(&format!(", line {line}"));
-            }
-            if let Some(column) = &error.column {
-                text.push_str(&format!(", column {column}"));
-            }
-            anyhow::anyhow!(text)
-        })
-        .with_context(|| format!("converting {}", args.input.display()))?;
+    let rejects = args.rejects.as_deref();
+    let report = convert(
+        &args.input,
+        &args.output,
+        rejects,
+        &options,
+        &never_canceled,
+    )
+    .map_err(described)
+    .with_context(|| format!("converting {}", args.input.display()))?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
+}
+
+/// Runs `parquetry inspect` and prints the inspection as JSON on stdout.
+pub fn run_inspect(args: InspectArgs) -> anyhow::Result<()> {
+    use std::io::Read;
+    let options = args.options.decode()?;
+    let file = std::fs::File::open(&args.input)
+        .with_context(|| format!("opening {}", args.input.display()))?;
+    let total = file.metadata()?.len();
+    let mut head = Vec::new();
+    file.take(args.bytes as u64).read_to_end(&mut head)?;
+    let complete = head.len() as u64 == total;
+    let inspection = parquetry_convert::inspect(&head, complete, &options, args.rows)
+        .map_err(described)
+        .with_context(|| format!("inspecting {}", args.input.display()))?;
+    println!("{}", serde_json::to_string_pretty(&inspection)?);
+    Ok(())
+}
+
+/// An engine error with its code, line and column, for the terminal.
+fn described(error: parquetry_convert::ConvertError) -> anyhow::Error {
+    let mut text = format!("{} ({})", error, error.code());
+    if let Some(line) = error.line {
+        text.push_str(&format!(", line {line}"));
+    }
+    if let Some(column) = &error.column {
+        text.push_str(&format!(", column {column}"));
+    }
+    anyhow::anyhow!(text)
 }

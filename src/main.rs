@@ -7,6 +7,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Convert(args) => parquetry::cli::run_convert(args),
+        Command::Inspect(args) => parquetry::cli::run_inspect(args),
         Command::Serve(args) => run_async(parquetry::startup::serve(args)),
         Command::Worker(args) => run_async(parquetry::startup::run_workers_only(args)),
         Command::Migrate(args) => run_async(parquetry::startup::migrate(args)),

@@ -1,6 +1,7 @@
 //! The HTTP API (v1): routes, shared state and the telemetry middleware.
 
 mod download;
+mod inspect;
 mod jobs;
 mod origin;
 mod preview;
@@ -55,6 +56,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("head", "/v1/jobs/{id}/result"),
     ("get", "/v1/jobs/{id}/preview"),
     ("get", "/v1/jobs/{id}/rejects"),
+    ("post", "/v1/inspect"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -85,6 +87,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .route(web::head().to(jobs::get_result))
                 .default_service(web::to(method_not_allowed))
                 .wrap(actix_web::middleware::from_fn(range::ignore_unusable_range)),
+        )
+        .service(
+            web::resource("/v1/inspect")
+                .route(web::post().to(inspect::inspect_file))
+                .default_service(web::to(method_not_allowed)),
         )
         .service(
             web::resource("/v1/jobs/{id}/rejects")

@@ -6,10 +6,10 @@ use parquetry_convert::JsonRows;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::jobs::parse_job_id;
+use super::jobs::{find, parse_job_id};
 use super::problem::ApiError;
 use super::AppState;
-use crate::jobs::{Job, JobStatus};
+use crate::jobs::JobStatus;
 
 const DEFAULT_ROWS: usize = 20;
 const MAX_ROWS: usize = 1000;
@@ -63,17 +63,4 @@ pub async fn preview_result(
         rows_total: preview.rows_total,
         rows: preview.rows,
     }))
-}
-
-/// The job, or 410 when it expired and 404 when it never existed (the
-/// lookup of `jobs.rs`, which keeps its own private).
-async fn find(state: &AppState, id: Uuid) -> Result<Job, ApiError> {
-    if let Some(job) = state.store.get(id).await? {
-        return Ok(job);
-    }
-    match state.store.is_expired(id).await {
-        Ok(true) => Err(ApiError::Gone),
-        Ok(false) => Err(ApiError::NotFound),
-        Err(error) => Err(error.into()),
-    }
 }

@@ -86,6 +86,10 @@ pub enum ApiError {
     JobNotSucceeded(JobStatus),
     #[error("the job is {} and may still reject rows; its rejects are known once it has finished", .0.as_str())]
     JobNotFinished(JobStatus),
+    /// The file cannot be read as the options say (an inspection): the
+    /// engine's code, with the line and column where it is known.
+    #[error("{}", .0.message)]
+    Unreadable(parquetry_convert::ConvertError),
     #[error("{0}")]
     InvalidQuery(String),
     #[error("the cursor is not one this server gave out")]
@@ -127,6 +131,7 @@ impl ApiError {
             ApiError::NotReady { code, .. } => code,
             ApiError::JobNotSucceeded(_) => code::JOB_NOT_SUCCEEDED,
             ApiError::JobNotFinished(_) => code::JOB_NOT_FINISHED,
+            ApiError::Unreadable(error) => error.code(),
             ApiError::InvalidQuery(_) => code::INVALID_QUERY,
             ApiError::InvalidCursor => code::INVALID_CURSOR,
             ApiError::InvalidValue(_) => code::INVALID_OPTION,
@@ -171,6 +176,7 @@ impl ApiError {
             ApiError::InsufficientStorage => "Low on disk space",
             ApiError::JobNotSucceeded(_) => "Job has no result",
             ApiError::JobNotFinished(_) => "Job not finished",
+            ApiError::Unreadable(_) => "File cannot be read",
             ApiError::InvalidQuery(_) => "Invalid query",
             ApiError::InvalidCursor => "Invalid cursor",
             ApiError::DatabaseUnavailable => "Database unavailable",
@@ -204,6 +210,12 @@ pub struct Problem {
     pub instance: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+    /// For a CSV that cannot be read: the line where the faulty record starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// And the column at fault, when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
 }
 
 tokio::task_local! {
@@ -232,6 +244,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound | ApiError::NoSuchRoute => StatusCode::NOT_FOUND,
             ApiError::JobNotSucceeded(_) | ApiError::JobNotFinished(_) => StatusCode::CONFLICT,
+            ApiError::Unreadable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Gone => StatusCode::GONE,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
@@ -267,6 +280,14 @@ impl ResponseError for ApiError {
             instance: REQUEST_PATH.try_with(Clone::clone).ok(),
             // What a client quotes when reporting a failure.
             trace_id,
+            line: match self {
+                ApiError::Unreadable(error) => error.line,
+                _ => None,
+            },
+            column: match self {
+                ApiError::Unreadable(error) => error.column.clone(),
+                _ => None,
+            },
         };
         let mut response = HttpResponse::build(status);
         if let Some(seconds) = self.retry_after_secs() {

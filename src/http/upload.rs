@@ -130,7 +130,7 @@ async fn receive(
 
 /// Decodes the options as the worker will, so a mistake is a 400 now rather
 /// than a failed job later.
-fn decode_options(options: &OptionPairs) -> Result<ConvertOptions, ApiError> {
+pub(super) fn decode_options(options: &OptionPairs) -> Result<ConvertOptions, ApiError> {
     ConvertOptions::from_pairs(options.iter().map(|(n, v)| (n.as_str(), v.as_str()))).map_err(
         |refused| match refused {
             OptionsRefused::TooLarge(message) => ApiError::OptionsTooLarge(message),
@@ -241,12 +241,12 @@ async fn enqueue(state: &AppState, mut job: NewJob) -> Result<Inserted, ApiError
     Ok(state.store.insert(&job).instrument(producer).await?)
 }
 
-fn take_option(options: &mut OptionPairs, name: &str) -> Option<String> {
+pub(super) fn take_option(options: &mut OptionPairs, name: &str) -> Option<String> {
     let position = options.iter().position(|(n, _)| n == name)?;
     Some(options.remove(position).1)
 }
 
-fn declared_length(request: &HttpRequest) -> Option<u64> {
+pub(super) fn declared_length(request: &HttpRequest) -> Option<u64> {
     request
         .headers()
         .get(header::CONTENT_LENGTH)?
@@ -269,14 +269,14 @@ fn content_type(request: &HttpRequest) -> String {
         .to_ascii_lowercase()
 }
 
-fn is_multipart(request: &HttpRequest) -> bool {
+pub(super) fn is_multipart(request: &HttpRequest) -> bool {
     content_type(request) == "multipart/form-data"
 }
 
 /// A raw body may be CSV text or compressed bytes. `curl --data-binary`
 /// sends `application/x-www-form-urlencoded` unless told otherwise, so that
 /// is accepted too; structured types that cannot be a CSV are refused.
-fn check_raw_content_type(request: &HttpRequest) -> Result<(), ApiError> {
+pub(super) fn check_raw_content_type(request: &HttpRequest) -> Result<(), ApiError> {
     let kind = content_type(request);
     let accepted = kind.is_empty()
         || kind.starts_with("text/")

@@ -24,47 +24,94 @@ pub(super) type OptionPairs = Vec<(String, String)>;
 
 pub(super) struct StoredUpload {
     pub filename: String,
+    /// Bytes of the file received (for a head, also those not kept).
     pub bytes: u64,
     /// SHA-256 of the body, when asked for.
     pub digest: Option<Vec<u8>>,
+    /// The file's first bytes, when only they were kept (see [`BodyWriter::head`]).
+    pub head: Option<Vec<u8>>,
+}
+
+/// Where a body goes: to storage, or (for an inspection) its first bytes to memory.
+enum Target {
+    /// Boxed: the sink is large next to a head.
+    Storage(Box<UploadSink>),
+    Head {
+        kept: Vec<u8>,
+        limit: usize,
+        seen: u64,
+    },
 }
 
 /// The upload's sink, and the digest of what went into it.
 pub(super) struct BodyWriter {
-    sink: UploadSink,
+    target: Target,
     digest: Option<Sha256>,
 }
 
 impl BodyWriter {
     pub fn new(sink: UploadSink, with_digest: bool) -> BodyWriter {
         BodyWriter {
-            sink,
+            target: Target::Storage(Box::new(sink)),
             digest: with_digest.then(Sha256::new),
         }
+    }
+
+    /// Keeps the first `limit` bytes of the file in memory and counts the rest.
+    pub fn head(limit: usize) -> BodyWriter {
+        BodyWriter {
+            target: Target::Head {
+                kept: Vec::new(),
+                limit,
+                seen: 0,
+            },
+            digest: None,
+        }
+    }
+
+    /// A head that has seen more than it keeps: the rest of a raw body need not be read.
+    fn past_head(&self) -> bool {
+        matches!(&self.target, Target::Head { kept, seen, .. } if *seen > kept.len() as u64)
     }
 
     async fn write(&mut self, chunk: &[u8]) -> Result<(), ApiError> {
         if let Some(digest) = &mut self.digest {
             digest.update(chunk);
         }
-        self.sink.write(chunk).await.map_err(upload_error)
+        match &mut self.target {
+            Target::Storage(sink) => sink.write(chunk).await.map_err(upload_error),
+            Target::Head { kept, limit, seen } => {
+                let room = limit.saturating_sub(kept.len()).min(chunk.len());
+                kept.extend_from_slice(&chunk[..room]);
+                *seen += chunk.len() as u64;
+                Ok(())
+            }
+        }
     }
 
     async fn finish(self, filename: String) -> Result<StoredUpload, ApiError> {
-        if self.sink.bytes_written() == 0 {
-            self.sink.abort().await;
-            return Err(ApiError::EmptyFile);
-        }
-        let bytes = self.sink.finish().await.map_err(upload_error)?;
+        let digest = self.digest.map(|d| d.finalize().to_vec());
+        let (bytes, head) = match self.target {
+            Target::Storage(sink) if sink.bytes_written() == 0 => {
+                sink.abort().await;
+                return Err(ApiError::EmptyFile);
+            }
+            Target::Storage(sink) => (sink.finish().await.map_err(upload_error)?, None),
+            Target::Head { seen: 0, .. } => return Err(ApiError::EmptyFile),
+            Target::Head { kept, seen, .. } => (seen, Some(kept)),
+        };
         Ok(StoredUpload {
             filename,
             bytes,
-            digest: self.digest.map(|d| d.finalize().to_vec()),
+            digest,
+            head,
         })
     }
 
     pub async fn abort(self) {
-        self.sink.abort().await;
+        if let Target::Storage(sink) = self.target {
+            sink.abort().await;
+        }
     }
 }
 
@@ -96,6 +143,10 @@ pub(super) async fn receive_raw(
     idle: Duration,
 ) -> Result<StoredUpload, ApiError> {
     loop {
+        if writer.past_head() {
+            // An inspection has what it reads; the rest of the body is not needed.
+            break;
+        }
         let outcome = match next_within(&mut payload, idle).await {
             Ok(None) => break,
             Ok(Some(Ok(chunk))) => writer.write(&chunk).await,

@@ -17,7 +17,8 @@ use crate::storage::AttemptFiles;
 
 /// What became of an attempt in this worker.
 pub(super) enum Outcome {
-    Converted(ConversionReport),
+    /// Boxed: a report is large next to the other outcomes.
+    Converted(Box<ConversionReport>),
     /// A failure retrying cannot fix: the input, or an engine bug.
     Failed(JobError),
     /// A transient failure (I/O, storage): try again later.

@@ -173,7 +173,7 @@ fn settle_conversion(
             convert_span.record("row_groups", report.row_groups);
             convert_span.record("output.bytes", report.output_bytes);
             convert_span.record("codec", report.compression.as_str());
-            Outcome::Converted(report)
+            Outcome::Converted(Box::new(report))
         }
         Ok(Err(error)) if error.kind == ErrorKind::Canceled => match stop {
             StopReason::ShuttingDown => Outcome::Requeue,

@@ -3,6 +3,7 @@
 
 mod hardening;
 mod helpers;
+mod inspect;
 mod jobs_lifecycle;
 mod openapi;
 mod otlp_receiver;

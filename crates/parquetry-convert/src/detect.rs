@@ -1,14 +1,12 @@
 //! Builds the [`Plan`] from a sample at the start of the file: encoding, dialect, header,
 //! decimal separator and column types.
 
-use std::path::Path;
-
 use tracing::field::Empty;
 
 use crate::decimal::{self, ColumnDecimal};
 use crate::error::{ConvertError, ErrorKind};
 use crate::infer::{self, Classifier, ColumnEvidence};
-use crate::input::{self, InputCompression};
+use crate::input::{self, InputCompression, Source};
 use crate::layout;
 use crate::locate;
 use crate::options::{ConvertOptions, Encoding, Escape, OnError, Ragged};
@@ -48,11 +46,11 @@ pub(crate) fn sep_line(data: &[u8]) -> Option<(u8, usize)> {
 }
 
 fn read_sample(
-    path: &Path,
+    source: &Source,
     windows_1252: bool,
     options: &ConvertOptions,
 ) -> Result<(Sample, InputCompression, Utf8State), ConvertError> {
-    let (mut reader, compression) = input::open(path, options.member.as_deref())?;
+    let (mut reader, compression) = source.open(options.member.as_deref())?;
     let mut raw = vec![0u8; SAMPLE_BYTES];
     let n = input::read_full(&mut *reader, &mut raw)?;
     raw.truncate(n);
@@ -272,7 +270,7 @@ fn mostly_unique(values: &[Vec<Vec<u8>>], j: usize, header: bool) -> bool {
 /// Reads the sample and decides everything that can be decided before the real pass.
 /// `encoding_override` replaces the options' encoding when a pass found non-UTF-8 bytes late.
 pub(crate) fn plan(
-    path: &Path,
+    source: &Source,
     options: &ConvertOptions,
     encoding_override: Option<Encoding>,
 ) -> Result<Plan, ConvertError> {
@@ -287,7 +285,7 @@ pub(crate) fn plan(
     );
     let guard = span.enter();
     let (sample, input_compression, utf8_state) =
-        read_sample(path, encoding == Encoding::Windows1252, options)?;
+        read_sample(source, encoding == Encoding::Windows1252, options)?;
     let windows_1252 = match encoding {
         Encoding::Auto => utf8_state == Utf8State::Invalid,
         Encoding::Utf8 => false,
@@ -370,11 +368,12 @@ pub(crate) fn plan(
             }
         })
         .collect();
-    settle_day_first(
+    infer::settle_day_first(
         &mut columns,
         &evidence,
         delimiter == b';' || decimal == b',',
     );
+    infer::note_leading_zeros(&mut columns, &evidence);
     infer::force_schema(&mut columns, options)?;
     Ok(Plan {
         delimiter,
@@ -399,38 +398,6 @@ pub(crate) fn plan(
         date_formats: first_formats(&options.date_formats),
         timestamp_formats: first_formats(&options.timestamp_formats),
     })
-}
-
-const DAY_FIRST_NOTE: &str = "read day first like the file's other dates: every day is 12 or \
-     less, so the values alone do not say; set `date_format` (e.g. `%m/%d/%Y`) if not";
-
-/// Slash dates whose days are all ≤ 12 read either way; the file decides: day first when
-/// another column proves it (`27/09/2022`), or when the file is written the way day-first
-/// countries write (`;`-delimited, decimal comma).
-fn settle_day_first(columns: &mut [ColumnPlan], evidence: &[ColumnEvidence], leans: bool) {
-    use crate::plan::{DateFmt, TsFmt};
-    let proves = |first: DateFmt, ts: TsFmt| {
-        columns.iter().any(|c| match c.kind {
-            Kind::Date(f) => f == first,
-            Kind::Timestamp { fmt, .. } => fmt == ts,
-            _ => false,
-        })
-    };
-    // A file that proves both orders (one column each) says nothing about the others.
-    if proves(DateFmt::MonthFirst, TsFmt::MonthFirst)
-        || !(leans || proves(DateFmt::DayFirst, TsFmt::DayFirst))
-    {
-        return;
-    }
-    for (column, seen) in columns.iter_mut().zip(evidence) {
-        if column.kind != Kind::Utf8 || column.note.is_some() {
-            continue;
-        }
-        if let Some(kind) = seen.day_first() {
-            column.kind = kind;
-            column.note = Some(DAY_FIRST_NOTE.to_string());
-        }
-    }
 }
 
 /// The values of the sample's first records, as bytes, record by record.

@@ -14,6 +14,8 @@ use crate::report::TypeSource;
 pub(crate) struct ColumnEvidence {
     fits: u64,
     seen: usize,
+    /// Values like `007` or `01310-100`: codes whose zeros a number would drop.
+    pub leading_zeros: usize,
 }
 
 impl Default for ColumnEvidence {
@@ -21,6 +23,7 @@ impl Default for ColumnEvidence {
         ColumnEvidence {
             fits: plan::ALL,
             seen: 0,
+            leading_zeros: 0,
         }
     }
 }
@@ -88,6 +91,9 @@ impl Classifier<'_> {
         for (j, v) in record.iter().enumerate().take(evidence.len()) {
             if !self.is_null(v) {
                 evidence[j].observe(self.classify(v, j));
+                if crate::values::has_leading_zero(crate::values::trim(v)) {
+                    evidence[j].leading_zeros += 1;
+                }
             }
         }
     }
@@ -128,6 +134,54 @@ impl Classifier<'_> {
             .iter()
             .enumerate()
             .all(|(i, a)| !a.is_empty() && !first[..i].contains(a))
+    }
+}
+
+const LEADING_ZEROS_NOTE: &str = "kept as text: values like `007` have leading zeros a \
+     number would drop; give the column a numeric type in `schema` to read them as numbers";
+
+const DAY_FIRST_NOTE: &str = "read day first like the file's other dates: every day is 12 or \
+     less, so the values alone do not say; set `date_format` (e.g. `%m/%d/%Y`) if not";
+
+/// Slash dates whose days are all ≤ 12 read either way; the file decides: day first when
+/// another column proves it (`27/09/2022`), or when the file is written the way day-first
+/// countries write (`;`-delimited, decimal comma).
+pub(crate) fn settle_day_first(
+    columns: &mut [ColumnPlan],
+    evidence: &[ColumnEvidence],
+    leans: bool,
+) {
+    use crate::plan::{DateFmt, TsFmt};
+    let proves = |first: DateFmt, ts: TsFmt| {
+        columns.iter().any(|c| match c.kind {
+            Kind::Date(f) => f == first,
+            Kind::Timestamp { fmt, .. } => fmt == ts,
+            _ => false,
+        })
+    };
+    // A file that proves both orders (one column each) says nothing about the others.
+    if proves(DateFmt::MonthFirst, TsFmt::MonthFirst)
+        || !(leans || proves(DateFmt::DayFirst, TsFmt::DayFirst))
+    {
+        return;
+    }
+    for (column, seen) in columns.iter_mut().zip(evidence) {
+        if column.kind != Kind::Utf8 || column.note.is_some() {
+            continue;
+        }
+        if let Some(kind) = seen.day_first() {
+            column.kind = kind;
+            column.note = Some(DAY_FIRST_NOTE.to_string());
+        }
+    }
+}
+
+/// Text columns whose values have leading zeros say why they are text.
+pub(crate) fn note_leading_zeros(columns: &mut [ColumnPlan], evidence: &[ColumnEvidence]) {
+    for (column, seen) in columns.iter_mut().zip(evidence) {
+        if column.kind == Kind::Utf8 && column.note.is_none() && seen.leading_zeros > 0 {
+            column.note = Some(LEADING_ZEROS_NOTE.to_string());
+        }
     }
 }
 

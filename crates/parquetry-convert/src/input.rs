@@ -144,6 +144,29 @@ pub(crate) fn open(
     })
 }
 
+/// Where the CSV comes from: a file (plain, gzip, zstd or a zip archive), or text already in
+/// memory (the head of an upload that an inspection reads).
+#[derive(Clone, Copy)]
+pub(crate) enum Source<'a> {
+    File(&'a Path),
+    Text(&'a [u8]),
+}
+
+impl Source<'_> {
+    pub(crate) fn open(
+        &self,
+        member: Option<&str>,
+    ) -> Result<(Box<dyn Read + Send>, InputCompression), ConvertError> {
+        match self {
+            Source::File(path) => open(path, member),
+            Source::Text(text) => Ok((
+                Box::new(std::io::Cursor::new(text.to_vec())),
+                InputCompression::None,
+            )),
+        }
+    }
+}
+
 /// Fills `buf` from `r` until it is full or the stream ends; returns the bytes read.
 pub(crate) fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> Result<usize, ConvertError> {
     let mut n = 0;

@@ -13,6 +13,7 @@ mod encode;
 mod error;
 mod infer;
 mod input;
+mod inspect;
 mod layout;
 mod locate;
 mod option_pairs;
@@ -35,6 +36,7 @@ use std::sync::atomic::AtomicBool;
 use tracing::field::Empty;
 
 pub use error::{ConvertError, ErrorKind};
+pub use inspect::{inspect, Inspection};
 pub use option_pairs::{
     OptionsRefused, MAX_OPTION_PAIRS, MAX_OPTION_VALUE_BYTES, MAX_SCHEMA_BYTES,
 };
@@ -128,7 +130,7 @@ fn convert_inner(
     if cancel.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(ConvertError::canceled());
     }
-    let mut plan = detect::plan(input, options, None)?;
+    let mut plan = detect::plan(&input::Source::File(input), options, None)?;
     let (stats, replans) = run_passes(
         &mut plan,
         input,
@@ -210,7 +212,11 @@ fn replan_as_windows_1252(
     input: &Path,
     options: &ConvertOptions,
 ) -> Result<plan::Plan, ConvertError> {
-    let mut plan = detect::plan(input, options, Some(Encoding::Windows1252))?;
+    let mut plan = detect::plan(
+        &input::Source::File(input),
+        options,
+        Some(Encoding::Windows1252),
+    )?;
     for (column, before) in plan.columns.iter_mut().zip(&old.columns) {
         if before.source == TypeSource::Widened {
             column.kind = before.kind;

@@ -38,7 +38,9 @@ use crate::write::{writer_properties, Fault, PassStats, Widening, CHUNK_BYTES};
 const PARSERS: usize = 2;
 /// A parsed chunk, or why it could not be: tagged with the chunk index for reordering and
 /// the chunk's size in CSV bytes.
-type Parsed = (u64, usize, Result<(RecordBatch, ChunkNotes), Fault>);
+type Parsed = (u64, usize, ParseResult);
+/// A chunk's batch and what else it met, or why it could not be parsed.
+type ParseResult = Result<(RecordBatch, ChunkNotes), Fault>;
 
 /// Row groups are also cut after this much CSV text, whatever `row_group_size` says: a row
 /// group's encoded pages stay in memory until it closes, so wide rows would otherwise make
@@ -310,8 +312,7 @@ fn coordinate(
     cancel: &AtomicBool,
     lines: &mut Lines,
 ) -> Result<u64, Fault> {
-    let mut waiting: BTreeMap<u64, (usize, Result<(RecordBatch, ChunkNotes), Fault>)> =
-        BTreeMap::new();
+    let mut waiting: BTreeMap<u64, (usize, ParseResult)> = BTreeMap::new();
     let mut next = 0u64;
     let mut rows = 0u64;
     let (mut in_group, mut group_bytes) = (0usize, 0usize);

@@ -133,7 +133,6 @@ pub(crate) fn of_conversion(
     output_bytes: u64,
     compression: String,
 ) -> ConversionReport {
-    use crate::plan::Kind;
     ConversionReport {
         rows: stats.rows,
         rows_rejected: stats.lines.rows_rejected,
@@ -153,35 +152,49 @@ pub(crate) fn of_conversion(
             .columns
             .iter()
             .enumerate()
-            .map(|(j, c)| ColumnReport {
-                name: c.name.clone(),
-                arrow_type: c.kind.data_type().to_string(),
-                nullable: true,
-                type_source: c.source,
-                decimal_separator: matches!(
-                    c.kind,
-                    Kind::Int64 | Kind::Float64 | Kind::Decimal(..)
-                )
-                .then(|| char_name(c.decimal)),
-                note: c.note.clone(),
-                profile: crate::profile::of_column(&stats.metadata, j, &c.kind.data_type()),
+            .map(|(j, c)| {
+                let profile = crate::profile::of_column(&stats.metadata, j, &c.kind.data_type());
+                column_report(c, profile)
             })
             .collect(),
-        dialect: DialectReport {
-            delimiter: char_name(plan.delimiter),
-            quote: char_name(plan.quote),
-            escape: char_name(plan.escape.unwrap_or(plan.quote)),
-            header: plan.header,
-            encoding: if plan.windows_1252 {
-                "windows-1252"
-            } else {
-                "utf-8"
-            }
-            .into(),
-            windows_1252_values: stats.windows_1252_values,
-            decimal_separator: char_name(plan.decimal),
-            input_compression: plan.input_compression.name().into(),
-        },
+        dialect: dialect_report(plan, stats.windows_1252_values),
+    }
+}
+
+/// What the report says of one planned column.
+pub(crate) fn column_report(
+    c: &crate::plan::ColumnPlan,
+    profile: Option<ColumnProfile>,
+) -> ColumnReport {
+    use crate::plan::Kind;
+    ColumnReport {
+        name: c.name.clone(),
+        arrow_type: c.kind.data_type().to_string(),
+        nullable: true,
+        type_source: c.source,
+        decimal_separator: matches!(c.kind, Kind::Int64 | Kind::Float64 | Kind::Decimal(..))
+            .then(|| char_name(c.decimal)),
+        note: c.note.clone(),
+        profile,
+    }
+}
+
+/// The dialect a plan reads.
+pub(crate) fn dialect_report(plan: &crate::plan::Plan, windows_1252_values: u64) -> DialectReport {
+    DialectReport {
+        delimiter: char_name(plan.delimiter),
+        quote: char_name(plan.quote),
+        escape: char_name(plan.escape.unwrap_or(plan.quote)),
+        header: plan.header,
+        encoding: if plan.windows_1252 {
+            "windows-1252"
+        } else {
+            "utf-8"
+        }
+        .into(),
+        windows_1252_values,
+        decimal_separator: char_name(plan.decimal),
+        input_compression: plan.input_compression.name().into(),
     }
 }
 
