@@ -53,7 +53,7 @@ pub(crate) struct Shape {
     pub first: usize,
     /// Fields of the table's rows.
     pub fields: usize,
-    /// Share of the records from `first` on that have `fields` fields.
+    /// Share of the records (a footer left out) that have `fields` fields.
     pub share: f64,
     /// The first record has one field fewer than the rows: a header without a name for
     /// the first (row-name) column.
@@ -94,8 +94,10 @@ pub(crate) fn shape(recs: &[Record], text: &[u8]) -> Shape {
     if header_short {
         first -= 1;
     }
-    let mut tail = &recs[first..];
-    // A short footer (`Fonte: IBGE`) is not held against the dialect that reads the table.
+    // Lines before the table count against a dialect (so one that reads the header as a
+    // preamble loses to one that reads it as the header); a short footer (`Fonte: IBGE`)
+    // does not.
+    let mut tail = recs;
     let footer = tail
         .iter()
         .rev()
@@ -274,7 +276,7 @@ mod tests {
             "Relatório gerado em 01/02/2024\nFonte: CVM\n\nCNPJ;NOME;VALOR\n1;Banco;1,5\n2;X;3\n",
             b';',
         );
-        assert_eq!((s.first, s.fields, s.share), (2, 3, 1.0));
+        assert_eq!((s.first, s.fields, s.share), (2, 3, 0.6));
     }
 
     #[test]
