@@ -160,21 +160,26 @@ pub(crate) fn settle_day_first(
         })
     };
     // A file that proves both orders (one column each) says nothing about the others.
-    if proves(DateFmt::MonthFirst, TsFmt::MonthFirst)
-        || !(leans || proves(DateFmt::DayFirst, TsFmt::DayFirst))
-    {
-        return;
-    }
+    let day_first = !proves(DateFmt::MonthFirst, TsFmt::MonthFirst)
+        && (leans || proves(DateFmt::DayFirst, TsFmt::DayFirst));
     for (column, seen) in columns.iter_mut().zip(evidence) {
         if column.kind != Kind::Utf8 || column.note.is_some() {
             continue;
         }
-        if let Some(kind) = seen.day_first() {
-            column.kind = kind;
-            column.note = Some(DAY_FIRST_NOTE.to_string());
+        match seen.day_first() {
+            Some(kind) if day_first => {
+                column.kind = kind;
+                column.note = Some(DAY_FIRST_NOTE.to_string());
+            }
+            Some(_) => column.note = Some(AMBIGUOUS_DATES_NOTE.to_string()),
+            None => {}
         }
     }
 }
+
+const AMBIGUOUS_DATES_NOTE: &str = "kept as text: dates like `01/02/2024` read day first or \
+     month first, and nothing in the file says which; set `date_format` (`%d/%m/%Y` or \
+     `%m/%d/%Y`) to read them as dates";
 
 /// Text columns whose values have leading zeros say why they are text.
 pub(crate) fn note_leading_zeros(columns: &mut [ColumnPlan], evidence: &[ColumnEvidence]) {

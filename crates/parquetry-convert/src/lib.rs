@@ -90,6 +90,7 @@ pub fn convert(
         bytes_out = Empty,
         codec = Empty,
         replans = Empty,
+        rows_rejected = Empty,
     );
     let _guard = span.enter();
     let mut created = false;
@@ -148,6 +149,7 @@ fn convert_inner(
     }
     let output_bytes = std::fs::metadata(output)?.len();
     span.record("rows", stats.rows);
+    span.record("rows_rejected", stats.lines.rows_rejected);
     span.record("row_groups", stats.row_groups);
     span.record("bytes_out", output_bytes);
     Ok(report::of_conversion(

@@ -147,26 +147,26 @@ fn pad_reads_short_rows_with_nulls() {
 
 #[test]
 fn a_ragged_row_deep_in_a_long_file_is_rejected_at_its_line() {
-    // Longer than the test build's 64 KiB chunks, so the bad row is chunks away.
+    // The bad row at line 2,000,000, hundreds of chunks into the file.
     let mut csv = b"id,name,qty\n".to_vec();
-    for i in 1..=20_000 {
-        if i == 15_000 {
-            csv.extend_from_slice(b"15000,broken\n");
+    for i in 1..=2_000_100 {
+        if i == 1_999_999 {
+            csv.extend_from_slice(b"1999999,broken\n");
         } else {
-            csv.extend_from_slice(format!("{i},n{i},{}\n", i * 2).as_bytes());
+            csv.extend_from_slice(format!("{i},n,{}\n", i % 7).as_bytes());
         }
     }
     let (result, ids, rejects) = run("deep-fail", &csv, &with(&[]));
     let e = result.unwrap_err();
-    assert_eq!(e.line, Some(15_001));
+    assert_eq!(e.line, Some(2_000_000));
     assert!(ids.is_empty() && rejects.is_empty());
     let (result, ids, rejects) = run("deep-skip", &csv, &with(&[("on_error", "skip")]));
-    assert_eq!(result.unwrap().rows, 19_999);
-    assert_eq!(ids.len(), 19_999);
-    assert!(!ids.contains(&15_000));
+    assert_eq!(result.unwrap().rows, 2_000_099);
+    assert_eq!(ids.len(), 2_000_099);
+    assert!(!ids.contains(&1_999_999));
     assert_eq!(rejects.len(), 1);
-    assert_eq!(rejects[0][0], "15001");
-    assert_eq!(rejects[0][4], "15000,broken");
+    assert_eq!(rejects[0][0], "2000000");
+    assert_eq!(rejects[0][4], "1999999,broken");
 }
 
 #[test]

@@ -174,4 +174,6 @@ fn a_comma_file_with_only_ambiguous_dates_keeps_them_as_text() {
     let csv = b"id,when\n1,01/02/2020\n2,03/04/2021\n";
     let (report, _) = convert_bytes("ambiguous-dates", csv, &with(&[])).unwrap();
     assert_eq!(types(&report), ["Int64", "Utf8"]);
+    let note = report.columns[1].note.as_deref().unwrap();
+    assert!(note.contains("date_format"), "{note}");
 }
