@@ -11,6 +11,7 @@ bench venv's python:
 Tools (each run is a fresh process, measured with os.wait4: wall time and the
 child's own peak RSS):
   ours            target/release/parquetry convert IN OUT [FLAGS]
+  ours-skip       the same with --on-error skip (bad rows to a rejects file)
                   (built with `cargo build --release --bin parquetry` unless
                   PARQUETRY_BIN / --bin names a binary)
   duckdb          COPY (SELECT * FROM read_csv('IN')) TO 'OUT' (FORMAT parquet)
@@ -46,7 +47,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.dont_write_bytecode = True  # no bench/__pycache__ from importing crosscheck
 
-ALL_TOOLS = ["ours", "duckdb", "polars", "polars-nodates"]
+ALL_TOOLS = ["ours", "ours-skip", "duckdb", "polars", "polars-nodates"]
 DEFAULT_TOOLS = ["ours", "duckdb", "polars"]
 
 # Child programs for the Python tools. They print the time spent in the
@@ -154,6 +155,10 @@ def command_for(tool: str, src: Path, dst: Path, ours_bin: Path | None,
     py = sys.executable
     if tool == "ours":
         return [str(ours_bin), "convert", str(src), str(dst), *ours_flags]
+    if tool == "ours-skip":
+        rejects = str(dst) + ".rejects.csv"
+        return [str(ours_bin), "convert", str(src), str(dst), *ours_flags,
+                "--on-error", "skip", "--rejects", rejects]
     if tool == "duckdb":
         return [py, "-c", DUCKDB_CHILD, str(src), str(dst)]
     if tool == "polars":
@@ -306,7 +311,8 @@ def main() -> int:
     if not src.is_file():
         sys.exit(f"compare.py: no such CSV: {src}")
     in_bytes = src.stat().st_size
-    ours_bin = build_ours(a.bin, a.no_build) if "ours" in tools else None
+    uses_ours = "ours" in tools or "ours-skip" in tools
+    ours_bin = build_ours(a.bin, a.no_build) if uses_ours else None
 
     out_dir = Path(a.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,8 @@ pub struct LinksView {
     #[serde(rename = "self")]
     pub self_link: String,
     pub result: String,
+    pub preview: String,
+    pub rejects: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,
 }
@@ -56,6 +58,8 @@ impl JobView {
             links: LinksView {
                 self_link: format!("/v1/jobs/{}", job.id),
                 result: format!("/v1/jobs/{}/result", job.id),
+                preview: format!("/v1/jobs/{}/preview", job.id),
+                rejects: format!("/v1/jobs/{}/rejects", job.id),
                 trace,
             },
             id: job.id,
