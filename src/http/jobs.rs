@@ -162,15 +162,35 @@ pub async fn delete_job(
     let id = parse_job_id(&path)?;
     match state.store.remove(id).await? {
         Removal::NotFound => Err(missing(&state, id).await),
-        Removal::Canceled | Removal::Deleted => {
-            state
-                .storage
-                .remove_job_files(id)
-                .await
-                .map_err(|error| anyhow::anyhow!(error).context("removing a job's files"))?;
-            Ok(HttpResponse::NoContent().finish())
+        Removal::Canceled {
+            traceparent,
+            tracestate,
+        } => {
+            // The cancel is in the caller's trace; the job's trace is linked.
+            let job_trace = traceparent.as_deref().and_then(|parent| {
+                crate::telemetry::context_from_traceparent(parent, tracestate.as_deref())
+            });
+            if let Some(job_trace) = job_trace {
+                use opentelemetry::trace::TraceContextExt as _;
+                use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+                let span = tracing::Span::current();
+                span.add_link(job_trace.span().span_context().clone());
+                span.record("parquetry.job.id", id.to_string().as_str());
+            }
+            remove_files(&state, id).await
         }
+        Removal::Deleted => remove_files(&state, id).await,
     }
+}
+
+/// Removes a canceled or deleted job's files.
+async fn remove_files(state: &AppState, id: Uuid) -> Result<HttpResponse, ApiError> {
+    state
+        .storage
+        .remove_job_files(id)
+        .await
+        .map_err(|error| anyhow::anyhow!(error).context("removing a job's files"))?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[cfg(test)]

@@ -145,10 +145,14 @@ pub enum Inserted {
 }
 
 /// What `DELETE /v1/jobs/{id}` did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Removal {
-    /// The job was queued or running and is now canceled.
-    Canceled,
+    /// The job was queued or running and is now canceled; its upload's
+    /// trace context, so that the cancel can link to the job's trace.
+    Canceled {
+        traceparent: Option<String>,
+        tracestate: Option<String>,
+    },
     /// The job had finished; its row is gone.
     Deleted,
     NotFound,

@@ -74,7 +74,7 @@ const REQUEUE_STALE: &str = "UPDATE jobs SET \
      RETURNING id";
 const CANCEL: &str = "UPDATE jobs SET status = 'canceled', finished_at = now(), \
      heartbeat_at = NULL, updated_at = now(), expires_at = now() + make_interval(secs => $2) \
-     WHERE id = $1 AND status IN ('queued', 'running') RETURNING id";
+     WHERE id = $1 AND status IN ('queued', 'running') RETURNING traceparent, tracestate";
 const DELETE_FINISHED: &str = "DELETE FROM jobs WHERE id = $1 \
      AND status IN ('succeeded', 'failed', 'canceled') RETURNING id";
 const COUNT_ACTIVE: &str = "SELECT count(*) FILTER (WHERE status = 'queued') AS queued, \
@@ -106,6 +106,7 @@ impl PgJobs {
                 system: "postgresql",
                 server_address: Some(options.get_host().to_string()),
                 server_port: Some(options.get_port()),
+                namespace: options.get_database().map(str::to_string),
             },
             pool,
             retention,
@@ -140,7 +141,7 @@ impl PgJobs {
             .bind(&job.request_digest);
         let row = self
             .target
-            .traced("INSERT", INSERT, query.fetch_optional(&self.pool))
+            .traced("INSERT enqueue", INSERT, query.fetch_optional(&self.pool))
             .await?;
         row.as_ref().map(job_from_row).transpose()
     }
@@ -150,7 +151,7 @@ impl PgJobs {
         let row = self
             .target
             .traced(
-                "SELECT",
+                "SELECT by idempotency key",
                 SELECT_BY_IDEMPOTENCY_KEY,
                 query.fetch_optional(&self.pool),
             )
@@ -163,7 +164,11 @@ impl PgJobs {
         let query = sqlx::query(SELECT_EXPIRED).bind(id);
         let row = self
             .target
-            .traced("SELECT", SELECT_EXPIRED, query.fetch_optional(&self.pool))
+            .traced(
+                "SELECT expired",
+                SELECT_EXPIRED,
+                query.fetch_optional(&self.pool),
+            )
             .await?;
         Ok(row.is_some())
     }
@@ -172,7 +177,7 @@ impl PgJobs {
         let query = sqlx::query(SELECT_ONE).bind(id);
         let row = self
             .target
-            .traced("SELECT", SELECT_ONE, query.fetch_optional(&self.pool))
+            .traced("SELECT get", SELECT_ONE, query.fetch_optional(&self.pool))
             .await?;
         row.as_ref().map(job_from_row).transpose()
     }
@@ -191,7 +196,7 @@ impl PgJobs {
             .bind(limit);
         let rows = self
             .target
-            .traced("SELECT", LIST, query.fetch_all(&self.pool))
+            .traced("SELECT list", LIST, query.fetch_all(&self.pool))
             .await?;
         rows.iter().map(job_from_row).collect()
     }
@@ -214,10 +219,9 @@ impl PgJobs {
     /// run: canceled, or requeued after its lease went stale.
     pub async fn heartbeat(&self, id: Uuid, worker_id: &str) -> sqlx::Result<bool> {
         let query = sqlx::query(HEARTBEAT).bind(id).bind(worker_id);
-        let row = self
-            .target
-            .traced("UPDATE", HEARTBEAT, query.fetch_optional(&self.pool))
-            .await?;
+        // No span: a running job heartbeats every few seconds, and a span per beat
+        // would bury the job's trace; the job span counts the beats instead.
+        let row = query.fetch_optional(&self.pool).await?;
         Ok(row.is_some())
     }
 
@@ -235,7 +239,7 @@ impl PgJobs {
             .bind(self.retention_secs());
         let row = self
             .target
-            .traced("UPDATE", SUCCEED, query.fetch_optional(&self.pool))
+            .traced("UPDATE succeed", SUCCEED, query.fetch_optional(&self.pool))
             .await?;
         row.as_ref().map(job_from_row).transpose()
     }
@@ -257,7 +261,7 @@ impl PgJobs {
             .bind(self.retention_secs());
         let row = self
             .target
-            .traced("UPDATE", FAIL, query.fetch_optional(&self.pool))
+            .traced("UPDATE fail", FAIL, query.fetch_optional(&self.pool))
             .await?;
         row.as_ref().map(job_from_row).transpose()
     }
@@ -280,7 +284,7 @@ impl PgJobs {
             .bind(self.retention_secs());
         let row = self
             .target
-            .traced("UPDATE", RETRY, query.fetch_optional(&self.pool))
+            .traced("UPDATE retry", RETRY, query.fetch_optional(&self.pool))
             .await?;
         row.as_ref().map(job_from_row).transpose()
     }
@@ -290,7 +294,7 @@ impl PgJobs {
         let query = sqlx::query(REQUEUE).bind(id).bind(worker_id);
         let row = self
             .target
-            .traced("UPDATE", REQUEUE, query.fetch_optional(&self.pool))
+            .traced("UPDATE requeue", REQUEUE, query.fetch_optional(&self.pool))
             .await?;
         Ok(row.is_some())
     }
@@ -312,15 +316,22 @@ impl PgJobs {
         let query = sqlx::query(CANCEL).bind(id).bind(self.retention_secs());
         let canceled = self
             .target
-            .traced("UPDATE", CANCEL, query.fetch_optional(&self.pool))
+            .traced("UPDATE cancel", CANCEL, query.fetch_optional(&self.pool))
             .await?;
-        if canceled.is_some() {
-            return Ok(Removal::Canceled);
+        if let Some(row) = canceled {
+            return Ok(Removal::Canceled {
+                traceparent: row.try_get("traceparent")?,
+                tracestate: row.try_get("tracestate")?,
+            });
         }
         let query = sqlx::query(DELETE_FINISHED).bind(id);
         let deleted = self
             .target
-            .traced("DELETE", DELETE_FINISHED, query.fetch_optional(&self.pool))
+            .traced(
+                "DELETE delete",
+                DELETE_FINISHED,
+                query.fetch_optional(&self.pool),
+            )
             .await?;
         Ok(if deleted.is_some() {
             Removal::Deleted
@@ -333,7 +344,11 @@ impl PgJobs {
     pub async fn count_queued(&self) -> sqlx::Result<i64> {
         let query = sqlx::query_scalar(COUNT_QUEUED);
         self.target
-            .traced("SELECT", COUNT_QUEUED, query.fetch_one(&self.pool))
+            .traced(
+                "SELECT count queued",
+                COUNT_QUEUED,
+                query.fetch_one(&self.pool),
+            )
             .await
     }
 

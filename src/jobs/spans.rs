@@ -16,18 +16,37 @@ pub struct DbTarget {
     pub system: &'static str,
     pub server_address: Option<String>,
     pub server_port: Option<u16>,
+    /// `db.namespace`: the database (PostgreSQL) or the file (SQLite).
+    pub namespace: Option<String>,
+}
+
+/// `SELECT get` → the operation (`SELECT`) and the span name and
+/// `db.query.summary` (`SELECT jobs get`): statements of one operation (the
+/// claim, a heartbeat, a finish, a cancel are all `UPDATE`s) tell themselves
+/// apart at a glance.
+fn names(what: &'static str) -> (&'static str, String) {
+    let (operation, purpose) = what.split_once(' ').unwrap_or((what, ""));
+    (
+        operation,
+        format!("{operation} jobs {purpose}").trim_end().to_string(),
+    )
 }
 
 impl DbTarget {
     /// The attributes of a span of `query`, for spans recorded through the
     /// OpenTelemetry API directly (the worker's claim).
-    pub fn attributes(&self, operation: &'static str, query: &'static str) -> Vec<KeyValue> {
+    pub fn attributes(&self, what: &'static str, query: &'static str) -> Vec<KeyValue> {
+        let (operation, summary) = names(what);
         let mut attributes = vec![
             KeyValue::new("db.system.name", self.system),
             KeyValue::new("db.operation.name", operation),
             KeyValue::new("db.collection.name", "jobs"),
+            KeyValue::new("db.query.summary", summary),
             KeyValue::new("db.query.text", query),
         ];
+        if let Some(namespace) = &self.namespace {
+            attributes.push(KeyValue::new("db.namespace", namespace.clone()));
+        }
         if let Some(address) = &self.server_address {
             attributes.push(KeyValue::new("server.address", address.clone()));
         }
@@ -39,22 +58,19 @@ impl DbTarget {
 
     /// Records, through the OpenTelemetry API, the span of a statement that
     /// ran before its trace was known (the claim: its job names the trace).
-    /// `summary` tells statements of one operation apart (`claim`,
-    /// `heartbeat`…) in `db.query.summary`.
+    /// `what` is the operation and the statement's purpose (`UPDATE claim`).
     pub fn record_span(
         &self,
-        operation: &'static str,
+        what: &'static str,
         query: &'static str,
-        summary: &'static str,
         parent: &opentelemetry::Context,
         started: SystemTime,
         ended: SystemTime,
     ) {
         let tracer = opentelemetry::global::tracer("parquetry");
-        let mut attributes = self.attributes(operation, query);
-        attributes.push(KeyValue::new("db.query.summary", format!("{summary} jobs")));
+        let attributes = self.attributes(what, query);
         let mut span = tracer
-            .span_builder(format!("{operation} jobs"))
+            .span_builder(names(what).1)
             .with_kind(SpanKind::Client)
             .with_start_time(started)
             .with_attributes(attributes)
@@ -62,27 +78,33 @@ impl DbTarget {
         span.end_with_timestamp(ended);
     }
 
-    /// Runs one statement inside a client span named `OPERATION jobs`.
+    /// Runs one statement inside a client span named after `what`, the
+    /// operation and the statement's purpose (`UPDATE succeed` → `UPDATE jobs
+    /// succeed`).
     pub async fn traced<T, F>(
         &self,
-        operation: &'static str,
+        what: &'static str,
         query: &'static str,
         run: F,
     ) -> sqlx::Result<T>
     where
         F: Future<Output = sqlx::Result<T>>,
     {
+        let (operation, summary) = names(what);
+        // Integers as i64: tracing-opentelemetry exports other integer types as strings.
         let span = tracing::info_span!(
             "db.query",
-            otel.name = format!("{operation} jobs"),
+            otel.name = summary.as_str(),
             otel.kind = "client",
             otel.status_code = Empty,
             db.system.name = self.system,
             db.operation.name = operation,
             db.collection.name = "jobs",
+            db.query.summary = summary.as_str(),
             db.query.text = query,
+            db.namespace = self.namespace.as_deref(),
             server.address = self.server_address.as_deref(),
-            server.port = self.server_port,
+            server.port = self.server_port.map(i64::from),
             error.type = Empty,
         );
         let outcome = run.instrument(span.clone()).await;

@@ -71,7 +71,7 @@ const REQUEUE_STALE: &str = "UPDATE jobs SET \
      WHERE status = 'running' AND heartbeat_at < ?1 RETURNING id";
 const CANCEL: &str = "UPDATE jobs SET status = 'canceled', finished_at = ?2, \
      heartbeat_at = NULL, updated_at = ?2, expires_at = ?3 \
-     WHERE id = ?1 AND status IN ('queued', 'running') RETURNING id";
+     WHERE id = ?1 AND status IN ('queued', 'running') RETURNING traceparent, tracestate";
 const DELETE_FINISHED: &str = "DELETE FROM jobs WHERE id = ?1 \
      AND status IN ('succeeded', 'failed', 'canceled') RETURNING id";
 const COUNT_ACTIVE: &str = "SELECT coalesce(sum(status = 'queued'), 0) AS queued, \
@@ -109,12 +109,18 @@ pub struct SqliteJobs {
 
 impl SqliteJobs {
     pub fn new(pool: SqlitePool, retention: Duration) -> SqliteJobs {
+        let namespace = pool
+            .connect_options()
+            .get_filename()
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned());
         SqliteJobs {
             pool,
             target: DbTarget {
                 system: "sqlite",
                 server_address: None,
                 server_port: None,
+                namespace,
             },
             retention,
             queued: Arc::new(Notify::new()),
@@ -165,7 +171,7 @@ impl SqliteJobs {
             .bind(job.max_attempts)
             .bind(micros(Utc::now()))
             .bind(&job.request_digest);
-        let created = self.one("INSERT", INSERT, query).await?;
+        let created = self.one("INSERT enqueue", INSERT, query).await?;
         if created.is_some() {
             self.queued.notify_one();
         }
@@ -174,20 +180,29 @@ impl SqliteJobs {
 
     pub async fn find_by_idempotency_key(&self, key: &str) -> sqlx::Result<Option<Job>> {
         let query = sqlx::query(SELECT_BY_IDEMPOTENCY_KEY).bind(key);
-        self.one("SELECT", SELECT_BY_IDEMPOTENCY_KEY, query).await
+        self.one(
+            "SELECT by idempotency key",
+            SELECT_BY_IDEMPOTENCY_KEY,
+            query,
+        )
+        .await
     }
 
     pub async fn is_expired(&self, id: Uuid) -> sqlx::Result<bool> {
         let query = sqlx::query(SELECT_EXPIRED).bind(id);
         let row = self
             .target
-            .traced("SELECT", SELECT_EXPIRED, query.fetch_optional(&self.pool))
+            .traced(
+                "SELECT expired",
+                SELECT_EXPIRED,
+                query.fetch_optional(&self.pool),
+            )
             .await?;
         Ok(row.is_some())
     }
 
     pub async fn get(&self, id: Uuid) -> sqlx::Result<Option<Job>> {
-        self.one("SELECT", SELECT_ONE, sqlx::query(SELECT_ONE).bind(id))
+        self.one("SELECT get", SELECT_ONE, sqlx::query(SELECT_ONE).bind(id))
             .await
     }
 
@@ -204,7 +219,7 @@ impl SqliteJobs {
             .bind(limit);
         let rows = self
             .target
-            .traced("SELECT", LIST, query.fetch_all(&self.pool))
+            .traced("SELECT list", LIST, query.fetch_all(&self.pool))
             .await?;
         rows.iter().map(job_from_row).collect()
     }
@@ -226,10 +241,8 @@ impl SqliteJobs {
             .bind(id)
             .bind(worker_id)
             .bind(micros(Utc::now()));
-        let row = self
-            .target
-            .traced("UPDATE", HEARTBEAT, query.fetch_all(&self.pool))
-            .await?;
+        // No span: see PgJobs::heartbeat.
+        let row = query.fetch_all(&self.pool).await?;
         Ok(!row.is_empty())
     }
 
@@ -245,7 +258,7 @@ impl SqliteJobs {
             .bind(result.to_string())
             .bind(micros(Utc::now()))
             .bind(later(self.retention));
-        self.one("UPDATE", SUCCEED, query).await
+        self.one("UPDATE succeed", SUCCEED, query).await
     }
 
     pub async fn fail(
@@ -265,7 +278,7 @@ impl SqliteJobs {
             .bind(micros(now))
             .bind(later(self.retention))
             .bind(now.to_rfc3339());
-        self.one("UPDATE", FAIL, query).await
+        self.one("UPDATE fail", FAIL, query).await
     }
 
     pub async fn retry(
@@ -285,7 +298,7 @@ impl SqliteJobs {
             .bind(micros(now))
             .bind(later(self.retention))
             .bind(now.to_rfc3339());
-        let job = self.one("UPDATE", RETRY, query).await?;
+        let job = self.one("UPDATE retry", RETRY, query).await?;
         self.wake_after(backoff);
         Ok(job)
     }
@@ -306,7 +319,7 @@ impl SqliteJobs {
             .bind(micros(Utc::now()));
         let row = self
             .target
-            .traced("UPDATE", REQUEUE, query.fetch_all(&self.pool))
+            .traced("UPDATE requeue", REQUEUE, query.fetch_all(&self.pool))
             .await?;
         self.queued.notify_one();
         Ok(!row.is_empty())
@@ -333,18 +346,24 @@ impl SqliteJobs {
             .bind(id)
             .bind(micros(Utc::now()))
             .bind(later(self.retention));
-        if !self
+        let canceled = self
             .target
-            .traced("UPDATE", CANCEL, query.fetch_all(&self.pool))
-            .await?
-            .is_empty()
-        {
-            return Ok(Removal::Canceled);
+            .traced("UPDATE cancel", CANCEL, query.fetch_all(&self.pool))
+            .await?;
+        if let Some(row) = canceled.first() {
+            return Ok(Removal::Canceled {
+                traceparent: row.try_get("traceparent")?,
+                tracestate: row.try_get("tracestate")?,
+            });
         }
         let query = sqlx::query(DELETE_FINISHED).bind(id);
         let deleted = self
             .target
-            .traced("DELETE", DELETE_FINISHED, query.fetch_all(&self.pool))
+            .traced(
+                "DELETE delete",
+                DELETE_FINISHED,
+                query.fetch_all(&self.pool),
+            )
             .await?;
         Ok(if !deleted.is_empty() {
             Removal::Deleted
@@ -356,7 +375,11 @@ impl SqliteJobs {
     pub async fn count_queued(&self) -> sqlx::Result<i64> {
         let query = sqlx::query_scalar(COUNT_QUEUED);
         self.target
-            .traced("SELECT", COUNT_QUEUED, query.fetch_one(&self.pool))
+            .traced(
+                "SELECT count queued",
+                COUNT_QUEUED,
+                query.fetch_one(&self.pool),
+            )
             .await
     }
 

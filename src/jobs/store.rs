@@ -188,7 +188,7 @@ impl JobStore {
             JobStore::Sqlite(_) => SqliteJobs::CLAIM_QUERY,
         };
         self.target()
-            .record_span("UPDATE", query, "claim", parent, started, ended);
+            .record_span("UPDATE claim", query, parent, started, ended);
     }
 
     /// Enqueues a job whose input is already stored; with an idempotency key

@@ -2,7 +2,7 @@
 //! job is no longer this worker's (canceled, or taken over after a stale
 //! lease) or when this process shuts down, and then stops the conversion.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +44,8 @@ pub(super) struct StopSignal {
     /// What `convert_file` polls.
     pub cancel: AtomicBool,
     reason: AtomicU8,
+    /// Heartbeats that renewed the lease.
+    heartbeats: AtomicU64,
 }
 
 impl StopSignal {
@@ -54,6 +56,11 @@ impl StopSignal {
 
     pub fn reason(&self) -> StopReason {
         StopReason::from_u8(self.reason.load(Ordering::SeqCst))
+    }
+
+    /// How many heartbeats renewed the lease so far.
+    pub fn heartbeats(&self) -> u64 {
+        self.heartbeats.load(Ordering::Relaxed)
     }
 }
 
@@ -125,7 +132,9 @@ impl Heartbeat {
                 _ = ticker.tick() => {}
             }
             match self.store.heartbeat(self.job, &self.worker_id).await {
-                Ok(true) => {}
+                Ok(true) => {
+                    self.signal.heartbeats.fetch_add(1, Ordering::Relaxed);
+                }
                 Ok(false) => {
                     let reason = self.why_not_ours().await;
                     tracing::info!(job.id = %self.job, reason = ?reason, "the job is not this worker's anymore; stopping");

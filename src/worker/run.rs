@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use opentelemetry::trace::TraceContextExt;
-use opentelemetry::KeyValue;
 use parquetry_convert::{ConversionReport, ConvertError, ConvertOptions, ErrorKind};
 use tokio_util::sync::CancellationToken;
 use tracing::{field::Empty, Instrument, Span};
@@ -33,13 +32,18 @@ pub(super) async fn run_job(
     claim: ClaimTiming,
     abandon: &CancellationToken,
 ) {
-    let span = consumer_span(&job, worker_id);
+    let producer = producer_context(&job);
+    let span = consumer_span(&job, worker_id, producer.clone());
+    // The claim ran before the job span began: it hangs beside it, under the
+    // upload's PRODUCER span, so no child starts before its parent.
+    let claim_parent = producer.unwrap_or_else(|| span.context());
     context
         .store
-        .record_claim_span(&span.context(), claim.started, claim.ended);
+        .record_claim_span(&claim_parent, claim.started, claim.ended);
+    // Metrics are recorded in the job's span: it becomes their exemplar.
     if let Ok(waited) = claim.started.duration_since(job.created_at.into()) {
         let waited = waited.as_secs_f64();
-        context.metrics.job_queue_wait.record(waited, &[]);
+        span.in_scope(|| context.metrics.job_queue_wait.record(waited, &[]));
     }
 
     let started = std::time::Instant::now();
@@ -54,21 +58,32 @@ pub(super) async fn run_job(
             abandon.clone(),
         );
         let outcome = convert(context, &job, &files, &lease).await;
-        outcome::settle(context, worker_id, &job, &files, outcome, lease).await
+        let signal = lease.signal.clone();
+        let status = outcome::settle(context, worker_id, &job, &files, outcome, lease).await;
+        // One count for the beats, not a span each.
+        Span::current().record("parquetry.job.heartbeats", signal.heartbeats() as i64);
+        status
     }
     .instrument(span.clone())
     .await;
     files.remove().await;
     context.metrics.job_duration.record(
         started.elapsed().as_secs_f64(),
-        &[KeyValue::new("status", status)],
+        &[opentelemetry::KeyValue::new("status", status)],
     );
     span.record("parquetry.job.status", status);
 }
 
 /// The CONSUMER span of the job, parented to (and linked with) the
 /// PRODUCER span of its upload, in whatever process that ran.
-fn consumer_span(job: &Job, worker_id: &str) -> Span {
+/// The context of the job's upload PRODUCER span, carried in its row.
+fn producer_context(job: &Job) -> Option<opentelemetry::Context> {
+    job.traceparent
+        .as_deref()
+        .and_then(|parent| telemetry::context_from_traceparent(parent, job.tracestate.as_deref()))
+}
+
+fn consumer_span(job: &Job, worker_id: &str, producer: Option<opentelemetry::Context>) -> Span {
     let span = tracing::info_span!(
         "process job",
         otel.name = "process jobs",
@@ -83,12 +98,9 @@ fn consumer_span(job: &Job, worker_id: &str) -> Span {
         parquetry.worker.id = worker_id,
         parquetry.job.attempt = job.attempts,
         parquetry.job.status = Empty,
+        parquetry.job.heartbeats = Empty,
     );
-    if let Some(producer) = job
-        .traceparent
-        .as_deref()
-        .and_then(|parent| telemetry::context_from_traceparent(parent, job.tracestate.as_deref()))
-    {
+    if let Some(producer) = producer {
         // Parent *and* link, as the messaging conventions suggest for a
         // single message; set before the span is first entered.
         let producer_span = producer.span().span_context().clone();

@@ -1,6 +1,7 @@
 //! Integration tests: the real HTTP server, real PostgreSQL (a fresh database
 //! per test), real files, and for telemetry a real OTLP receiver.
 
+mod db_spans;
 mod hardening;
 mod helpers;
 mod inspect;

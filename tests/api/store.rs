@@ -192,7 +192,14 @@ async fn an_idempotency_key_names_one_job(store: JobStore) {
 async fn removal_cancels_then_deletes(store: JobStore) {
     let id = enqueue(&store, 5).await;
 
-    assert_eq!(store.remove(id).await.unwrap(), Removal::Canceled);
+    // A job enqueued without a trace context links the cancel to none.
+    assert_eq!(
+        store.remove(id).await.unwrap(),
+        Removal::Canceled {
+            traceparent: None,
+            tracestate: None
+        }
+    );
     assert_eq!(
         store.get(id).await.unwrap().unwrap().status,
         JobStatus::Canceled

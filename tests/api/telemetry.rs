@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::helpers::{create_database, temp_data_dir};
 use crate::otlp_receiver::{
-    metric_names, OtlpReceiver, ReceivedSpan, SpanKind, StatusCode, Transport,
+    metric_names, AttrValue, OtlpReceiver, ReceivedSpan, SpanKind, StatusCode, Transport,
 };
 
 const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -170,7 +170,16 @@ fn assert_db_span(span: &ReceivedSpan, operation: &str) {
         "placeholders, not values"
     );
     assert_eq!(span.attr("server.address").as_deref(), Some("127.0.0.1"));
-    assert_eq!(span.attr("server.port").as_deref(), Some("5432"));
+    assert_eq!(
+        span.attributes.get("server.port"),
+        Some(&AttrValue::Int(5432))
+    );
+    assert!(span.attr("db.namespace").is_some_and(|db| !db.is_empty()));
+    // The span is named by its summary, which says what the statement is for.
+    assert_eq!(
+        span.attr("db.query.summary").as_deref(),
+        Some(span.name.as_str())
+    );
 }
 
 /// Checks the whole span tree of one successful upload.
@@ -195,7 +204,7 @@ fn assert_upload_trace(spans: &[ReceivedSpan], body_size: usize) {
 
     let producer = one(spans, "producer span", |s| s.kind == SpanKind::Producer);
     assert_eq!(producer.parent_span_id.as_ref(), Some(&server.span_id));
-    let insert = one(spans, "INSERT", |s| s.name == "INSERT jobs");
+    let insert = one(spans, "INSERT", |s| s.name == "INSERT jobs enqueue");
     assert_eq!(insert.parent_span_id.as_ref(), Some(&producer.span_id));
     assert_db_span(insert, "INSERT");
 
@@ -215,7 +224,10 @@ fn assert_upload_trace(spans: &[ReceivedSpan], body_size: usize) {
         s.attr("db.query.text")
             .is_some_and(|q| q.contains("SKIP LOCKED"))
     });
-    assert_eq!(claim.parent_span_id.as_ref(), Some(&consumer.span_id));
+    // The claim ran before the job span began: it hangs beside it, under the producer.
+    assert_eq!(claim.parent_span_id.as_ref(), Some(&producer.span_id));
+    assert_eq!(claim.name, "UPDATE jobs claim");
+    assert!(claim.end_time_unix_nano <= consumer.end_time_unix_nano);
     assert_db_span(claim, "UPDATE");
     let convert = one(spans, "convert span", |s| s.name == "convert");
     assert_eq!(convert.parent_span_id.as_ref(), Some(&consumer.span_id));
@@ -230,7 +242,7 @@ fn assert_upload_trace(spans: &[ReceivedSpan], body_size: usize) {
     let store = one(spans, "store result", |s| s.name == "store result");
     assert_eq!(store.parent_span_id.as_ref(), Some(&consumer.span_id));
     let last_update = one(spans, "final UPDATE", |s| {
-        s.name == "UPDATE jobs" && s.parent_span_id.as_ref() == Some(&store.span_id)
+        s.name == "UPDATE jobs succeed" && s.parent_span_id.as_ref() == Some(&store.span_id)
     });
     assert_db_span(last_update, "UPDATE");
     for span in spans.iter().filter(|s| s.kind == SpanKind::Client) {

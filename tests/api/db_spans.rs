@@ -1,0 +1,167 @@
+//! The job table's client spans, read as an on-call engineer reads them: each
+//! statement named for what it does, integer ports, the database named, and
+//! no span per heartbeat (the job span counts them).
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::helpers::{create_database, large_csv, temp_data_dir};
+use crate::otlp_receiver::{AttrValue, OtlpReceiver, SpanKind};
+use crate::telemetry::Service;
+
+#[tokio::test]
+async fn heartbeats_are_counted_on_the_job_span_not_exported_one_by_one() {
+    let receiver = OtlpReceiver::start().await;
+    let database = create_database().await;
+    let service = Service::start(
+        "serve",
+        &[
+            ("DATABASE_URL", database.url.clone()),
+            ("PARQUETRY_DATA_DIR", temp_data_dir().display().to_string()),
+            ("PARQUETRY_WORKERS", "1".into()),
+            // Beats every 10 ms: a conversion of a few MB beats many times.
+            ("PARQUETRY_HEARTBEAT_INTERVAL_MS", "10".into()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.grpc_endpoint()),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let response = client
+        .post(service.url("/v1/jobs?filename=big.csv"))
+        .body(large_csv(300_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let job: Value = response.json().await.unwrap();
+    let id = job["id"].as_str().unwrap().to_string();
+    let trace_id = job["trace_id"].as_str().unwrap().to_string();
+    crate::helpers::eventually("the job succeeds", Duration::from_secs(120), async || {
+        let job: Value = client
+            .get(service.url(&format!("/v1/jobs/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        job["status"] == "succeeded"
+    })
+    .await;
+    service.terminate();
+
+    let spans: Vec<_> = receiver
+        .wait_for_spans(Duration::from_secs(10), |spans| {
+            spans.iter().any(|s| s.name == "store result")
+        })
+        .await
+        .into_iter()
+        .filter(|s| s.trace_id == trace_id)
+        .collect();
+    let consumer = spans
+        .iter()
+        .find(|s| s.kind == SpanKind::Consumer)
+        .expect("the job span");
+    let beats = match consumer.attributes.get("parquetry.job.heartbeats") {
+        Some(AttrValue::Int(n)) => *n,
+        other => panic!("heartbeats as an int on the job span, got {other:?}"),
+    };
+    assert!(
+        beats >= 1,
+        "a conversion of 300,000 rows outlasts a 10 ms beat"
+    );
+    assert!(
+        !spans.iter().any(|s| s.name.contains("heartbeat")),
+        "no span per heartbeat"
+    );
+    let names: Vec<&str> = spans
+        .iter()
+        .filter(|s| s.kind == SpanKind::Client)
+        .map(|s| s.name.as_str())
+        .collect();
+    for expected in [
+        "INSERT jobs enqueue",
+        "UPDATE jobs claim",
+        "UPDATE jobs succeed",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    for span in spans.iter().filter(|s| s.kind == SpanKind::Client) {
+        assert_eq!(
+            span.attributes.get("server.port"),
+            Some(&AttrValue::Int(5432)),
+            "{}",
+            span.name
+        );
+        assert!(span.attr("db.namespace").is_some(), "{}", span.name);
+    }
+}
+
+#[tokio::test]
+async fn a_delete_that_cancels_a_job_links_to_the_jobs_trace() {
+    let receiver = OtlpReceiver::start().await;
+    let database = create_database().await;
+    let service = Service::start(
+        "serve",
+        &[
+            ("DATABASE_URL", database.url.clone()),
+            ("PARQUETRY_DATA_DIR", temp_data_dir().display().to_string()),
+            // No workers: the job stays queued until the DELETE cancels it.
+            ("PARQUETRY_WORKERS", "0".into()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.grpc_endpoint()),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let job: Value = client
+        .post(service.url("/v1/jobs?filename=a.csv"))
+        .body("a,b\n1,2\n")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (id, job_trace) = (
+        job["id"].as_str().unwrap(),
+        job["trace_id"].as_str().unwrap(),
+    );
+    let response = client
+        .delete(service.url(&format!("/v1/jobs/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    service.terminate();
+
+    let spans = receiver
+        .wait_for_spans(Duration::from_secs(10), |spans| {
+            spans.iter().any(|s| s.name == "UPDATE jobs cancel")
+        })
+        .await;
+    let producer = spans
+        .iter()
+        .find(|s| s.kind == SpanKind::Producer && s.trace_id == job_trace)
+        .expect("the upload's producer span");
+    let cancel = spans
+        .iter()
+        .find(|s| s.name == "UPDATE jobs cancel")
+        .expect("the cancel statement");
+    assert_ne!(
+        cancel.trace_id, job_trace,
+        "the DELETE is a trace of its own"
+    );
+    let delete = spans
+        .iter()
+        .find(|s| s.kind == SpanKind::Server && s.trace_id == cancel.trace_id)
+        .expect("the DELETE's server span");
+    assert!(
+        delete
+            .links
+            .contains(&(job_trace.to_string(), producer.span_id.clone())),
+        "the DELETE links to the job's trace: {:?}",
+        delete.links
+    );
+}
