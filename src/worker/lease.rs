@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use super::progress::ProgressSpans;
 use crate::jobs::JobStore;
 
 /// Why a running conversion was asked to stop.
@@ -46,6 +47,8 @@ pub(super) struct StopSignal {
     reason: AtomicU8,
     /// Heartbeats that renewed the lease.
     heartbeats: AtomicU64,
+    /// How far the conversion got, sampled by the heartbeat.
+    pub progress: parquetry_convert::Progress,
 }
 
 impl StopSignal {
@@ -81,6 +84,7 @@ impl Lease {
         worker_id: &str,
         interval: Duration,
         abandon: CancellationToken,
+        progress: ProgressSpans,
     ) -> Lease {
         let signal = Arc::new(StopSignal::default());
         let done = CancellationToken::new();
@@ -92,6 +96,7 @@ impl Lease {
             signal: signal.clone(),
             abandon,
             done: done.clone(),
+            progress,
         };
         let heartbeat = tokio::spawn(heartbeat.run().instrument(tracing::Span::current()));
         Lease {
@@ -116,10 +121,11 @@ struct Heartbeat {
     signal: Arc<StopSignal>,
     abandon: CancellationToken,
     done: CancellationToken,
+    progress: ProgressSpans,
 }
 
 impl Heartbeat {
-    async fn run(self) {
+    async fn run(mut self) {
         let mut ticker = tokio::time::interval(self.interval);
         ticker.tick().await;
         loop {
@@ -134,6 +140,7 @@ impl Heartbeat {
             match self.store.heartbeat(self.job, &self.worker_id).await {
                 Ok(true) => {
                     self.signal.heartbeats.fetch_add(1, Ordering::Relaxed);
+                    self.progress.report(&self.signal.progress);
                 }
                 Ok(false) => {
                     let reason = self.why_not_ours().await;

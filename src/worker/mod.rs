@@ -4,6 +4,7 @@
 mod housekeeping;
 mod lease;
 mod outcome;
+mod progress;
 mod run;
 
 use std::sync::atomic::{AtomicBool, Ordering};

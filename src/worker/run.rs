@@ -12,6 +12,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::lease::{Lease, StopReason};
 use super::outcome::{self, Outcome};
+use super::progress::ProgressSpans;
 use super::WorkerContext;
 use crate::error_code;
 use crate::jobs::{Job, JobError};
@@ -36,7 +37,7 @@ pub(super) async fn run_job(
     let span = consumer_span(&job, worker_id, producer.clone());
     // The claim ran before the job span began: it hangs beside it, under the
     // upload's PRODUCER span, so no child starts before its parent.
-    let claim_parent = producer.unwrap_or_else(|| span.context());
+    let claim_parent = producer.clone().unwrap_or_else(|| span.context());
     context
         .store
         .record_claim_span(&claim_parent, claim.started, claim.ended);
@@ -56,6 +57,7 @@ pub(super) async fn run_job(
             worker_id,
             context.settings.heartbeat_interval(),
             abandon.clone(),
+            ProgressSpans::new(producer, job.id, job.input_bytes),
         );
         let outcome = convert(context, &job, &files, &lease).await;
         let signal = lease.signal.clone();
@@ -150,12 +152,13 @@ async fn convert(
         let span = convert_span.clone();
         tokio::task::spawn_blocking(move || {
             span.in_scope(|| {
-                parquetry_convert::convert(
+                parquetry_convert::convert_observed(
                     &input,
                     &output,
                     Some(&rejects),
                     &options,
                     &signal.cancel,
+                    &signal.progress,
                 )
             })
         })

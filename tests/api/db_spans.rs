@@ -165,3 +165,112 @@ async fn a_delete_that_cancels_a_job_links_to_the_jobs_trace() {
         delete.links
     );
 }
+
+#[tokio::test]
+async fn a_running_job_shows_its_progress_in_its_trace_before_it_ends() {
+    let receiver = OtlpReceiver::start().await;
+    let database = create_database().await;
+    let data_dir = temp_data_dir();
+    let env = |extra: &[(&'static str, String)]| {
+        let mut env = vec![
+            ("DATABASE_URL", database.url.clone()),
+            ("PARQUETRY_DATA_DIR", data_dir.display().to_string()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.grpc_endpoint()),
+        ];
+        env.extend_from_slice(extra);
+        env
+    };
+    let api = Service::start("serve", &env(&[("PARQUETRY_WORKERS", "0".into())]));
+    let client = reqwest::Client::new();
+    let job: Value = client
+        .post(api.url("/v1/jobs?filename=slow.csv"))
+        .body("a,b\n1,2\n")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = job["id"].as_str().unwrap().to_string();
+    let trace = job["trace_id"].as_str().unwrap().to_string();
+    // The job's input becomes a named pipe held open for writing: the worker
+    // reads it, and waits, for as long as the test holds it.
+    let upload = data_dir.join("uploads").join(format!("{id}.csv"));
+    std::fs::remove_file(&upload).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&upload)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let pipe = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&upload)
+        .unwrap();
+    let worker = Service::start(
+        "worker",
+        &env(&[
+            ("PARQUETRY_WORKERS", "1".into()),
+            ("PARQUETRY_HEARTBEAT_INTERVAL_MS", "50".into()),
+        ]),
+    );
+
+    let spans = receiver
+        .wait_for_spans(Duration::from_secs(60), |spans| {
+            spans
+                .iter()
+                .any(|s| s.name == "job progress" && s.trace_id == trace)
+        })
+        .await;
+    // Still running: its input has not ended.
+    let now: Value = client
+        .get(api.url(&format!("/v1/jobs/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(now["status"], "running");
+    let in_trace: Vec<_> = spans.iter().filter(|s| s.trace_id == trace).collect();
+    let producer = in_trace
+        .iter()
+        .find(|s| s.kind == SpanKind::Producer)
+        .expect("the upload's producer span, exported when the upload ended");
+    let progress = in_trace.iter().find(|s| s.name == "job progress").unwrap();
+    assert_eq!(progress.parent_span_id.as_ref(), Some(&producer.span_id));
+    assert_eq!(
+        progress.attr("parquetry.job.id").as_deref(),
+        Some(id.as_str())
+    );
+    assert!(progress.attr("parquetry.job.stage").is_some());
+    assert!(matches!(
+        progress.attributes.get("parquetry.job.bytes_read"),
+        Some(AttrValue::Int(_))
+    ));
+    assert_eq!(
+        progress.attributes.get("parquetry.job.input_bytes"),
+        Some(&AttrValue::Int(8))
+    );
+    assert!(
+        !in_trace.iter().any(|s| s.kind == SpanKind::Consumer),
+        "the job span comes when the job ends"
+    );
+
+    // Let the job end: it fails or succeeds, the progress was seen either way.
+    drop(pipe);
+    crate::helpers::eventually("the job ends", Duration::from_secs(60), async || {
+        let job: Value = client
+            .get(api.url(&format!("/v1/jobs/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        job["status"] != "running"
+    })
+    .await;
+    worker.terminate();
+    api.terminate();
+}

@@ -22,6 +22,7 @@ mod options;
 mod pipeline;
 mod plan;
 mod profile;
+mod progress;
 mod rejects;
 mod report;
 mod rows_json;
@@ -44,6 +45,7 @@ pub use options::{
     Codec, ColumnType, ConvertOptions, Encoding, Escape, MaxErrors, OnError, OptionError, Ragged,
     DEFAULT_NULL_VALUES,
 };
+pub use progress::{Progress, ProgressSnapshot, Stage};
 pub use report::{
     ColumnProfile, ColumnReport, ConversionReport, DialectReport, SkippedLines, TypeSource,
 };
@@ -82,6 +84,26 @@ pub fn convert(
     options: &ConvertOptions,
     cancel: &AtomicBool,
 ) -> Result<ConversionReport, ConvertError> {
+    convert_observed(
+        input,
+        output,
+        rejects,
+        options,
+        cancel,
+        &Progress::default(),
+    )
+}
+
+/// [`convert`], counting in `progress` how far it got, for another thread to sample while
+/// it runs (see [`Progress::snapshot`]).
+pub fn convert_observed(
+    input: &Path,
+    output: &Path,
+    rejects: Option<&Path>,
+    options: &ConvertOptions,
+    cancel: &AtomicBool,
+    progress: &Progress,
+) -> Result<ConversionReport, ConvertError> {
     let span = tracing::info_span!(
         "parquet.convert",
         rows = Empty,
@@ -98,7 +120,7 @@ pub fn convert(
         input,
         (output, rejects),
         options,
-        cancel,
+        (cancel, progress),
         &span,
         &mut created,
     );
@@ -113,7 +135,7 @@ fn convert_inner(
     input: &Path,
     (output, rejects): (&Path, Option<&Path>),
     options: &ConvertOptions,
-    cancel: &AtomicBool,
+    (cancel, progress): (&AtomicBool, &Progress),
     span: &tracing::Span,
     created: &mut bool,
 ) -> Result<ConversionReport, ConvertError> {
@@ -131,15 +153,17 @@ fn convert_inner(
     if cancel.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(ConvertError::canceled());
     }
+    progress.set_stage(progress::Stage::Detecting);
     let mut plan = detect::plan(&input::Source::File(input), options, None)?;
     let (stats, replans) = run_passes(
         &mut plan,
         input,
         (output, rejects),
         options,
-        cancel,
+        (cancel, progress),
         created,
     )?;
+    progress.set_stage(progress::Stage::Finished);
     span.record("replans", replans);
     if stats.windows_1252_values > 0 {
         tracing::warn!(
@@ -169,12 +193,12 @@ fn run_passes(
     input: &Path,
     output: (&Path, Option<&Path>),
     options: &ConvertOptions,
-    cancel: &AtomicBool,
+    control: (&AtomicBool, &Progress),
     created: &mut bool,
 ) -> Result<(write::PassStats, usize), ConvertError> {
     for replans in 0..MAX_PASSES {
         *created = true;
-        match pipeline::run(plan, input, output, options, cancel) {
+        match pipeline::run(plan, input, output, options, control) {
             Ok(stats) => return Ok((stats, replans)),
             Err(Fault::Error(e)) => return Err(e),
             Err(Fault::Widen(changes)) => {

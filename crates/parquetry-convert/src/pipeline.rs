@@ -30,6 +30,7 @@ use crate::error::{ConvertError, ErrorKind};
 use crate::input::{self, ChunkReader};
 use crate::options::{ConvertOptions, MaxErrors};
 use crate::plan::{Kind, Plan};
+use crate::progress::Progress;
 use crate::rejects::{ChunkNotes, LineCounts, RejectsFile};
 use crate::write::{writer_properties, Fault, PassStats, Widening, CHUNK_BYTES};
 
@@ -85,8 +86,9 @@ pub(crate) fn run(
     input_path: &Path,
     (output, rejects_path): (&Path, Option<&Path>),
     options: &ConvertOptions,
-    cancel: &AtomicBool,
+    (cancel, progress): (&AtomicBool, &Progress),
 ) -> Result<PassStats, Fault> {
+    progress.start_pass();
     let schema = plan.schema();
     let (reader, _) = input::open(input_path, options.member.as_deref())?;
     let chunks = ChunkReader::new(
@@ -107,6 +109,7 @@ pub(crate) fn run(
     let flags = Flags {
         stop: &stop,
         cancel,
+        progress,
         repaired: &repaired,
         span: Span::current(),
     };
@@ -141,7 +144,7 @@ pub(crate) fn run(
             &mut enc,
             parsed_rx,
             options.row_group_size,
-            cancel,
+            (cancel, progress),
             &mut lines,
         );
         // Whatever happened, let every thread run to its end.
@@ -163,6 +166,7 @@ pub(crate) fn run(
         if cancel.load(Ordering::Relaxed) {
             return Err(ConvertError::canceled().into());
         }
+        progress.set_stage(crate::progress::Stage::Writing);
         let metadata = file.close()?;
         Ok(PassStats {
             metadata,
@@ -189,6 +193,8 @@ struct Flags<'a> {
     stop: &'a AtomicBool,
     /// Raised by the caller.
     cancel: &'a AtomicBool,
+    /// Bytes read and rows written, for the caller to sample.
+    progress: &'a Progress,
     /// Values of a UTF-8 file that were read as Windows-1252.
     repaired: &'a AtomicU64,
     span: Span,
@@ -239,6 +245,7 @@ fn spawn_reader<'scope>(
             let index = chunks.next_index();
             let fault = match chunks.next_chunk() {
                 Ok(Some(c)) => {
+                    flags.progress.add_bytes(c.data.len() as u64);
                     if chunk_tx.send(c).is_err() {
                         return;
                     }
@@ -309,7 +316,7 @@ fn coordinate(
     enc: &mut Encoders,
     parsed: Receiver<Parsed>,
     row_group_size: usize,
-    cancel: &AtomicBool,
+    (cancel, progress): (&AtomicBool, &Progress),
     lines: &mut Lines,
 ) -> Result<u64, Fault> {
     let mut waiting: BTreeMap<u64, (usize, ParseResult)> = BTreeMap::new();
@@ -356,6 +363,7 @@ fn coordinate(
                 batch = batch.slice(take, batch.num_rows() - take);
                 in_group += take;
                 rows += take as u64;
+                progress.add_rows(take as u64);
                 if in_group == row_group_size {
                     enc.finish_row_group()?;
                     (in_group, group_bytes) = (0, 0);
