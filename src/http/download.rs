@@ -27,6 +27,14 @@ pub(super) async fn respond_as(
     disposition: ContentDisposition,
     content_type: &'static str,
 ) -> Result<HttpResponse, ApiError> {
+    {
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        let span = tracing::Span::current();
+        if let Some(job) = job_of(&result.meta.location) {
+            span.set_attribute("parquetry.job.id", job);
+        }
+        span.set_attribute("parquetry.download.object_bytes", result.meta.size as i64);
+    }
     let meta = &result.meta;
     let etag = meta.e_tag.as_deref().map(quoted);
     let modified = std::time::SystemTime::from(meta.last_modified);
@@ -78,6 +86,11 @@ pub(super) async fn respond_as(
         }
         None => (headers(StatusCode::OK), total),
     };
+    {
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        // What this response sends (a range may be part of the object).
+        tracing::Span::current().set_attribute("http.response.body.size", length as i64);
+    }
     // HEAD needs only the headers (actix sends no body, but takes
     // `Content-Length` from the body's size); an empty object needs no read
     // (and a zero-length range is refused by the store).
@@ -119,6 +132,13 @@ fn range_applies(
 }
 
 /// Weak comparison (RFC 9110 §8.8.3.2), used by `If-None-Match`.
+/// The job a stored object belongs to: its name starts with the job's id.
+fn job_of(key: &object_store::path::Path) -> Option<String> {
+    let name = key.filename()?;
+    let id = name.split('.').next()?;
+    uuid::Uuid::parse_str(id).ok().map(|id| id.to_string())
+}
+
 fn weak_eq(a: &str, b: &str) -> bool {
     a.trim_start_matches("W/") == b.trim_start_matches("W/")
 }

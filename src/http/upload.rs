@@ -8,6 +8,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use parquetry_convert::{ConvertOptions, OptionsRefused};
 use sha2::{Digest, Sha256};
+use tracing::field::Empty;
 use tracing::Instrument;
 use tracing_actix_web::RootSpan;
 use uuid::Uuid;
@@ -110,12 +111,32 @@ async fn receive(
         .map_err(|error| anyhow::anyhow!(error).context("creating the upload file"))?;
     let writer = BodyWriter::new(sink, with_digest);
     let idle = state.upload_idle_timeout;
-    let upload = if multipart {
-        let multipart = Multipart::new(request.headers(), payload);
-        upload_body::receive_multipart(multipart, writer, &mut options, idle).await?
-    } else {
-        upload_body::receive_raw(payload, writer, idle).await?
-    };
+    // The body's transfer is a stage of its own in the trace: a 100 MB upload
+    // is seconds of the request, with its size and rate.
+    let receiving = tracing::info_span!(
+        "receive upload",
+        parquetry.upload.bytes = Empty,
+        parquetry.upload.bytes_per_second = Empty,
+    );
+    let started = std::time::Instant::now();
+    let upload = async {
+        if multipart {
+            let multipart = Multipart::new(request.headers(), payload);
+            upload_body::receive_multipart(multipart, writer, &mut options, idle).await
+        } else {
+            upload_body::receive_raw(payload, writer, idle).await
+        }
+    }
+    .instrument(receiving.clone())
+    .await?;
+    receiving.record("parquetry.upload.bytes", upload.bytes as i64);
+    let seconds = started.elapsed().as_secs_f64();
+    if seconds > 0.0 {
+        receiving.record(
+            "parquetry.upload.bytes_per_second",
+            upload.bytes as f64 / seconds,
+        );
+    }
     let form_filename = take_option(&mut options, "filename");
     let accepted = job_filename(query_filename.or(form_filename), &upload)
         .and_then(|filename| decode_options(&options).map(|_| filename));

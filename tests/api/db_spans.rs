@@ -48,7 +48,19 @@ async fn heartbeats_are_counted_on_the_job_span_not_exported_one_by_one() {
         job["status"] == "succeeded"
     })
     .await;
-    service.terminate();
+    let download = client
+        .get(service.url(&format!("/v1/jobs/{id}/result")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), 200);
+    let result_bytes = download.bytes().await.unwrap().len() as i64;
+    let logs = service.terminate();
+    let succeeded = logs
+        .iter()
+        .find(|line| line["message"] == "job succeeded")
+        .expect("the job's outcome line");
+    assert_eq!(succeeded["job.id"], id.as_str(), "{succeeded}");
 
     let spans: Vec<_> = receiver
         .wait_for_spans(Duration::from_secs(10), |spans| {
@@ -89,6 +101,35 @@ async fn heartbeats_are_counted_on_the_job_span_not_exported_one_by_one() {
             "{expected} missing from {names:?}"
         );
     }
+    // The stages: the upload's transfer, the engine's pass and the footer.
+    let receive = spans
+        .iter()
+        .find(|s| s.name == "receive upload")
+        .expect("the upload's transfer");
+    assert!(matches!(
+        receive.attributes.get("parquetry.upload.bytes"),
+        Some(AttrValue::Int(n)) if *n > 1_000_000
+    ));
+    let pass = spans
+        .iter()
+        .find(|s| s.name == "csv.parse_encode")
+        .expect("the engine's pass");
+    assert_eq!(pass.attributes.get("rows"), Some(&AttrValue::Int(300_000)));
+    assert!(spans.iter().any(|s| s.name == "parquet.write_footer"));
+    // The download's server span (a trace of its own) names its job and what it sent.
+    let all = receiver.spans();
+    let download = all
+        .iter()
+        .find(|s| {
+            s.kind == SpanKind::Server
+                && s.attr("parquetry.job.id").as_deref() == Some(id.as_str())
+                && s.attributes.contains_key("http.response.body.size")
+        })
+        .expect("the download's server span");
+    assert_eq!(
+        download.attributes.get("http.response.body.size"),
+        Some(&AttrValue::Int(result_bytes))
+    );
     for span in spans.iter().filter(|s| s.kind == SpanKind::Client) {
         assert_eq!(
             span.attributes.get("server.port"),

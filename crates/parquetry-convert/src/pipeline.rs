@@ -22,6 +22,7 @@ use arrow_array::RecordBatch;
 use parquet::arrow::arrow_writer::ArrowRowGroupWriterFactory;
 use parquet::arrow::ArrowWriter;
 use parquet::file::writer::SerializedFileWriter;
+use tracing::field::Empty;
 use tracing::Span;
 
 use crate::batch::BatchParser;
@@ -89,6 +90,36 @@ pub(crate) fn run(
     (cancel, progress): (&AtomicBool, &Progress),
 ) -> Result<PassStats, Fault> {
     progress.start_pass();
+    // The pass as a stage of its own (parse and encode): most of a conversion's time.
+    let pass = tracing::info_span!(
+        "csv.parse_encode",
+        pass = progress.snapshot().passes,
+        rows = Empty,
+        row_groups = Empty,
+        bytes_read = Empty,
+    );
+    let _entered = pass.enter();
+    let stats = run_pass(
+        plan,
+        input_path,
+        (output, rejects_path),
+        options,
+        (cancel, progress),
+    )?;
+    pass.record("rows", stats.rows as i64);
+    pass.record("row_groups", stats.row_groups as i64);
+    pass.record("bytes_read", progress.snapshot().bytes_read as i64);
+    Ok(stats)
+}
+
+/// [`run`] inside its span.
+fn run_pass(
+    plan: &Plan,
+    input_path: &Path,
+    (output, rejects_path): (&Path, Option<&Path>),
+    options: &ConvertOptions,
+    (cancel, progress): (&AtomicBool, &Progress),
+) -> Result<PassStats, Fault> {
     let schema = plan.schema();
     let (reader, _) = input::open(input_path, options.member.as_deref())?;
     let chunks = ChunkReader::new(
@@ -167,7 +198,7 @@ pub(crate) fn run(
             return Err(ConvertError::canceled().into());
         }
         progress.set_stage(crate::progress::Stage::Writing);
-        let metadata = file.close()?;
+        let metadata = tracing::info_span!("parquet.write_footer").in_scope(|| file.close())?;
         Ok(PassStats {
             metadata,
             rows,
