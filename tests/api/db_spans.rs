@@ -315,3 +315,71 @@ async fn a_running_job_shows_its_progress_in_its_trace_before_it_ends() {
     worker.terminate();
     api.terminate();
 }
+
+#[tokio::test]
+async fn no_cell_of_a_failing_csv_reaches_the_telemetry() {
+    const CELL: &str = "SENTINEL-CELL-93731";
+    let receiver = OtlpReceiver::start().await;
+    let database = create_database().await;
+    let service = Service::start(
+        "serve",
+        &[
+            ("DATABASE_URL", database.url.clone()),
+            ("PARQUETRY_DATA_DIR", temp_data_dir().display().to_string()),
+            ("PARQUETRY_WORKERS", "1".into()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.grpc_endpoint()),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let csv = format!("id,qty\n1,10\n2,{CELL}\n");
+    let job: Value = client
+        .post(service.url("/v1/jobs?filename=bad.csv&schema=qty:int64"))
+        .body(csv)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = job["id"].as_str().unwrap().to_string();
+    let mut failed = Value::Null;
+    crate::helpers::eventually("the job fails", Duration::from_secs(60), async || {
+        failed = client
+            .get(service.url(&format!("/v1/jobs/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        failed["status"] == "failed"
+    })
+    .await;
+    assert_eq!(failed["error"]["code"], "invalid-value");
+    assert_eq!(failed["error"]["line"], 3);
+    assert_eq!(failed["error"]["column"], "qty");
+    let logs = service.terminate();
+
+    let spans = receiver
+        .wait_for_spans(Duration::from_secs(10), |spans| {
+            spans.iter().any(|s| s.kind == SpanKind::Consumer)
+        })
+        .await;
+    for span in &spans {
+        let text = format!(
+            "{} {:?} {} {:?}",
+            span.name, span.attributes, span.status_message, span.events
+        );
+        assert!(!text.contains(CELL), "a cell in span {}: {text}", span.name);
+    }
+    for record in receiver.log_records() {
+        let text = format!("{} {:?}", record.body, record.attributes);
+        assert!(!text.contains(CELL), "a cell in a log record: {text}");
+    }
+    for line in &logs {
+        assert!(
+            !line.to_string().contains(CELL),
+            "a cell in a log line: {line}"
+        );
+    }
+}
