@@ -195,6 +195,8 @@ async fn settle_unconverted(
 /// it stays in the job row).
 fn record_exception(span: &Span, error: &JobError) {
     span.set_status(Status::error(error.code.clone()));
+    // The messaging conventions' failure attribute: the error's stable code.
+    span.set_attribute("error.type", error.code.clone());
     // The message may quote the user's data, so the event says where, not what.
     let summary = match error.line {
         Some(line) => format!("{} at line {line}", error.code),
@@ -205,10 +207,10 @@ fn record_exception(span: &Span, error: &JobError) {
         KeyValue::new("exception.message", summary),
     ];
     if let Some(line) = error.line {
-        attributes.push(KeyValue::new("csv.line", line));
+        attributes.push(KeyValue::new("parquetry.csv.line", line));
     }
     if let Some(column) = &error.column {
-        attributes.push(KeyValue::new("csv.column", column.clone()));
+        attributes.push(KeyValue::new("parquetry.csv.column", column.clone()));
     }
     span.add_event("exception", attributes);
 }

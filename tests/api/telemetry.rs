@@ -396,7 +396,11 @@ async fn a_failed_job_has_an_error_span_with_the_exception_event() {
         exception.get("exception.type").map(String::as_str),
         Some("ragged-row")
     );
-    assert_eq!(exception.get("csv.line").map(String::as_str), Some("3"));
+    assert_eq!(
+        exception.get("parquetry.csv.line").map(String::as_str),
+        Some("3")
+    );
+    assert_eq!(consumer.attr("error.type").as_deref(), Some("ragged-row"));
     assert!(exception.contains_key("exception.message"));
 }
 
