@@ -105,7 +105,7 @@ pub(super) async fn settle(
     }
     .instrument(tracing::info_span!(
         "store result",
-        output.bytes = report.output_bytes
+        parquetry.output.bytes = report.output_bytes as i64
     ))
     .await;
     match stored {

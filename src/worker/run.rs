@@ -140,12 +140,12 @@ async fn convert(
     let rejects = files.rejects();
     let convert_span = tracing::info_span!(
         "convert",
-        input.bytes = job.input_bytes,
-        rows = Empty,
-        columns = Empty,
-        row_groups = Empty,
-        output.bytes = Empty,
-        codec = Empty,
+        parquetry.input.bytes = job.input_bytes,
+        parquetry.rows = Empty,
+        parquetry.columns = Empty,
+        parquetry.row_groups = Empty,
+        parquetry.output.bytes = Empty,
+        parquetry.codec = Empty,
     );
     let converted = {
         let signal = Arc::clone(&lease.signal);
@@ -183,11 +183,12 @@ fn settle_conversion(
 ) -> Outcome {
     match converted {
         Ok(Ok(report)) => {
-            convert_span.record("rows", report.rows);
-            convert_span.record("columns", report.columns.len());
-            convert_span.record("row_groups", report.row_groups);
-            convert_span.record("output.bytes", report.output_bytes);
-            convert_span.record("codec", report.compression.as_str());
+            // Integers as i64: tracing-opentelemetry exports u64 and usize as strings.
+            convert_span.record("parquetry.rows", report.rows as i64);
+            convert_span.record("parquetry.columns", report.columns.len() as i64);
+            convert_span.record("parquetry.row_groups", report.row_groups as i64);
+            convert_span.record("parquetry.output.bytes", report.output_bytes as i64);
+            convert_span.record("parquetry.codec", report.compression.as_str());
             Outcome::Converted(Box::new(report))
         }
         Ok(Err(error)) if error.kind == ErrorKind::Canceled => match stop {

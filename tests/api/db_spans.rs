@@ -114,7 +114,10 @@ async fn heartbeats_are_counted_on_the_job_span_not_exported_one_by_one() {
         .iter()
         .find(|s| s.name == "csv.parse_encode")
         .expect("the engine's pass");
-    assert_eq!(pass.attributes.get("rows"), Some(&AttrValue::Int(300_000)));
+    assert_eq!(
+        pass.attributes.get("parquetry.rows"),
+        Some(&AttrValue::Int(300_000))
+    );
     assert!(spans.iter().any(|s| s.name == "parquet.write_footer"));
     // The download's server span (a trace of its own) names its job and what it sent.
     let all = receiver.spans();

@@ -231,11 +231,17 @@ fn assert_upload_trace(spans: &[ReceivedSpan], body_size: usize) {
     assert_db_span(claim, "UPDATE");
     let convert = one(spans, "convert span", |s| s.name == "convert");
     assert_eq!(convert.parent_span_id.as_ref(), Some(&consumer.span_id));
-    assert_eq!(convert.attr("rows").as_deref(), Some("3"));
-    assert!(convert.attr("output.bytes").is_some());
+    assert_eq!(
+        convert.attributes.get("parquetry.rows"),
+        Some(&AttrValue::Int(3))
+    );
+    assert!(convert.attr("parquetry.output.bytes").is_some());
     let engine = one(spans, "engine span", |s| s.name == "parquet.convert");
     assert_eq!(engine.parent_span_id.as_ref(), Some(&convert.span_id));
-    assert_eq!(engine.attr("rows").as_deref(), Some("3"));
+    assert_eq!(
+        engine.attributes.get("parquetry.rows"),
+        Some(&AttrValue::Int(3))
+    );
     for phase in ["csv.detect_dialect", "csv.infer_schema"] {
         assert!(spans.iter().any(|s| s.name == phase), "{phase} missing");
     }

@@ -277,11 +277,11 @@ pub(crate) fn plan(
     let encoding = encoding_override.unwrap_or(options.encoding);
     let span = tracing::info_span!(
         "csv.detect_dialect",
-        delimiter = Empty,
-        quote = Empty,
-        header = Empty,
-        encoding = Empty,
-        decimal_separator = Empty,
+        parquetry.csv.delimiter = Empty,
+        parquetry.csv.quote = Empty,
+        parquetry.csv.header = Empty,
+        parquetry.csv.encoding = Empty,
+        parquetry.csv.decimal_separator = Empty,
     );
     let guard = span.enter();
     let (sample, input_compression, utf8_state) =
@@ -334,16 +334,26 @@ pub(crate) fn plan(
     if let Some(first) = values.first().filter(|_| !header) {
         classifier.observe(&mut evidence, first);
     }
-    span.record("delimiter", (delimiter as char).to_string());
-    span.record("quote", (quote as char).to_string());
-    span.record("header", header);
-    span.record("encoding", encoding_name(windows_1252));
-    span.record("decimal_separator", (decimal as char).to_string());
+    span.record("parquetry.csv.delimiter", (delimiter as char).to_string());
+    span.record("parquetry.csv.quote", (quote as char).to_string());
+    span.record("parquetry.csv.header", header);
+    span.record("parquetry.csv.encoding", encoding_name(windows_1252));
+    span.record(
+        "parquetry.csv.decimal_separator",
+        (decimal as char).to_string(),
+    );
     drop(guard);
 
-    let infer = tracing::info_span!("csv.infer_schema", columns = ncols, sample_rows = Empty);
+    let infer = tracing::info_span!(
+        "csv.infer_schema",
+        parquetry.columns = ncols as i64,
+        parquetry.sample_rows = Empty
+    );
     let _g = infer.enter();
-    infer.record("sample_rows", values.len().saturating_sub(header as usize));
+    infer.record(
+        "parquetry.sample_rows",
+        values.len().saturating_sub(header as usize) as i64,
+    );
     let names = column_names(
         if header {
             values.first().cloned()

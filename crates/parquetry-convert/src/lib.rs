@@ -106,13 +106,13 @@ pub fn convert_observed(
 ) -> Result<ConversionReport, ConvertError> {
     let span = tracing::info_span!(
         "parquet.convert",
-        rows = Empty,
-        row_groups = Empty,
-        bytes_in = Empty,
-        bytes_out = Empty,
-        codec = Empty,
-        replans = Empty,
-        rows_rejected = Empty,
+        parquetry.rows = Empty,
+        parquetry.row_groups = Empty,
+        parquetry.input.bytes = Empty,
+        parquetry.output.bytes = Empty,
+        parquetry.codec = Empty,
+        parquetry.replans = Empty,
+        parquetry.rows_rejected = Empty,
     );
     let _guard = span.enter();
     let mut created = false;
@@ -140,7 +140,7 @@ fn convert_inner(
     created: &mut bool,
 ) -> Result<ConversionReport, ConvertError> {
     let (_, codec_name) = write::codec(options)?;
-    span.record("codec", codec_name.as_str());
+    span.record("parquetry.codec", codec_name.as_str());
     let input_bytes = std::fs::metadata(input)
         .map_err(|e| {
             ConvertError::new(
@@ -149,7 +149,8 @@ fn convert_inner(
             )
         })?
         .len();
-    span.record("bytes_in", input_bytes);
+    // Integers as i64: tracing-opentelemetry exports u64 and usize fields as strings.
+    span.record("parquetry.input.bytes", input_bytes as i64);
     if cancel.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(ConvertError::canceled());
     }
@@ -164,7 +165,7 @@ fn convert_inner(
         created,
     )?;
     progress.set_stage(progress::Stage::Finished);
-    span.record("replans", replans);
+    span.record("parquetry.replans", replans as i64);
     if stats.windows_1252_values > 0 {
         tracing::warn!(
             values = stats.windows_1252_values,
@@ -172,10 +173,10 @@ fn convert_inner(
         );
     }
     let output_bytes = std::fs::metadata(output)?.len();
-    span.record("rows", stats.rows);
-    span.record("rows_rejected", stats.lines.rows_rejected);
-    span.record("row_groups", stats.row_groups);
-    span.record("bytes_out", output_bytes);
+    span.record("parquetry.rows", stats.rows as i64);
+    span.record("parquetry.rows_rejected", stats.lines.rows_rejected as i64);
+    span.record("parquetry.row_groups", stats.row_groups as i64);
+    span.record("parquetry.output.bytes", output_bytes as i64);
     Ok(report::of_conversion(
         &plan,
         &stats,

@@ -93,10 +93,10 @@ pub(crate) fn run(
     // The pass as a stage of its own (parse and encode): most of a conversion's time.
     let pass = tracing::info_span!(
         "csv.parse_encode",
-        pass = progress.snapshot().passes,
-        rows = Empty,
-        row_groups = Empty,
-        bytes_read = Empty,
+        parquetry.pass = progress.snapshot().passes as i64,
+        parquetry.rows = Empty,
+        parquetry.row_groups = Empty,
+        parquetry.bytes_read = Empty,
     );
     let _entered = pass.enter();
     let stats = run_pass(
@@ -106,9 +106,12 @@ pub(crate) fn run(
         options,
         (cancel, progress),
     )?;
-    pass.record("rows", stats.rows as i64);
-    pass.record("row_groups", stats.row_groups as i64);
-    pass.record("bytes_read", progress.snapshot().bytes_read as i64);
+    pass.record("parquetry.rows", stats.rows as i64);
+    pass.record("parquetry.row_groups", stats.row_groups as i64);
+    pass.record(
+        "parquetry.bytes_read",
+        progress.snapshot().bytes_read as i64,
+    );
     Ok(stats)
 }
 

@@ -96,16 +96,19 @@ fn conversion_spans_carry_counts_and_nest_under_parquet_convert() {
             .unwrap_or_else(|| panic!("no span {name}"))
     };
     let (convert_id, convert) = find("parquet.convert");
-    assert_eq!(convert.fields["rows"], "3");
-    assert_eq!(convert.fields["row_groups"], "1");
-    assert_eq!(convert.fields["codec"], "snappy");
-    assert_eq!(convert.fields["replans"], "0");
-    assert_eq!(convert.fields["bytes_out"], report.output_bytes.to_string());
+    assert_eq!(convert.fields["parquetry.rows"], "3");
+    assert_eq!(convert.fields["parquetry.row_groups"], "1");
+    assert_eq!(convert.fields["parquetry.codec"], "snappy");
+    assert_eq!(convert.fields["parquetry.replans"], "0");
+    assert_eq!(
+        convert.fields["parquetry.output.bytes"],
+        report.output_bytes.to_string()
+    );
     let (_, detect) = find("csv.detect_dialect");
     assert_eq!(detect.parent, Some(convert_id));
-    assert_eq!(detect.fields["delimiter"], ";");
+    assert_eq!(detect.fields["parquetry.csv.delimiter"], ";");
     let (_, infer) = find("csv.infer_schema");
     assert_eq!(infer.parent, Some(convert_id));
-    assert_eq!(infer.fields["columns"], "2");
-    assert_eq!(infer.fields["sample_rows"], "3");
+    assert_eq!(infer.fields["parquetry.columns"], "2");
+    assert_eq!(infer.fields["parquetry.sample_rows"], "3");
 }
