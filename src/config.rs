@@ -241,6 +241,15 @@ impl WorkerSettings {
 /// Everything `parquetry worker` needs.
 #[derive(Args, Clone, Debug)]
 pub struct WorkerProcessSettings {
+    /// Address `GET /metrics` (the same exposition as the API's) is served
+    /// on, e.g. `0.0.0.0:9464`, or `127.0.0.1:0` for any free port
+    /// (`PARQUETRY_METRICS_BIND`). Unset or `off`: not served, and the
+    /// start-up log says so. Off by default: a fixed default port would stop
+    /// a second worker on the same host from starting, and a loopback one
+    /// is out of reach of any Prometheus but a local one.
+    #[arg(long, env = "PARQUETRY_METRICS_BIND")]
+    pub metrics_bind: Option<String>,
+
     #[command(flatten)]
     pub database: DatabaseSettings,
 
@@ -249,4 +258,14 @@ pub struct WorkerProcessSettings {
 
     #[command(flatten)]
     pub worker: WorkerSettings,
+}
+
+impl WorkerProcessSettings {
+    /// The metrics address, `None` when metrics are not served over HTTP.
+    pub fn metrics_bind(&self) -> Option<&str> {
+        self.metrics_bind
+            .as_deref()
+            .map(str::trim)
+            .filter(|bind| !bind.is_empty() && !bind.eq_ignore_ascii_case("off"))
+    }
 }

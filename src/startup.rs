@@ -1,12 +1,14 @@
 //! Building and running the service: `serve`, `worker` and `migrate`.
 
-use std::net::TcpListener;
+mod queue_gauges;
+
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
@@ -20,6 +22,7 @@ use crate::storage::Storage;
 use crate::telemetry::metrics::MetricsPipeline;
 use crate::telemetry::{self, ExporterChoice};
 use crate::worker::{WorkerContext, WorkerPool};
+use queue_gauges::QueueGaugeRole;
 
 /// Opens the job table: PostgreSQL when a URL is configured, else the
 /// embedded SQLite file under the data directory.
@@ -57,6 +60,7 @@ pub struct Application {
     server: Server,
     workers: Option<WorkerPool>,
     metrics: Arc<MetricsPipeline>,
+    queue_gauges: QueueGaugeRole,
     shutdown_grace: Duration,
 }
 
@@ -69,6 +73,8 @@ impl Application {
         let allowed_origins =
             web::Data::new(AllowedOrigins::parse(settings.allowed_origins.as_deref())?);
         let metrics = Arc::new(MetricsPipeline::build(&ExporterChoice::from_env())?);
+        let queue_gauges =
+            QueueGaugeRole::start(store.clone(), metrics.metrics.queue.clone()).await;
 
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("binding {}", settings.bind))?;
@@ -117,6 +123,7 @@ impl Application {
             server,
             workers,
             metrics,
+            queue_gauges,
             shutdown_grace: settings.worker.shutdown_grace(),
         })
     }
@@ -139,6 +146,7 @@ impl Application {
         if let Some(workers) = self.workers {
             workers.shutdown(self.shutdown_grace).await;
         }
+        drop(self.queue_gauges);
         self.metrics.shutdown().await;
         server.await??;
         Ok(())
@@ -173,7 +181,8 @@ pub async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     outcome
 }
 
-/// `parquetry worker`: workers only, sharing the job table.
+/// `parquetry worker`: workers only, sharing the job table, with their own
+/// `GET /metrics` when `--metrics-bind` is set.
 pub async fn run_workers_only(settings: WorkerProcessSettings) -> anyhow::Result<()> {
     let guard = telemetry::init(std::io::stdout)?;
     let outcome = async {
@@ -184,7 +193,30 @@ pub async fn run_workers_only(settings: WorkerProcessSettings) -> anyhow::Result
         let store = open_store(&settings.database, &settings.storage, &settings.worker).await?;
         // Workers accept no uploads: no free-space floor to keep.
         let storage = open_storage(&settings.storage, 0).await?;
-        let metrics = MetricsPipeline::build(&ExporterChoice::from_env())?;
+        let metrics = Arc::new(MetricsPipeline::build(&ExporterChoice::from_env())?);
+        // Bound before any job is claimed: a taken port stops the start-up.
+        let metrics_server = match settings.metrics_bind() {
+            Some(bind) => {
+                let (server, address) = serve_metrics(bind, metrics.clone())?;
+                tracing::info!(
+                    address = %address,
+                    port = address.port(),
+                    "serving metrics on http://{address}/metrics"
+                );
+                Some(server)
+            }
+            None => {
+                tracing::info!(
+                    "metrics are not served over HTTP: set --metrics-bind or \
+                     PARQUETRY_METRICS_BIND (e.g. 0.0.0.0:9464) for GET /metrics"
+                );
+                None
+            }
+        };
+        let metrics_handle = metrics_server.as_ref().map(Server::handle);
+        let metrics_task = metrics_server.map(tokio::spawn);
+        let queue_gauges =
+            QueueGaugeRole::start(store.clone(), metrics.metrics.queue.clone()).await;
         let workers = WorkerPool::start(WorkerContext {
             store,
             storage,
@@ -195,12 +227,58 @@ pub async fn run_workers_only(settings: WorkerProcessSettings) -> anyhow::Result
         shutdown_signal().await;
         tracing::info!("shutting down");
         workers.shutdown(settings.worker.shutdown_grace()).await;
+        drop(queue_gauges);
+        // Served until the jobs are settled: a last scrape sees them.
+        if let Some(handle) = metrics_handle {
+            handle.stop(true).await;
+        }
+        if let Some(task) = metrics_task {
+            task.await??;
+        }
         metrics.shutdown().await;
         anyhow::Ok(())
     }
     .await;
     guard.shutdown().await;
     outcome
+}
+
+/// The metrics listener of a `parquetry worker`: `GET /metrics` only, on one
+/// HTTP worker thread, not traced (a scrape is not a request worth a trace).
+fn serve_metrics(
+    bind: &str,
+    pipeline: Arc<MetricsPipeline>,
+) -> anyhow::Result<(Server, SocketAddr)> {
+    let listener = TcpListener::bind(bind)
+        .with_context(|| format!("binding the metrics address {bind} (--metrics-bind)"))?;
+    let address = listener.local_addr()?;
+    let pipeline = web::Data::from(pipeline);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(pipeline.clone())
+            .route("/metrics", web::get().to(metrics_endpoint))
+    })
+    .listen(listener)?
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(5)
+    .run();
+    Ok((server, address))
+}
+
+/// Classic text or OpenMetrics (with exemplars), as `Accept` asks.
+async fn metrics_endpoint(
+    request: HttpRequest,
+    pipeline: web::Data<MetricsPipeline>,
+) -> HttpResponse {
+    let accept = request
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|value| value.to_str().ok());
+    let exposition = pipeline.exposition(accept);
+    HttpResponse::Ok()
+        .content_type(exposition.content_type)
+        .body(exposition.body)
 }
 
 /// `parquetry migrate`.

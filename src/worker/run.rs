@@ -69,10 +69,12 @@ pub(super) async fn run_job(
     .instrument(span.clone())
     .await;
     files.remove().await;
-    context.metrics.job_duration.record(
-        started.elapsed().as_secs_f64(),
-        &[opentelemetry::KeyValue::new("status", status)],
-    );
+    let input_bytes = u64::try_from(job.input_bytes).unwrap_or(0);
+    span.in_scope(|| {
+        context
+            .metrics
+            .job_ended(status, input_bytes, started.elapsed())
+    });
     span.record("parquetry.job.status", status);
 }
 

@@ -19,4 +19,5 @@ mod store;
 mod telemetry;
 mod upload;
 mod upload_checks;
+mod worker_metrics;
 mod workers;
