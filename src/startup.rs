@@ -23,6 +23,8 @@ use crate::telemetry::metrics::MetricsPipeline;
 use crate::telemetry::{self, ExporterChoice};
 use crate::worker::{WorkerContext, WorkerPool};
 use queue_gauges::QueueGaugeRole;
+/// The PostgreSQL advisory lock whose holder reports the queue gauges.
+pub use queue_gauges::LOCK_KEY as QUEUE_GAUGES_LOCK_KEY;
 
 /// Opens the job table: PostgreSQL when a URL is configured, else the
 /// embedded SQLite file under the data directory.

@@ -25,7 +25,7 @@ use crate::telemetry::metrics::QueueFigures;
 
 /// The advisory lock's key: any fixed 64-bit number no other lock of this
 /// database uses ("parquetQ" in ASCII).
-const LOCK_KEY: i64 = 0x7061_7271_7565_7451;
+pub const LOCK_KEY: i64 = 0x7061_7271_7565_7451;
 
 /// How often a process without the role tries to take it, the holder checks
 /// its session, and the holder refreshes the figures.

@@ -7,7 +7,13 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::helpers::{eventually, spawn_app_with, spawn_worker, ChildGuard, TestApp};
+use parquetry::startup::{Application, QUEUE_GAUGES_LOCK_KEY};
+use sqlx::{Connection, PgConnection};
+
+use crate::helpers::{
+    create_database, eventually, settings, spawn_app_with, spawn_worker, temp_data_dir, ChildGuard,
+    TestApp,
+};
 use crate::otlp_receiver::OtlpReceiver;
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0";
@@ -217,6 +223,84 @@ async fn queue_gauges_come_from_one_process_however_many_run() {
     first.terminate();
     second.terminate();
     app.stop().await;
+}
+
+/// Whether the exposition at `url` reports the queue gauges; `None` while
+/// nothing answers there.
+async fn reports_queue(url: &str) -> Option<bool> {
+    scrape(url, "text/plain")
+        .await
+        .map(|(_, body)| body.contains("parquetry_jobs_queued{"))
+}
+
+#[tokio::test]
+async fn another_process_reports_the_queue_when_the_holder_goes() {
+    // Arrange: something else holds the role's lock before any process
+    // starts, so neither the API nor the worker may report the queue.
+    let database = create_database().await;
+    let mut holder = PgConnection::connect(&database.url).await.unwrap();
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(QUEUE_GAUGES_LOCK_KEY)
+        .fetch_one(&mut holder)
+        .await
+        .unwrap();
+    assert!(locked);
+    let data_dir = temp_data_dir();
+    let app = Application::build(settings(&database.url, &data_dir, 0))
+        .await
+        .expect("build the app");
+    let api_url = format!("http://127.0.0.1:{}/metrics", app.port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let port = free_port();
+    let worker_url = format!("http://127.0.0.1:{port}/metrics");
+    let worker = ChildGuard::new(
+        Command::new(env!("CARGO_BIN_EXE_parquetry"))
+            .arg("worker")
+            .env("DATABASE_URL", &database.url)
+            .env("PARQUETRY_DATA_DIR", &data_dir)
+            .env("PARQUETRY_WORKERS", "1")
+            .env("PARQUETRY_METRICS_BIND", format!("127.0.0.1:{port}"))
+            .env("OTEL_SDK_DISABLED", "true")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start parquetry worker"),
+    );
+    let mut worker_reports = None;
+    eventually(
+        "the worker's /metrics",
+        Duration::from_secs(10),
+        async || {
+            worker_reports = reports_queue(&worker_url).await;
+            worker_reports.is_some()
+        },
+    )
+    .await;
+    assert_eq!(worker_reports, Some(false));
+    assert_eq!(reports_queue(&api_url).await, Some(false));
+
+    // Act: the holder's session ends, as when its process dies.
+    holder.close().await.unwrap();
+
+    // Assert: one of them takes the role within its 10 s interval.
+    let mut reporting = 0;
+    eventually(
+        "a process to take the queue gauges",
+        Duration::from_secs(25),
+        async || {
+            reporting = usize::from(reports_queue(&api_url).await == Some(true))
+                + usize::from(reports_queue(&worker_url).await == Some(true));
+            reporting > 0
+        },
+    )
+    .await;
+    assert_eq!(reporting, 1);
+    worker.terminate();
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
 }
 
 /// `promtool`, installed by `scripts/ensure-promtool` when missing; the test
