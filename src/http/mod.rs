@@ -13,16 +13,14 @@ mod upload_body;
 mod views;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpRequest, HttpResponse};
-use opentelemetry::KeyValue;
 use tracing::Span;
-use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
+use tracing_actix_web::RootSpanBuilder;
 
 pub use origin::{refuse_cross_origin, AllowedOrigins};
 pub use problem::{ApiError, Problem};
@@ -30,6 +28,7 @@ pub use views::{JobListView, JobView};
 
 use crate::jobs::JobStore;
 use crate::storage::Storage;
+use crate::telemetry::http_server::{self, Exchange, Failure, Outcome};
 use crate::telemetry::metrics::{Metrics, MetricsPipeline};
 
 /// What every handler can reach.
@@ -170,66 +169,70 @@ async fn no_such_route() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NoSuchRoute)
 }
 
-/// The request span of tracing-actix-web with the current HTTP semantic
-/// convention names added.
+/// The request span after the stable HTTP semantic conventions (see
+/// `telemetry::http_server`), for tracing-actix-web's middleware.
 pub struct ParquetryRootSpan;
 
 impl RootSpanBuilder for ParquetryRootSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        let method = request.method().as_str().to_string();
-        tracing_actix_web::root_span!(
-            request,
-            http.request.method = %method,
-            http.response.status_code = tracing::field::Empty,
-            http.request.body.size = tracing::field::Empty,
-            url.path = %request.path(),
-        )
+        http_server::request_span(request)
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
-        let status = match outcome {
-            Ok(response) => response.status(),
-            Err(error) => error.as_response_error().status_code(),
-        };
-        span.record("http.response.status_code", status.as_u16());
-        DefaultRootSpanBuilder::on_request_end(span, outcome);
+        http_server::record_outcome(&span, &outcome_of(outcome));
     }
 }
 
+/// The status of an answer, and for a 5xx its `error.type` (the problem
+/// `code`) and the exception (the problem's message, which for the
+/// catch-all 500s is fixed and for the others says why, never with the
+/// user's data).
+fn outcome_of<B>(outcome: &Result<ServiceResponse<B>, Error>) -> Outcome {
+    let (status, error) = match outcome {
+        Ok(response) => (response.status(), response.response().error()),
+        Err(error) => (error.as_response_error().status_code(), Some(error)),
+    };
+    let failure = status.is_server_error().then(|| {
+        match error.and_then(|error| error.as_error::<ApiError>()) {
+            Some(api_error) => Failure {
+                error_type: api_error.code().into(),
+                message: Some(api_error.to_string()),
+            },
+            None => Failure {
+                error_type: status.as_str().to_string().into(),
+                message: error.map(|error| error.to_string()),
+            },
+        }
+    });
+    Outcome { status, failure }
+}
+
 /// Runs inside the request span: adds the `traceparent` response header (so
-/// a curl user can find the trace) and records `http.server.request.duration`.
+/// a curl user can find the trace), and follows the response body to its end
+/// for `http.server.request.duration` and the access log line.
 pub async fn observe_request(
-    request: ServiceRequest,
+    mut request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let started = Instant::now();
-    let metrics = request
+    let histogram = request
         .app_data::<web::Data<AppState>>()
         .map(|state| state.metrics.http_server_request_duration.clone());
-    let method = request.method().as_str().to_string();
-    let route = request.match_pattern();
-    let traceparent =
-        crate::telemetry::trace_context_of(&Span::current()).map(|(parent, _)| parent);
+    let span = Span::current();
+    let traceparent = crate::telemetry::trace_context_of(&span).map(|(parent, _)| parent);
+    let exchange = Exchange::begin(&mut request, span, histogram);
 
     // `instance` of problem documents: the path, without the query string.
     let path = request.path().to_string();
     let outcome = problem::REQUEST_PATH.scope(path, next.call(request)).await;
 
-    let status = match &outcome {
-        Ok(response) => response.status(),
-        Err(error) => error.as_response_error().status_code(),
-    };
-    if let Some(histogram) = metrics {
-        let mut attributes = vec![
-            KeyValue::new("http.request.method", method),
-            KeyValue::new("http.response.status_code", i64::from(status.as_u16())),
-        ];
-        if let Some(route) = route {
-            attributes.push(KeyValue::new("http.route", route));
+    let summary = outcome_of(&outcome);
+    let mut response = match outcome {
+        Ok(response) => exchange.respond(response, summary),
+        Err(error) => {
+            exchange.fail(summary);
+            return Err(error);
         }
-        histogram.record(started.elapsed().as_secs_f64(), &attributes);
-    }
-    let mut response = outcome?;
+    };
     if let Some(Ok(value)) = traceparent.map(|t| HeaderValue::from_str(&t)) {
         response
             .headers_mut()

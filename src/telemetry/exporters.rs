@@ -8,6 +8,8 @@ use opentelemetry_sdk::metrics::{MeterProviderBuilder, PeriodicReader};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
 
+use super::log_records::EventNames;
+
 /// The OTLP transport (`OTEL_EXPORTER_OTLP_PROTOCOL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OtlpProtocol {
@@ -178,6 +180,7 @@ pub(super) fn build_providers(choice: &ExporterChoice) -> anyhow::Result<Telemet
         SignalExporter::Console => Some(
             SdkLoggerProvider::builder()
                 .with_resource(resource())
+                .with_log_processor(EventNames)
                 .with_simple_exporter(opentelemetry_stdout::LogExporter::default())
                 .build(),
         ),
@@ -189,6 +192,8 @@ pub(super) fn build_providers(choice: &ExporterChoice) -> anyhow::Result<Telemet
             Some(
                 SdkLoggerProvider::builder()
                     .with_resource(resource())
+                    // Before the exporter: processors see a record in order.
+                    .with_log_processor(EventNames)
                     .with_batch_exporter(exporter)
                     .build(),
             )

@@ -6,7 +6,9 @@
 //! standard `OTEL_*` environment variables (see `exporters`).
 
 mod exporters;
+pub mod http_server;
 mod json_log;
+mod log_records;
 pub mod metrics;
 
 use std::collections::HashMap;
@@ -45,6 +47,12 @@ fn without_exporter_targets() -> Targets {
 /// The default log filter when `RUST_LOG` is not set.
 const DEFAULT_FILTER: &str = "info,sqlx=warn,h2=warn,hyper=warn,tonic=warn,reqwest=warn";
 
+/// Off whatever `RUST_LOG` says: tracing-actix-web's own "Error encountered
+/// while processing the incoming HTTP request" events repeat what the access
+/// line and the request span say, with the error's `Debug`, which can hold
+/// the user's values.
+const ALWAYS_OFF: &str = "tracing_actix_web=off";
+
 /// Installs the process-wide subscriber, propagator and OpenTelemetry
 /// providers. Must be called inside a tokio runtime: the gRPC exporters need
 /// a reactor when they are built. Logs go to `log_writer` (stdout in the
@@ -53,20 +61,32 @@ pub fn init<W>(log_writer: W) -> anyhow::Result<TelemetryGuard>
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    // tracing-actix-web reads the *global* propagator: without this, incoming
+    // The request span reads the *global* propagator: without this, incoming
     // `traceparent` headers would be ignored.
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
     let choice = ExporterChoice::from_env();
     let guard = exporters::build_providers(&choice)?;
 
-    let env_filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let env_filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER))
+        .add_directive(ALWAYS_OFF.parse()?);
     let otel_traces = guard.tracer().map(|tracer| {
         tracing_opentelemetry::layer()
             .with_tracer(tracer)
             .with_error_events_to_status(true)
-            .with_filter(without_exporter_targets())
+            // Spans carry their semantic attributes only: no `busy_ns`,
+            // `idle_ns`, `thread.*`, `code.*` or `target` beside them.
+            .with_tracked_inactivity(false)
+            .with_threads(false)
+            .with_location(false)
+            .with_target(false)
+            // The access log line is a log record, not an event of the
+            // request span.
+            .with_filter(without_exporter_targets().with_target(
+                http_server::ACCESS_LOG_TARGET,
+                tracing::level_filters::LevelFilter::OFF,
+            ))
     });
     let otel_logs = guard.logger_provider().map(|provider| {
         opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(provider)

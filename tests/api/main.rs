@@ -4,6 +4,7 @@
 mod db_spans;
 mod hardening;
 mod helpers;
+mod http_telemetry;
 mod inspect;
 mod jobs_lifecycle;
 mod openapi;

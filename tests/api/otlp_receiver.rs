@@ -222,7 +222,13 @@ pub struct ReceivedLog {
     pub body: String,
     /// Attributes in string form.
     pub attributes: HashMap<String, String>,
+    /// The same attributes with their OTLP types (int, string…).
+    pub attribute_values: HashMap<String, AttrValue>,
     pub event_name: String,
+    /// When the event happened; 0 when the record does not say.
+    pub time_unix_nano: u64,
+    /// When the SDK saw it.
+    pub observed_time_unix_nano: u64,
     pub resource: HashMap<String, String>,
     pub scope_name: String,
     pub transport: Transport,
@@ -537,7 +543,14 @@ fn ingest_logs(store: &Mutex<Store>, request: ExportLogsServiceRequest, transpor
                     severity_number: log.severity_number,
                     body: AttrValue::from_proto(log.body.as_ref()).to_string(),
                     attributes: string_attrs(&log.attributes),
+                    attribute_values: log
+                        .attributes
+                        .iter()
+                        .map(|kv| (kv.key.clone(), AttrValue::from_proto(kv.value.as_ref())))
+                        .collect(),
                     event_name: log.event_name,
+                    time_unix_nano: log.time_unix_nano,
+                    observed_time_unix_nano: log.observed_time_unix_nano,
                     resource: resource.clone(),
                     scope_name: scope.clone(),
                     transport,
