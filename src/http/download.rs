@@ -86,11 +86,6 @@ pub(super) async fn respond_as(
         }
         None => (headers(StatusCode::OK), total),
     };
-    {
-        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-        // What this response sends (a range may be part of the object).
-        tracing::Span::current().set_attribute("http.response.body.size", length as i64);
-    }
     // HEAD needs only the headers (actix sends no body, but takes
     // `Content-Length` from the body's size); an empty object needs no read
     // (and a zero-length range is refused by the store).

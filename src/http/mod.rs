@@ -141,16 +141,22 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))
 }
 
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+async fn metrics(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     // Queue gauges are read from the database so every process reports the
     // same, true figures; refresh them for this scrape.
     if let Ok((queued, running)) = state.store.count_active().await {
         state.metrics.jobs_queued.record(queued, &[]);
         state.metrics.jobs_running.record(running, &[]);
     }
+    // OpenMetrics (with exemplars) when the scraper asks for it, else the classic text.
+    let accept = request
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|value| value.to_str().ok());
+    let exposition = state.metrics_pipeline.exposition(accept);
     HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics_pipeline.render())
+        .content_type(exposition.content_type)
+        .body(exposition.body)
 }
 
 /// 405 with the `Allow` header RFC 9110 asks for, read from `ROUTES`.
