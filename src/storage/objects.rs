@@ -117,8 +117,8 @@ impl Objects {
             otel.status_code = Empty,
             rpc.system = self.backend.system(),
             rpc.method = method,
-            storage.key = %key,
-            bytes = Empty,
+            parquetry.storage.key = %key,
+            parquetry.storage.bytes = Empty,
         )
     }
 
@@ -157,7 +157,7 @@ impl Objects {
             Ok::<_, StorageError>(bytes)
         };
         let bytes = traced(&span, copied).await?;
-        span.record("bytes", bytes);
+        span.record("parquetry.storage.bytes", bytes as i64);
         Ok(bytes)
     }
 
@@ -198,7 +198,7 @@ impl Objects {
         match sent {
             Ok(bytes) => {
                 traced(&span, writer.finish()).await?;
-                span.record("bytes", bytes);
+                span.record("parquetry.storage.bytes", bytes as i64);
                 super::remove_if_exists(local).await?;
                 Ok(())
             }

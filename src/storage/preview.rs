@@ -50,7 +50,10 @@ impl Storage {
         let reader = RangeReader::new(self.objects.store.clone(), key, size);
         let fetched = reader.fetched.clone();
         let preview = traced(&span, first_rows(reader, limit)).await?;
-        span.record("bytes", fetched.load(Ordering::Relaxed));
+        span.record(
+            "parquetry.storage.bytes",
+            fetched.load(Ordering::Relaxed) as i64,
+        );
         Ok(preview)
     }
 }

@@ -126,7 +126,25 @@ impl ExporterChoice {
 /// `OTEL_RESOURCE_ATTRIBUTES` are read by the SDK's detectors; the service
 /// name defaults to `parquetry`.
 pub fn resource() -> Resource {
-    let builder = Resource::builder();
+    // One id per process: with API and workers apart (or several replicas), a
+    // span, a metric and a log line say which process made them. What
+    // `OTEL_RESOURCE_ATTRIBUTES` sets wins (attributes added here would
+    // override the detectors').
+    let given = env("OTEL_RESOURCE_ATTRIBUTES").unwrap_or_default();
+    let mut ours = Vec::new();
+    if !given.contains("service.version=") {
+        ours.push(opentelemetry::KeyValue::new(
+            "service.version",
+            env!("CARGO_PKG_VERSION"),
+        ));
+    }
+    if !given.contains("service.instance.id=") {
+        ours.push(opentelemetry::KeyValue::new(
+            "service.instance.id",
+            instance_id(),
+        ));
+    }
+    let builder = Resource::builder().with_attributes(ours);
     if env("OTEL_SERVICE_NAME").is_some()
         || env("OTEL_RESOURCE_ATTRIBUTES").is_some_and(|a| a.contains("service.name="))
     {
@@ -134,6 +152,12 @@ pub fn resource() -> Resource {
     } else {
         builder.with_service_name("parquetry").build()
     }
+}
+
+/// This process's `service.instance.id`: a UUID drawn once per process.
+fn instance_id() -> String {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| uuid::Uuid::new_v4().to_string()).clone()
 }
 
 /// The trace and log providers; flush them with `shutdown` before exit.

@@ -311,6 +311,13 @@ async fn one_upload_gives_one_trace(protocol: &str, transport: Transport) {
     assert!(spans
         .iter()
         .all(|s| s.resource.get("service.name").map(String::as_str) == Some("parquetry-test")));
+    // Which build and which process made each span.
+    assert!(spans.iter().all(|s| {
+        s.resource.get("service.version").map(String::as_str) == Some(env!("CARGO_PKG_VERSION"))
+            && s.resource
+                .get("service.instance.id")
+                .is_some_and(|id| uuid::Uuid::parse_str(id).is_ok())
+    }));
     assert_upload_trace(&spans, CSV.len());
 
     // Logs: the job's lines carry its trace id, on stdout and over OTLP.
