@@ -73,7 +73,7 @@ pub async fn create_job(
         }
     };
     state.metrics.jobs_created.add(1, &[]);
-    tracing::info!(job.id = %id, input.bytes = stored.bytes, "job queued");
+    tracing::info!(job_id = %id, input.bytes = stored.bytes as i64, "job queued");
     Ok(HttpResponse::Accepted()
         .insert_header((header::LOCATION, format!("/v1/jobs/{id}")))
         .json(JobView::new(job, state.trace_url.as_deref())))
@@ -320,6 +320,6 @@ pub(super) fn check_raw_content_type(request: &HttpRequest) -> Result<(), ApiErr
 /// Removes the stored input of an upload that made no job.
 async fn remove_upload(state: &AppState, id: Uuid) {
     if let Err(error) = state.storage.remove_upload(id).await {
-        tracing::warn!(%error, job.id = %id, "could not remove the files of a refused upload");
+        tracing::warn!(%error, job_id = %id, "could not remove the files of a refused upload");
     }
 }

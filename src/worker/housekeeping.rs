@@ -112,7 +112,7 @@ async fn sweep(context: &WorkerContext) -> anyhow::Result<()> {
     for file in scratch {
         let live = states.get(&file.job) == Some(&(JobStatus::Running, file.attempt));
         if !live {
-            tracing::info!(job.id = %file.job, attempt = file.attempt, "removing the scratch file of an attempt that is not running");
+            tracing::info!(job_id = %file.job, attempt = file.attempt, "removing the scratch file of an attempt that is not running");
             if let Err(error) = file.remove().await {
                 tracing::warn!(%error, path = %file.path.display(), "could not remove a scratch file");
             }

@@ -144,13 +144,13 @@ impl Heartbeat {
                 }
                 Ok(false) => {
                     let reason = self.why_not_ours().await;
-                    tracing::info!(job.id = %self.job, reason = ?reason, "the job is not this worker's anymore; stopping");
+                    tracing::info!(job_id = %self.job, reason = ?reason, "the job is not this worker's anymore; stopping");
                     self.signal.raise(reason);
                     return;
                 }
                 // A passing database error must not stop a healthy conversion:
                 // the lease only expires after the lease timeout.
-                Err(error) => tracing::warn!(%error, job.id = %self.job, "heartbeat failed"),
+                Err(error) => tracing::warn!(%error, job_id = %self.job, "heartbeat failed"),
             }
         }
     }

@@ -82,7 +82,7 @@ pub(super) async fn settle(
         if matches!(&outcome, Outcome::Failed(_)) {
             // A job failed by too many rejects shows the ones it met.
             if let Err(error) = context.storage.publish_rejects(job.id, files).await {
-                tracing::warn!(job.id = %job.id, %error, "could not store the rejects of a failed job");
+                tracing::warn!(job_id = %job.id, %error, "could not store the rejects of a failed job");
             }
         }
         lease.release().await;
@@ -119,9 +119,9 @@ pub(super) async fn settle(
                 .conversion_output_bytes
                 .add(report.output_bytes, &[]);
             tracing::info!(
-                job.id = %job.id,
-                rows = report.rows,
-                output.bytes = report.output_bytes,
+                job_id = %job.id,
+                rows = report.rows as i64,
+                output.bytes = report.output_bytes as i64,
                 "job succeeded"
             );
             "succeeded"
@@ -150,9 +150,9 @@ async fn settle_unconverted(
         Outcome::Retry(error) => retry(context, worker_id, job, error).await,
         Outcome::Failed(error) => {
             record_exception(&Span::current(), &error);
-            tracing::warn!(job.id = %job.id, error.code = %error.code, error.line = error.line, "job failed");
+            tracing::warn!(job_id = %job.id, error.code = %error.code, error.line = error.line, "job failed");
             if let Err(db_error) = context.store.fail(job.id, worker_id, &error).await {
-                tracing::error!(job.id = %job.id, error = %db_error, "recording the failure failed; the lease will expire and the job will run again");
+                tracing::error!(job_id = %job.id, error = %db_error, "recording the failure failed; the lease will expire and the job will run again");
                 return "requeued";
             }
             context.metrics.job_finished("failed", Some(&error.code));
@@ -164,25 +164,25 @@ async fn settle_unconverted(
             if let Ok(Some(current)) = context.store.get(job.id).await {
                 if current.status == JobStatus::Canceled {
                     if let Err(error) = context.storage.remove_job_files(job.id).await {
-                        tracing::warn!(job.id = %job.id, %error, "could not remove a canceled job's files");
+                        tracing::warn!(job_id = %job.id, %error, "could not remove a canceled job's files");
                     }
                     context.metrics.job_finished("canceled", None);
-                    tracing::info!(job.id = %job.id, "job canceled");
+                    tracing::info!(job_id = %job.id, "job canceled");
                     return "canceled";
                 }
             }
-            tracing::info!(job.id = %job.id, "job stopped: taken over by another attempt");
+            tracing::info!(job_id = %job.id, "job stopped: taken over by another attempt");
             "lease_lost"
         }
         Outcome::LeaseLost => {
-            tracing::info!(job.id = %job.id, "job stopped: its lease went stale and another attempt owns it");
+            tracing::info!(job_id = %job.id, "job stopped: its lease went stale and another attempt owns it");
             "lease_lost"
         }
         Outcome::Requeue => {
             match context.store.requeue(job.id, worker_id).await {
-                Ok(_) => tracing::info!(job.id = %job.id, "job put back in the queue"),
+                Ok(_) => tracing::info!(job_id = %job.id, "job put back in the queue"),
                 Err(error) => {
-                    tracing::error!(job.id = %job.id, %error, "requeueing failed; the lease will expire instead")
+                    tracing::error!(job_id = %job.id, %error, "requeueing failed; the lease will expire instead")
                 }
             }
             "requeued"
@@ -241,7 +241,7 @@ async fn retry(
         }
         Ok(None) => "lease_lost",
         Err(db_error) => {
-            tracing::error!(job.id = %job.id, error = %db_error, "recording the retry failed; the lease will expire instead");
+            tracing::error!(job_id = %job.id, error = %db_error, "recording the retry failed; the lease will expire instead");
             "requeued"
         }
     }

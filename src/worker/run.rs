@@ -50,7 +50,7 @@ pub(super) async fn run_job(
     let started = std::time::Instant::now();
     let files = context.storage.scratch().attempt(job.id, job.attempts);
     let status = async {
-        tracing::info!(job.id = %job.id, attempt = job.attempts, "job started");
+        tracing::info!(job_id = %job.id, attempt = job.attempts, "job started");
         let lease = Lease::keep(
             context.store.clone(),
             job.id,

@@ -60,7 +60,7 @@ async fn heartbeats_are_counted_on_the_job_span_not_exported_one_by_one() {
         .iter()
         .find(|line| line["message"] == "job succeeded")
         .expect("the job's outcome line");
-    assert_eq!(succeeded["job.id"], id.as_str(), "{succeeded}");
+    assert_eq!(succeeded["job_id"], id.as_str(), "{succeeded}");
 
     let spans: Vec<_> = receiver
         .wait_for_spans(Duration::from_secs(10), |spans| {
