@@ -176,11 +176,37 @@ pub async fn delete_job(
                 let span = tracing::Span::current();
                 span.add_link(job_trace.span().span_context().clone());
                 span.record("parquetry.job.id", id.to_string().as_str());
+                mark_canceled(&job_trace, &span.context(), id);
             }
             remove_files(&state, id).await
         }
         Removal::Deleted => remove_files(&state, id).await,
     }
+}
+
+/// Records in the job's own trace who canceled it: a `job canceled` span
+/// under the upload's PRODUCER span, linked to the cancelling request.
+fn mark_canceled(job_trace: &opentelemetry::Context, by: &opentelemetry::Context, id: Uuid) {
+    use opentelemetry::trace::{Link, Span as _, SpanKind, TraceContextExt as _, Tracer as _};
+    use opentelemetry::KeyValue;
+    let canceller = by.span().span_context().clone();
+    if !canceller.is_valid() {
+        return;
+    }
+    let tracer = opentelemetry::global::tracer("parquetry");
+    let mut span = tracer
+        .span_builder("job canceled")
+        .with_kind(SpanKind::Internal)
+        .with_attributes([
+            KeyValue::new("parquetry.job.id", id.to_string()),
+            KeyValue::new(
+                "parquetry.canceled_by.trace_id",
+                canceller.trace_id().to_string(),
+            ),
+        ])
+        .with_links(vec![Link::with_context(canceller)])
+        .start_with_context(&tracer, job_trace);
+    span.end();
 }
 
 /// Removes a canceled or deleted job's files.

@@ -208,6 +208,19 @@ async fn a_delete_that_cancels_a_job_links_to_the_jobs_trace() {
         "the DELETE links to the job's trace: {:?}",
         delete.links
     );
+    // And the job's trace records who canceled it.
+    let marker = spans
+        .iter()
+        .find(|s| s.name == "job canceled" && s.trace_id == job_trace)
+        .expect("a `job canceled` span in the job's trace");
+    assert_eq!(marker.parent_span_id.as_ref(), Some(&producer.span_id));
+    assert_eq!(
+        marker.attr("parquetry.canceled_by.trace_id").as_deref(),
+        Some(delete.trace_id.as_str())
+    );
+    assert!(marker
+        .links
+        .contains(&(delete.trace_id.clone(), delete.span_id.clone())));
 }
 
 #[tokio::test]
