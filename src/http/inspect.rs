@@ -58,8 +58,8 @@ pub async fn inspect_file(
         upload_body::receive_raw(payload, writer, idle).await?
     };
     let convert_options = decode_options(&options)?;
-    let head = upload.head.unwrap_or_default();
-    let head = head[..head.len().min(bytes)].to_vec();
+    let mut head = upload.head.unwrap_or_default();
+    head.truncate(bytes);
     let complete = upload.bytes == head.len() as u64;
     let inspected =
         web::block(move || parquetry_convert::inspect(&head, complete, &convert_options, rows))

@@ -175,7 +175,7 @@ pub async fn delete_job(
                 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
                 let span = tracing::Span::current();
                 span.add_link(job_trace.span().span_context().clone());
-                span.record("parquetry.job.id", id.to_string().as_str());
+                span.set_attribute("parquetry.job.id", id.to_string());
                 mark_canceled(&job_trace, &span.context(), id);
             }
             remove_files(&state, id).await

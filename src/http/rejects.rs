@@ -11,7 +11,6 @@ use super::problem::ApiError;
 use super::AppState;
 
 const CSV: &str = "text/csv; charset=utf-8";
-const HEADER_ONLY: &str = "line,column,code,message,raw\n";
 
 pub async fn get_rejects(
     request: HttpRequest,
@@ -30,7 +29,7 @@ pub async fn get_rejects(
     let Some(rejects) = rejects else {
         return Ok(HttpResponse::Ok()
             .insert_header((header::CONTENT_TYPE, CSV))
-            .body(HEADER_ONLY));
+            .body(parquetry_convert::REJECTS_HEADER.join(",") + "\n"));
     };
     let disposition = super::jobs::attachment(&format!("{id}.rejects.csv"));
     super::download::respond_as(&request, rejects, disposition, CSV).await

@@ -10,7 +10,6 @@ use parquetry_convert::{ConvertOptions, OptionsRefused};
 use sha2::{Digest, Sha256};
 use tracing::field::Empty;
 use tracing::Instrument;
-use tracing_actix_web::RootSpan;
 use uuid::Uuid;
 
 use super::problem::ApiError;
@@ -27,7 +26,6 @@ pub async fn create_job(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-    root_span: RootSpan,
 ) -> Result<HttpResponse, ApiError> {
     let idempotency_key = idempotency_key(&request)?;
     let declared = declared_length(&request);
@@ -40,7 +38,6 @@ pub async fn create_job(
     let id = Uuid::now_v7();
     let with_digest = idempotency_key.is_some();
     let (stored, filename, options) = receive(&request, payload, &state, id, with_digest).await?;
-    root_span.record("http.request.body.size", stored.bytes as i64);
     state.metrics.upload_bytes.add(stored.bytes, &[]);
 
     let request_digest = stored

@@ -4,11 +4,9 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::helpers::{create_database, large_csv, temp_data_dir};
 use crate::otlp_receiver::{AttrValue, OtlpReceiver, SpanKind};
-use crate::telemetry::Service;
+use crate::telemetry::{job as current_job, upload, wait_for_job, Service};
 
 #[tokio::test]
 async fn heartbeats_are_counted_on_the_job_span_not_exported_one_by_one() {
@@ -25,30 +23,11 @@ async fn heartbeats_are_counted_on_the_job_span_not_exported_one_by_one() {
             ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.grpc_endpoint()),
         ],
     );
-    let client = reqwest::Client::new();
-    let response = client
-        .post(service.url("/v1/jobs?filename=big.csv"))
-        .body(large_csv(300_000))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 202);
-    let job: Value = response.json().await.unwrap();
+    let job = upload(&service, "?filename=big.csv", large_csv(300_000)).await;
     let id = job["id"].as_str().unwrap().to_string();
     let trace_id = job["trace_id"].as_str().unwrap().to_string();
-    crate::helpers::eventually("the job succeeds", Duration::from_secs(120), async || {
-        let job: Value = client
-            .get(service.url(&format!("/v1/jobs/{id}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        job["status"] == "succeeded"
-    })
-    .await;
-    let download = client
+    assert_eq!(wait_for_job(&service, &id).await["status"], "succeeded");
+    let download = reqwest::Client::new()
         .get(service.url(&format!("/v1/jobs/{id}/result")))
         .send()
         .await
@@ -159,15 +138,7 @@ async fn a_delete_that_cancels_a_job_links_to_the_jobs_trace() {
         ],
     );
     let client = reqwest::Client::new();
-    let job: Value = client
-        .post(service.url("/v1/jobs?filename=a.csv"))
-        .body("a,b\n1,2\n")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let job = upload(&service, "?filename=a.csv", "a,b\n1,2\n").await;
     let (id, job_trace) = (
         job["id"].as_str().unwrap(),
         job["trace_id"].as_str().unwrap(),
@@ -238,16 +209,7 @@ async fn a_running_job_shows_its_progress_in_its_trace_before_it_ends() {
         env
     };
     let api = Service::start("serve", &env(&[("PARQUETRY_WORKERS", "0".into())]));
-    let client = reqwest::Client::new();
-    let job: Value = client
-        .post(api.url("/v1/jobs?filename=slow.csv"))
-        .body("a,b\n1,2\n")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let job = upload(&api, "?filename=slow.csv", "a,b\n1,2\n").await;
     let id = job["id"].as_str().unwrap().to_string();
     let trace = job["trace_id"].as_str().unwrap().to_string();
     // The job's input becomes a named pipe held open for writing: the worker
@@ -280,14 +242,7 @@ async fn a_running_job_shows_its_progress_in_its_trace_before_it_ends() {
         })
         .await;
     // Still running: its input has not ended.
-    let now: Value = client
-        .get(api.url(&format!("/v1/jobs/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let now = current_job(&api, &id).await;
     assert_eq!(now["status"], "running");
     let in_trace: Vec<_> = spans.iter().filter(|s| s.trace_id == trace).collect();
     let producer = in_trace
@@ -316,17 +271,12 @@ async fn a_running_job_shows_its_progress_in_its_trace_before_it_ends() {
 
     // Let the job end: it fails or succeeds, the progress was seen either way.
     drop(pipe);
-    crate::helpers::eventually("the job ends", Duration::from_secs(60), async || {
-        let job: Value = client
-            .get(api.url(&format!("/v1/jobs/{id}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        job["status"] != "running"
-    })
+    // It leaves `running` (failed, or back in the queue): not necessarily finished.
+    crate::helpers::eventually(
+        "the job stops running",
+        Duration::from_secs(60),
+        async || current_job(&api, &id).await["status"] != "running",
+    )
     .await;
     worker.terminate();
     api.terminate();
@@ -346,31 +296,11 @@ async fn no_cell_of_a_failing_csv_reaches_the_telemetry() {
             ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.grpc_endpoint()),
         ],
     );
-    let client = reqwest::Client::new();
     let csv = format!("id,qty\n1,10\n2,{CELL}\n");
-    let job: Value = client
-        .post(service.url("/v1/jobs?filename=bad.csv&schema=qty:int64"))
-        .body(csv)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let job = upload(&service, "?filename=bad.csv&schema=qty:int64", csv).await;
     let id = job["id"].as_str().unwrap().to_string();
-    let mut failed = Value::Null;
-    crate::helpers::eventually("the job fails", Duration::from_secs(60), async || {
-        failed = client
-            .get(service.url(&format!("/v1/jobs/{id}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        failed["status"] == "failed"
-    })
-    .await;
+    let failed = wait_for_job(&service, &id).await;
+    assert_eq!(failed["status"], "failed");
     assert_eq!(failed["error"]["code"], "invalid-value");
     assert_eq!(failed["error"]["line"], 3);
     assert_eq!(failed["error"]["column"], "qty");

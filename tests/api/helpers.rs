@@ -314,6 +314,12 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// The body of `GET path` as text (e.g. `/metrics`).
+    pub async fn get_text(&self, path: &str) -> String {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     pub async fn get_job(&self, id: &str) -> Value {
         let response = self
             .client

@@ -127,15 +127,37 @@ async fn upload_with_caller_trace(
     (headers, response.json().await.unwrap())
 }
 
-async fn wait_for_job(service: &Service, id: &str) -> Value {
+/// `POST /v1/jobs{query}` with `body` as the raw CSV; the 202's job.
+pub(crate) async fn upload(
+    service: &Service,
+    query: &str,
+    body: impl Into<reqwest::Body>,
+) -> Value {
+    let response = reqwest::Client::new()
+        .post(service.url(&format!("/v1/jobs{query}")))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    response.json().await.unwrap()
+}
+
+/// The job as `GET /v1/jobs/{id}` shows it now.
+pub(crate) async fn job(service: &Service, id: &str) -> Value {
+    reqwest::get(service.url(&format!("/v1/jobs/{id}")))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Polls the job until it has succeeded or failed (failing the test after a minute).
+pub(crate) async fn wait_for_job(service: &Service, id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let job: Value = reqwest::get(service.url(&format!("/v1/jobs/{id}")))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let job = job(service, id).await;
         if ["succeeded", "failed"].contains(&job["status"].as_str().unwrap()) {
             return job;
         }

@@ -78,15 +78,7 @@ async fn metrics_count_the_uploads_and_finished_jobs() {
     let failed: Value = app.wait_until_finished(&failed).await;
     assert_eq!(failed["status"], "failed");
 
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get_text("/metrics").await;
 
     let value_of = |prefix: &str| -> f64 {
         text.lines()

@@ -46,6 +46,7 @@ pub use options::{
     DEFAULT_NULL_VALUES,
 };
 pub use progress::{Progress, ProgressSnapshot, Stage};
+pub use rejects::REJECTS_HEADER;
 pub use report::{
     ColumnProfile, ColumnReport, ConversionReport, DialectReport, SkippedLines, TypeSource,
 };

@@ -11,6 +11,8 @@ use crate::options::MaxErrors;
 /// Longest original line kept in the rejects file: a runaway record (an unterminated quote)
 /// would otherwise copy the rest of the file.
 const MAX_RAW_BYTES: usize = 64 << 10;
+/// The columns of the rejects file, in order.
+pub const REJECTS_HEADER: [&str; 5] = ["line", "column", "code", "message", "raw"];
 /// Footer lines kept, as text, for the report.
 pub(crate) const SHOWN_FOOTER_LINES: usize = 5;
 
@@ -153,8 +155,7 @@ impl<'a> RejectsFile<'a> {
                 )
             })?;
             let mut w = csv::Writer::from_writer(BufWriter::new(file));
-            w.write_record(["line", "column", "code", "message", "raw"])
-                .map_err(csv_error)?;
+            w.write_record(REJECTS_HEADER).map_err(csv_error)?;
             self.writer = Some(w);
         }
         let w = self.writer.as_mut().expect("created above");
