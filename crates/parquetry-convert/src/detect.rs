@@ -17,6 +17,12 @@ use crate::tokenize::{Field, Tokenizer, QUOTED};
 /// Bytes read for detection and inference. Big enough for thousands of rows, small enough
 /// that a later type break is handled by widening rather than by reading more up front.
 const SAMPLE_BYTES: usize = 1 << 20;
+/// Line ends a sample should hold. With fewer, a few long fields (a 4 MB blob in the first
+/// row) would crowd every data row out of it, and the other columns would be typed from
+/// the header alone: the sample grows, a megabyte at a time, until it holds them.
+const MIN_SAMPLE_LINES: usize = 32;
+/// Most bytes a sample grows to, bounding the memory of detection whatever the fields.
+pub(crate) const MAX_SAMPLE_BYTES: usize = 16 << 20;
 /// Records used to detect the dialect.
 const DIALECT_RECORDS: usize = 500;
 /// Records used to infer types.
@@ -31,6 +37,9 @@ struct Sample {
     complete: bool,
     /// Lone CRs end lines (see [`layout::lone_cr_line_ends`]); `text` has LF line ends.
     cr_line_ends: bool,
+    /// The sample reached [`MAX_SAMPLE_BYTES`] before [`MIN_SAMPLE_LINES`] line ends: `text`
+    /// then keeps its last, cut record, whose last field is cut.
+    cut: bool,
 }
 
 /// The delimiter and length of an Excel `sep=X` first line.
@@ -52,9 +61,18 @@ fn read_sample(
 ) -> Result<(Sample, InputCompression, Utf8State), ConvertError> {
     let (mut reader, compression) = source.open(options.member.as_deref())?;
     let mut raw = vec![0u8; SAMPLE_BYTES];
-    let n = input::read_full(&mut *reader, &mut raw)?;
+    let mut n = input::read_full(&mut *reader, &mut raw)?;
+    // CRs too: a CR-only file has no LF at all (a CRLF counts twice, which only errs long).
+    let mut lines = memchr::memchr2_iter(b'\n', b'\r', &raw[..n]).count();
+    while n == raw.len() && raw.len() < MAX_SAMPLE_BYTES && lines < MIN_SAMPLE_LINES {
+        raw.resize(raw.len() + SAMPLE_BYTES, 0);
+        let more = input::read_full(&mut *reader, &mut raw[n..])?;
+        lines += memchr::memchr2_iter(b'\n', b'\r', &raw[n..n + more]).count();
+        n += more;
+    }
+    let complete = n < raw.len();
     raw.truncate(n);
-    let complete = n < SAMPLE_BYTES;
+    let cut = !complete && lines < MIN_SAMPLE_LINES;
     input::check_text(&raw)?;
     if raw.starts_with(b"\xEF\xBB\xBF") {
         raw.drain(..3);
@@ -74,7 +92,9 @@ fn read_sample(
             "the file is empty (no data, only whitespace or a byte-order mark)",
         ));
     }
-    if !complete {
+    // A cut sample keeps its cut record: the fields before the cut are whole values, and
+    // may be the only ones of their columns in the sample.
+    if !complete && !cut {
         if let Some(p) = memchr::memrchr(b'\n', &raw) {
             raw.truncate(p + 1);
         }
@@ -107,6 +127,7 @@ fn read_sample(
         sep,
         complete,
         cr_line_ends,
+        cut,
     };
     Ok((sample, compression, utf8))
 }
@@ -295,6 +316,12 @@ pub(crate) fn plan(
     let (delimiter, quote, escape) = table.dialect;
     let tok = Tokenizer::new(delimiter, quote, escape);
     let mut values = sampled_values(&tok, &sample.text[table.start..], options.comment);
+    if sample.cut && values.len() > 1 {
+        // The last record's last field was cut at the end of the sample: not a value.
+        if let Some(last) = values.last_mut() {
+            last.pop();
+        }
+    }
     if table.shape.header_short {
         // The row-name column has no name: `column_1`.
         if let Some(header) = values.first_mut() {
@@ -407,8 +434,13 @@ pub(crate) fn plan(
         null_values: plan::NullSet::new(nulls),
         date_formats: first_formats(&options.date_formats),
         timestamp_formats: first_formats(&options.timestamp_formats),
+        sample_cut: sample.cut.then(|| SAMPLE_CUT_NOTE.to_string()),
     })
 }
+
+const SAMPLE_CUT_NOTE: &str = "the first records are longer than the 16 MiB sample that \
+     types are inferred from: it was cut inside a field, and columns were typed from the \
+     values before the cut (a column with none is text); set `schema` for the others";
 
 /// The values of the sample's first records, as bytes, record by record.
 fn sampled_values(tok: &Tokenizer, text: &[u8], comment: Option<u8>) -> Vec<Vec<Vec<u8>>> {

@@ -140,6 +140,8 @@ pub(crate) struct Plan {
     pub null_values: NullSet,
     pub date_formats: Vec<String>,
     pub timestamp_formats: Vec<String>,
+    /// Why the sample had to be cut inside its first records, for the report.
+    pub sample_cut: Option<String>,
 }
 
 /// The null tokens, with a cheap first-byte/length filter: most cells are not null tokens,

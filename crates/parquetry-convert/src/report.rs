@@ -25,6 +25,10 @@ pub struct ConversionReport {
     pub columns: Vec<ColumnReport>,
     /// The CSV dialect that was used.
     pub dialect: DialectReport,
+    /// Set when the sample the types were inferred from had to be cut inside the
+    /// file's first records (fields of many megabytes): what that means for the types.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_cut: Option<String>,
 }
 
 /// Lines that are not part of the table, by kind.
@@ -58,7 +62,8 @@ pub struct ColumnReport {
     pub nullable: bool,
     /// How the type was chosen.
     pub type_source: TypeSource,
-    /// Decimal separator read in this numeric column (`.` or `,`): a file may mix them.
+    /// Decimal separator read in this column (`.` or `,`; a file may mix them): only for
+    /// Float64 and Decimal columns, the ones with a fractional part.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decimal_separator: Option<String>,
     /// Why the type may not be what the user expects (e.g. ambiguous numbers kept as text).
@@ -158,6 +163,7 @@ pub(crate) fn of_conversion(
             })
             .collect(),
         dialect: dialect_report(plan, stats.windows_1252_values),
+        sample_cut: plan.sample_cut.clone(),
     }
 }
 
@@ -172,7 +178,8 @@ pub(crate) fn column_report(
         arrow_type: c.kind.data_type().to_string(),
         nullable: true,
         type_source: c.source,
-        decimal_separator: matches!(c.kind, Kind::Int64 | Kind::Float64 | Kind::Decimal(..))
+        // An integer has no fractional part, so no separator applies to it.
+        decimal_separator: matches!(c.kind, Kind::Float64 | Kind::Decimal(..))
             .then(|| char_name(c.decimal)),
         note: c.note.clone(),
         profile,

@@ -249,6 +249,8 @@ fn each_column_of_a_semicolon_file_keeps_its_own_decimal_separator() {
         .unwrap()
         .contains("decimal_separator"));
     assert_eq!(report.columns[0].decimal_separator.as_deref(), Some(","));
+    // `qtd` is Int64: a decimal comma does not apply to it, so none is reported.
+    assert_eq!(report.columns[3].decimal_separator, None);
     assert_eq!(report.dialect.decimal_separator, ",");
     assert_eq!(
         batch.column(0).as_primitive::<Float64Type>().value(0),
@@ -377,7 +379,9 @@ fn the_report_of_a_plain_conversion_is_unchanged_by_the_new_fields() {
     assert_eq!(report.dialect.windows_1252_values, 0);
     assert_eq!(report.columns[1].note, None);
     assert_eq!(report.columns[1].decimal_separator, None);
-    assert_eq!(report.columns[0].decimal_separator.as_deref(), Some("."));
+    // An Int64 column has no fractional part: no separator is reported for it.
+    assert_eq!(report.columns[0].arrow_type, "Int64");
+    assert_eq!(report.columns[0].decimal_separator, None);
 }
 
 #[test]
