@@ -167,6 +167,69 @@ mod tests {
     }
 }
 
+/// Signed webhooks on job completion (see `crate::webhooks`).
+#[derive(Args, Clone, Debug)]
+pub struct WebhookSettings {
+    /// Callback URL of uploads that name none (`PARQUETRY_WEBHOOK_URL`).
+    /// Unset: only uploads with `callback_url` get a webhook.
+    #[arg(long, env = "PARQUETRY_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+
+    /// The signing secret, `whsec_` and base64 as the Standard Webhooks
+    /// specification writes it (`PARQUETRY_WEBHOOK_SECRET`). Unset: uploads
+    /// naming a `callback_url` are refused (`webhooks-disabled`), since an
+    /// unsigned event could not be told from a forged one.
+    #[arg(long, env = "PARQUETRY_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+
+    /// Allows callback URLs whose addresses are loopback, private,
+    /// link-local or cloud metadata ones (`PARQUETRY_WEBHOOK_ALLOW_PRIVATE`);
+    /// off by default, or any uploader could make the server call inside
+    /// its own network.
+    #[arg(long, env = "PARQUETRY_WEBHOOK_ALLOW_PRIVATE", default_value_t = false)]
+    pub webhook_allow_private: bool,
+
+    /// First retry delay of a failed delivery in milliseconds; it doubles
+    /// each attempt, with jitter, up to an hour, for a day
+    /// (`PARQUETRY_WEBHOOK_RETRY_BASE_MS`).
+    #[arg(long, env = "PARQUETRY_WEBHOOK_RETRY_BASE_MS", default_value_t = 5000)]
+    pub webhook_retry_base_ms: u64,
+
+    /// How long one delivery may take, connection included, in seconds
+    /// (`PARQUETRY_WEBHOOK_TIMEOUT_SECS`).
+    #[arg(long, env = "PARQUETRY_WEBHOOK_TIMEOUT_SECS", default_value_t = 10)]
+    pub webhook_timeout_secs: u64,
+}
+
+impl WebhookSettings {
+    /// The defaults, as if no flag or variable were given.
+    pub fn parse_defaults() -> WebhookSettings {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            webhooks: WebhookSettings,
+        }
+        <Defaults as clap::Parser>::parse_from(["parquetry"]).webhooks
+    }
+
+    pub fn retry_base(&self) -> Duration {
+        Duration::from_millis(self.webhook_retry_base_ms.max(1))
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.webhook_timeout_secs.clamp(1, 60))
+    }
+
+    /// The delay before retry number `attempt` (1-based): exponential,
+    /// capped at an hour, with ±50 % jitter.
+    pub fn retry_backoff(&self, attempt: u32) -> Duration {
+        let base = self.retry_base().as_millis() as f64;
+        let exponential = base * 2f64.powi(attempt.saturating_sub(1).min(30) as i32);
+        let capped = exponential.min(3_600_000.0);
+        Duration::from_millis((capped * (0.5 + pseudo_random_fraction())) as u64)
+    }
+}
+
 /// Everything `parquetry serve` needs.
 #[derive(Args, Clone, Debug)]
 pub struct ServeSettings {
@@ -214,6 +277,9 @@ pub struct ServeSettings {
 
     #[command(flatten)]
     pub worker: WorkerSettings,
+
+    #[command(flatten)]
+    pub webhooks: WebhookSettings,
 }
 
 /// Everything `parquetry migrate` needs.
@@ -258,6 +324,9 @@ pub struct WorkerProcessSettings {
 
     #[command(flatten)]
     pub worker: WorkerSettings,
+
+    #[command(flatten)]
+    pub webhooks: WebhookSettings,
 }
 
 impl WorkerProcessSettings {

@@ -26,6 +26,11 @@ pub const UNSUPPORTED_MEDIA_TYPE: ErrorCode = "unsupported-media-type";
 pub const INVALID_QUERY: ErrorCode = "invalid-query";
 pub const INVALID_CURSOR: ErrorCode = "invalid-cursor";
 pub const CROSS_ORIGIN_FORBIDDEN: ErrorCode = "cross-origin-forbidden";
+/// A `callback_url` that is not http(s), does not resolve, or reaches an
+/// address webhooks may not call (loopback, private, link-local, metadata).
+pub const CALLBACK_URL_REFUSED: ErrorCode = "callback-url-refused";
+/// A `callback_url` on a server with no webhook secret configured.
+pub const WEBHOOKS_DISABLED: ErrorCode = "webhooks-disabled";
 
 // Routes and jobs.
 pub const NOT_FOUND: ErrorCode = "not-found";

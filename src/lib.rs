@@ -12,4 +12,5 @@ pub mod jobs;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+pub mod webhooks;
 pub mod worker;

@@ -21,6 +21,7 @@ use crate::jobs::JobStore;
 use crate::storage::Storage;
 use crate::telemetry::metrics::MetricsPipeline;
 use crate::telemetry::{self, ExporterChoice};
+use crate::webhooks::{Dispatcher, Webhooks};
 use crate::worker::{WorkerContext, WorkerPool};
 use queue_gauges::QueueGaugeRole;
 /// The PostgreSQL advisory lock whose holder reports the queue gauges.
@@ -64,12 +65,14 @@ pub struct Application {
     metrics: Arc<MetricsPipeline>,
     queue_gauges: QueueGaugeRole,
     shutdown_grace: Duration,
+    webhooks: Option<Dispatcher>,
 }
 
 impl Application {
     /// Connects, migrates, binds `settings.bind` (port 0 picks a free port)
     /// and starts the workers.
     pub async fn build(settings: ServeSettings) -> anyhow::Result<Application> {
+        let webhooks = Webhooks::from_settings(&settings.webhooks)?;
         let store = open_store(&settings.database, &settings.storage, &settings.worker).await?;
         let storage = open_storage(&settings.storage, settings.min_free_disk_bytes).await?;
         let allowed_origins =
@@ -91,6 +94,7 @@ impl Application {
             max_queued_jobs: settings.max_queued_jobs,
             max_attempts: settings.worker.max_attempts.clamp(1, 1000) as i32,
             trace_url: settings.trace_url.clone(),
+            webhooks: webhooks.clone(),
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -106,6 +110,9 @@ impl Application {
         .shutdown_timeout(30)
         .run();
 
+        // Every process delivers webhooks, API-only ones too: deliveries do
+        // not wait for a worker process to be up.
+        let dispatcher = Dispatcher::start(store.clone(), webhooks, settings.trace_url.clone())?;
         let workers = if settings.worker.worker_count() > 0 {
             Some(
                 WorkerPool::start(WorkerContext {
@@ -127,6 +134,7 @@ impl Application {
             metrics,
             queue_gauges,
             shutdown_grace: settings.worker.shutdown_grace(),
+            webhooks: dispatcher,
         })
     }
 
@@ -147,6 +155,11 @@ impl Application {
         handle.stop(true).await;
         if let Some(workers) = self.workers {
             workers.shutdown(self.shutdown_grace).await;
+        }
+        // After the workers: their last jobs' events are in the outbox for
+        // any process to deliver, this one's attempts in flight end here.
+        if let Some(dispatcher) = self.webhooks {
+            dispatcher.shutdown().await;
         }
         drop(self.queue_gauges);
         self.metrics.shutdown().await;
@@ -192,6 +205,7 @@ pub async fn run_workers_only(settings: WorkerProcessSettings) -> anyhow::Result
             settings.database.database_url.is_some(),
             "parquetry worker shares the job table through PostgreSQL: set DATABASE_URL"
         );
+        let webhooks = Webhooks::from_settings(&settings.webhooks)?;
         let store = open_store(&settings.database, &settings.storage, &settings.worker).await?;
         // Workers accept no uploads: no free-space floor to keep.
         let storage = open_storage(&settings.storage, 0).await?;
@@ -219,6 +233,7 @@ pub async fn run_workers_only(settings: WorkerProcessSettings) -> anyhow::Result
         let metrics_task = metrics_server.map(tokio::spawn);
         let queue_gauges =
             QueueGaugeRole::start(store.clone(), metrics.metrics.queue.clone()).await;
+        let dispatcher = Dispatcher::start(store.clone(), webhooks, None)?;
         let workers = WorkerPool::start(WorkerContext {
             store,
             storage,
@@ -229,6 +244,9 @@ pub async fn run_workers_only(settings: WorkerProcessSettings) -> anyhow::Result
         shutdown_signal().await;
         tracing::info!("shutting down");
         workers.shutdown(settings.worker.shutdown_grace()).await;
+        if let Some(dispatcher) = dispatcher {
+            dispatcher.shutdown().await;
+        }
         drop(queue_gauges);
         // Served until the jobs are settled: a last scrape sees them.
         if let Some(handle) = metrics_handle {

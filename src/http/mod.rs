@@ -13,6 +13,7 @@ mod upload_body;
 mod views;
 
 use std::sync::Arc;
+mod webhook_view;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -43,6 +44,8 @@ pub struct AppState {
     pub max_queued_jobs: u64,
     pub max_attempts: i32,
     pub trace_url: Option<String>,
+    /// Checks uploads' `callback_url` (see `crate::webhooks`).
+    pub webhooks: crate::webhooks::Webhooks,
 }
 
 /// Every route of the API as `(method, path)`, as `openapi.yaml` must list them.

@@ -48,6 +48,10 @@ pub enum ApiError {
     IdempotencyKeyReused,
     #[error("{0}")]
     CrossOriginForbidden(String),
+    #[error("{0}")]
+    CallbackUrlRefused(String),
+    #[error("this server sends no webhooks: it has no signing secret (--webhook-secret / PARQUETRY_WEBHOOK_SECRET); upload without callback_url")]
+    WebhooksDisabled,
     #[error("the upload has no part named `file`{}; send the CSV as `-F file=@data.csv` or as the raw request body", missing_file_parts(.0))]
     MissingFile(Vec<String>),
     #[error("the multipart body could not be read: {0}")]
@@ -113,6 +117,8 @@ impl ApiError {
             ApiError::InvalidFilename(_) => code::INVALID_FILENAME,
             ApiError::IdempotencyKeyReused => code::IDEMPOTENCY_KEY_REUSED,
             ApiError::CrossOriginForbidden(_) => code::CROSS_ORIGIN_FORBIDDEN,
+            ApiError::CallbackUrlRefused(_) => code::CALLBACK_URL_REFUSED,
+            ApiError::WebhooksDisabled => code::WEBHOOKS_DISABLED,
             ApiError::MissingFile(_) => code::MISSING_FILE,
             ApiError::InvalidMultipart(_) => code::INVALID_MULTIPART,
             ApiError::UploadInterrupted(_) => code::UPLOAD_INTERRUPTED,
@@ -157,6 +163,8 @@ impl ApiError {
             ApiError::InvalidFilename(_) => "Invalid file name",
             ApiError::IdempotencyKeyReused => "Idempotency key reused",
             ApiError::CrossOriginForbidden(_) => "Cross-origin request refused",
+            ApiError::CallbackUrlRefused(_) => "Callback URL refused",
+            ApiError::WebhooksDisabled => "Webhooks disabled",
             ApiError::NotReady { .. } => "Not ready",
             ApiError::InvalidValue(_) => "Invalid value",
             ApiError::MissingFile(_) => "No file in the upload",
@@ -237,7 +245,9 @@ impl ResponseError for ApiError {
             | ApiError::EmptyFile
             | ApiError::InvalidHeader(_)
             | ApiError::InvalidQuery(_)
-            | ApiError::InvalidCursor => StatusCode::BAD_REQUEST,
+            | ApiError::InvalidCursor
+            | ApiError::CallbackUrlRefused(_)
+            | ApiError::WebhooksDisabled => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UploadTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,

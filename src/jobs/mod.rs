@@ -9,6 +9,7 @@ mod spans;
 mod sqlite;
 mod store;
 mod wakeup;
+mod webhooks;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -19,6 +20,7 @@ pub use error::{StoreError, StoreResult};
 pub use options::StoredOptions;
 pub use store::{JobStore, SQLITE_FILE};
 pub use wakeup::QueueListener;
+pub use webhooks::{AttemptOutcome, ClaimedDelivery, WebhookDelivery};
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -116,6 +118,11 @@ pub struct Job {
     /// Digest of the request that created the job with its idempotency key.
     pub request_digest: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// Where the job's webhook goes when it finishes, if anywhere.
+    pub callback_url: Option<String>,
+    /// The webhook's delivery, once the job finished (reads of one job or a
+    /// list only; writes return the job without it).
+    pub webhook: Option<WebhookDelivery>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -134,6 +141,8 @@ pub struct NewJob {
     pub idempotency_key: Option<String>,
     pub request_digest: Option<String>,
     pub max_attempts: i32,
+    /// Where the job's webhook goes when it finishes, if anywhere.
+    pub callback_url: Option<String>,
 }
 
 /// What `JobStore::insert` did.

@@ -36,6 +36,15 @@ macro_rules! dispatch {
     };
 }
 
+/// The outcome of a statement that may have finished a job, after waking
+/// this process's webhook dispatcher: the finish wrote its delivery.
+fn finishing<T>(outcome: StoreResult<T>) -> StoreResult<T> {
+    if outcome.is_ok() {
+        super::webhooks::wake_local();
+    }
+    outcome
+}
+
 /// How long a statement waits for a pooled connection before the store says
 /// the database is unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -275,7 +284,7 @@ impl JobStore {
         error: &JobError,
         backoff: Duration,
     ) -> StoreResult<Option<Job>> {
-        dispatch!(self, retry(id, worker_id, error, backoff))
+        finishing(dispatch!(self, retry(id, worker_id, error, backoff)))
     }
 
     /// Gives a job back to the queue without spending an attempt (shutdown).
@@ -285,12 +294,12 @@ impl JobStore {
 
     /// Puts back in the queue running jobs whose worker stopped heartbeating.
     pub async fn requeue_stale(&self, lease_timeout: Duration) -> StoreResult<Vec<Uuid>> {
-        dispatch!(self, requeue_stale(lease_timeout))
+        finishing(dispatch!(self, requeue_stale(lease_timeout)))
     }
 
     /// Cancels a queued or running job, or deletes a finished one.
     pub async fn remove(&self, id: Uuid) -> StoreResult<Removal> {
-        dispatch!(self, remove(id))
+        finishing(dispatch!(self, remove(id)))
     }
 
     /// Jobs waiting in the queue, for back-pressure on uploads.

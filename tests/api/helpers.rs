@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
-use parquetry::config::{DatabaseSettings, ServeSettings, StorageSettings, WorkerSettings};
+use parquetry::config::{
+    DatabaseSettings, ServeSettings, StorageSettings, WebhookSettings, WorkerSettings,
+};
 use parquetry::startup::Application;
 use serde_json::Value;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
@@ -204,6 +206,7 @@ pub fn settings(database_url: &str, data_dir: &std::path::Path, workers: usize) 
             retention_secs: 24 * 60 * 60,
             orphan_grace_secs: 600,
         },
+        webhooks: WebhookSettings::parse_defaults(),
     }
 }
 

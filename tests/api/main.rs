@@ -20,5 +20,6 @@ mod store;
 mod telemetry;
 mod upload;
 mod upload_checks;
+mod webhooks;
 mod worker_metrics;
 mod workers;
