@@ -207,7 +207,7 @@ async fn event_of(context: &Context, delivery: &ClaimedDelivery) -> Option<(Stri
     let body = serde_json::json!({
         "id": event_id,
         "type": delivery.event_type,
-        "timestamp": delivery.event_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "timestamp": delivery.event_at.to_rfc3339_opts(SecondsFormat::Micros, true),
         "data": data,
     })
     .to_string();

@@ -166,6 +166,29 @@ async fn a_finished_job_is_posted_signed_and_delivered_once_after_a_500() {
 }
 
 #[tokio::test]
+async fn the_embedded_sqlite_store_delivers_and_retries_too() {
+    let receiver = Receiver::start(&["--fail-first", "1"]);
+    let app = spawn_app_with(|settings| {
+        // No database URL: the job table (and its outbox) is the SQLite file.
+        settings.database.database_url = None;
+        settings.webhooks.webhook_secret = Some(SECRET.into());
+        settings.webhooks.webhook_allow_private = true;
+        settings.webhooks.webhook_retry_base_ms = 200;
+    })
+    .await;
+    let job = upload_with_callback(&app, &receiver.url("/hook")).await;
+    let id = job["id"].as_str().unwrap();
+
+    let job = wait_for_webhook(&app, id, "delivered").await;
+    assert_eq!(job["webhook"]["attempts"], 2);
+    let deliveries = receiver.deliveries();
+    let answered: Vec<_> = deliveries.iter().map(|d| d["answered"].clone()).collect();
+    assert_eq!(answered, [500, 204]);
+    assert!(deliveries.iter().all(|d| d["verified"] == true));
+    assert_eq!(deliveries[1]["body"]["data"]["id"], id);
+}
+
+#[tokio::test]
 async fn an_answer_of_4xx_other_than_429_is_not_retried() {
     let receiver = Receiver::start(&["--status", "410"]);
     let app = app_with_webhooks().await;
