@@ -1,10 +1,12 @@
 //! The command line: `serve`, `worker`, `migrate`, `convert` and `inspect`.
 
+mod pipe;
+
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use parquetry_convert::{convert, ConvertOptions};
 
 use crate::config::{MigrateSettings, ServeSettings, WorkerProcessSettings};
@@ -17,6 +19,43 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Parses the command line and the environment. Each setting's help
+    /// names its variable in its own sentence, so clap's `[env: NAME=value]`
+    /// is hidden: it said the name twice, and showed the value (a
+    /// `DATABASE_URL` with its password).
+    pub fn from_env_and_args() -> Cli {
+        let command = hide_env(Cli::command()).mut_subcommand("worker", |worker| {
+            worker.mut_arg("workers", |workers| {
+                workers
+                    .help(
+                        "Conversions run at once in this process (`PARQUETRY_WORKERS`, \
+                         default: the number of cores)",
+                    )
+                    .value_parser(at_least_one_worker)
+            })
+        });
+        Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|error| error.exit())
+    }
+}
+
+fn hide_env(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| arg.hide_env(true))
+        .mut_subcommands(hide_env)
+}
+
+/// `parquetry worker --workers 0` would run nothing: API-only is `serve`'s.
+fn at_least_one_worker(value: &str) -> Result<usize, String> {
+    match value.trim().parse::<usize>() {
+        Ok(0) => Err("a worker process runs at least one conversion; \
+                      `parquetry serve --workers 0` is the API without workers"
+            .into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("expected a number of conversions, got `{value}`")),
+    }
+}
+
 // Parsed once at start-up: the size of the variants does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
@@ -27,7 +66,8 @@ pub enum Command {
     Worker(WorkerProcessSettings),
     /// Apply the database migrations and exit.
     Migrate(MigrateSettings),
-    /// Convert one CSV file to Parquet with the conversion engine directly.
+    /// Convert one CSV file to Parquet with the conversion engine directly
+    /// (`-` for standard input or output); prints a JSON summary.
     Convert(ConvertArgs),
     /// Show what the conversion would make of a file, from its first bytes:
     /// dialect, skipped lines, column types and why, the first rows, and the
@@ -37,11 +77,22 @@ pub enum Command {
 
 /// `parquetry convert IN.csv OUT.parquet [options]`: the options are the ones
 /// the API takes in its query string or multipart fields.
+///
+/// The summary of the conversion (rows, columns and their types, dialect) is
+/// printed as JSON on standard output, or on standard error when the Parquet
+/// file goes to standard output (`OUT` is `-`). Errors go to standard error.
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    parquetry convert sales.csv sales.parquet --delimiter ';'\n  \
+    zcat big.csv.gz | parquetry convert - - > big.parquet\n\n\
+    With `-`, standard input is copied to a temporary file (TMPDIR) first, and \
+    the Parquet file is written to one and copied to standard output once it is \
+    complete: memory stays bounded, disk holds the input and the output meanwhile.")]
 pub struct ConvertArgs {
-    /// The CSV file (plain, gzip, zstd, or a zip archive).
+    /// The CSV file (plain, gzip, zstd, or a zip archive); `-` reads standard input.
     pub input: PathBuf,
-    /// Where to write the Parquet file.
+    /// Where to write the Parquet file; `-` writes it to standard output (the
+    /// summary then goes to standard error).
     pub output: PathBuf,
     #[command(flatten)]
     pub options: OptionFlags,
@@ -176,21 +227,38 @@ impl OptionFlags {
     }
 }
 
-/// Runs `parquetry convert` and prints the report as JSON on stdout.
+/// Runs `parquetry convert` and prints the report as JSON: on stdout, or on
+/// stderr when stdout carries the Parquet file.
 pub fn run_convert(args: ConvertArgs) -> anyhow::Result<()> {
     let options = args.options.decode()?;
     let never_canceled = AtomicBool::new(false);
     let rejects = args.rejects.as_deref();
-    let report = convert(
-        &args.input,
-        &args.output,
-        rejects,
-        &options,
-        &never_canceled,
-    )
-    .map_err(described)
-    .with_context(|| format!("converting {}", args.input.display()))?;
-    println!("{}", serde_json::to_string_pretty(&report)?);
+    let (from_stdin, to_stdout) = (pipe::is_stdio(&args.input), pipe::is_stdio(&args.output));
+    let spool = (from_stdin || to_stdout)
+        .then(pipe::Spool::new)
+        .transpose()?;
+    let input = match &spool {
+        Some(spool) if from_stdin => spool.take_stdin()?,
+        _ => args.input.clone(),
+    };
+    let output = match &spool {
+        Some(spool) if to_stdout => spool.path("output.parquet"),
+        _ => args.output.clone(),
+    };
+    let shown = match from_stdin {
+        true => "standard input".to_string(),
+        false => args.input.display().to_string(),
+    };
+    let report = convert(&input, &output, rejects, &options, &never_canceled)
+        .map_err(described)
+        .with_context(|| format!("converting {shown}"))?;
+    let summary = serde_json::to_string_pretty(&report)?;
+    if to_stdout {
+        pipe::send_to_stdout(&output)?;
+        eprintln!("{summary}");
+    } else {
+        println!("{summary}");
+    }
     Ok(())
 }
 
@@ -211,13 +279,22 @@ pub fn run_inspect(args: InspectArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// An engine error with its code, line and column, for the terminal.
+/// An engine error with its code, line and column, for the terminal; the
+/// message usually names its line and column already, and says them once.
 fn described(error: parquetry_convert::ConvertError) -> anyhow::Error {
-    let mut text = format!("{} ({})", error, error.code());
-    if let Some(line) = error.line {
+    let message = error.to_string();
+    let mut text = format!("{message} ({})", error.code());
+    if let Some(line) = error
+        .line
+        .filter(|line| !message.contains(&format!("line {line}")))
+    {
         text.push_str(&format!(", line {line}"));
     }
-    if let Some(column) = &error.column {
+    if let Some(column) = error
+        .column
+        .as_ref()
+        .filter(|c| !message.contains(c.as_str()))
+    {
         text.push_str(&format!(", column {column}"));
     }
     anyhow::anyhow!(text)

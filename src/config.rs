@@ -12,7 +12,7 @@ pub struct DatabaseSettings {
     /// PostgreSQL connection URL (`DATABASE_URL`). Without it, `serve`
     /// keeps its job table in an embedded SQLite file under the data
     /// directory; `worker` needs it, since workers share PostgreSQL.
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
 
     /// Most connections this process opens (`PARQUETRY_DATABASE_MAX_CONNECTIONS`).
@@ -282,14 +282,20 @@ pub struct ServeSettings {
     pub webhooks: WebhookSettings,
 }
 
-/// Everything `parquetry migrate` needs.
+/// Everything `parquetry migrate` needs, and nothing else: the database,
+/// and where an embedded SQLite job table would be.
 #[derive(Args, Clone, Debug)]
 pub struct MigrateSettings {
-    #[command(flatten)]
-    pub database: DatabaseSettings,
+    /// PostgreSQL connection URL of the database to migrate (`DATABASE_URL`).
+    /// Unset: the embedded SQLite job table under the data directory is
+    /// migrated if it exists; none is created.
+    #[arg(long, env = "DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
 
-    #[command(flatten)]
-    pub storage: StorageSettings,
+    /// Directory of the embedded SQLite job table, used without a database
+    /// URL (`PARQUETRY_DATA_DIR`).
+    #[arg(long, env = "PARQUETRY_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
 }
 
 impl WorkerSettings {

@@ -1,10 +1,9 @@
 //! The `parquetry` binary: a thin dispatcher over the library.
 
-use clap::Parser;
 use parquetry::cli::{Cli, Command};
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_env_and_args();
     let outcome = match cli.command {
         Command::Convert(args) => parquetry::cli::run_convert(args),
         Command::Inspect(args) => parquetry::cli::run_inspect(args),

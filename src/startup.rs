@@ -301,10 +301,29 @@ async fn metrics_endpoint(
         .body(exposition.body)
 }
 
-/// `parquetry migrate`.
+/// `parquetry migrate`: says which database it migrated. Without a database
+/// URL it migrates an existing SQLite job table but creates none: a missing
+/// `DATABASE_URL` in a deployment that meant PostgreSQL must fail loudly,
+/// not leave a fresh SQLite file behind and report success.
 pub async fn migrate(settings: MigrateSettings) -> anyhow::Result<()> {
-    let worker = WorkerSettings::parse_defaults();
-    open_store(&settings.database, &settings.storage, &worker).await?;
-    println!("migrations applied");
+    let retention = WorkerSettings::parse_defaults().retention();
+    let url = settings.database_url.as_deref();
+    if url.is_none() {
+        let file = settings.data_dir.join(crate::jobs::SQLITE_FILE);
+        anyhow::ensure!(
+            file.exists(),
+            "DATABASE_URL is not set and there is no SQLite job table at {}: nothing was \
+             migrated and no file was created. Set DATABASE_URL (or --database-url) to \
+             migrate a PostgreSQL database; `parquetry serve` creates and migrates the \
+             SQLite file itself when it starts without one",
+            file.display()
+        );
+        println!(
+            "DATABASE_URL is not set: migrating the embedded SQLite job table {}",
+            file.display()
+        );
+    }
+    let store = JobStore::connect(url, &settings.data_dir, 1, retention).await?;
+    println!("migrations applied to the {}", store.describe());
     Ok(())
 }

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::problem::ApiError;
 use super::views::{JobListView, JobView};
+use super::wait::{self, WaitQuery};
 use super::AppState;
 use crate::jobs::{JobStatus, ListCursor, Removal};
 
@@ -36,12 +37,19 @@ pub(super) async fn find(state: &AppState, id: Uuid) -> Result<crate::jobs::Job,
     }
 }
 
+/// The job; with `?wait=SECONDS`, once its status changes (at once when it
+/// has finished), or as it is when the time is up.
 pub async fn get_job(
     path: web::Path<String>,
+    query: web::Query<WaitQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_job_id(&path)?;
-    let job = find(&state, id).await?;
+    let patience = query.duration()?;
+    let mut job = find(&state, id).await?;
+    if let Some(patience) = patience {
+        job = wait::status_change(&state, id, job.status, patience).await?;
+    }
     Ok(HttpResponse::Ok().json(JobView::new(job, state.trace_url.as_deref())))
 }
 

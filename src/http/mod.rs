@@ -1,6 +1,7 @@
 //! The HTTP API (v1): routes, shared state and the telemetry middleware.
 
 mod download;
+mod events;
 mod inspect;
 mod jobs;
 mod origin;
@@ -8,12 +9,15 @@ mod preview;
 mod problem;
 mod range;
 mod rejects;
+mod rfc3339;
 mod upload;
 mod upload_body;
+mod timeline;
 mod views;
+mod webhook_view;
+mod wait;
 
 use std::sync::Arc;
-mod webhook_view;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -58,6 +62,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("head", "/v1/jobs/{id}/result"),
     ("get", "/v1/jobs/{id}/preview"),
     ("get", "/v1/jobs/{id}/rejects"),
+    ("get", "/v1/jobs/{id}/events"),
     ("post", "/v1/inspect"),
     ("get", "/healthz"),
     ("get", "/readyz"),
@@ -98,6 +103,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(
             web::resource("/v1/jobs/{id}/rejects")
                 .route(web::get().to(rejects::get_rejects))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/v1/jobs/{id}/events")
+                .route(web::get().to(events::job_events))
                 .default_service(web::to(method_not_allowed)),
         )
         .service(

@@ -68,7 +68,7 @@ pub enum ApiError {
     RangeNotSatisfiable(u64),
     #[error("the upload is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: u64 },
-    #[error("content type {0:?} is not accepted: send multipart/form-data, or the raw CSV as text/csv, application/octet-stream, application/gzip or application/zstd")]
+    #[error("content type {0:?} is not accepted: send multipart/form-data, or the raw CSV with no content type or as one of {accepted}", accepted = super::upload_body::RAW_MEDIA_TYPES.join(", "))]
     UnsupportedMediaType(String),
     #[error("no job with this id")]
     NotFound,

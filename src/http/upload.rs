@@ -15,8 +15,10 @@ use uuid::Uuid;
 use super::problem::ApiError;
 use super::upload_body::{self, BodyWriter, OptionPairs, StoredUpload};
 use super::views::JobView;
+use super::wait::{self, WaitQuery};
 use super::AppState;
 use crate::jobs::{Inserted, Job, NewJob, StoredOptions};
+use crate::webhooks::CallbackRefused;
 use crate::telemetry;
 
 /// Longest accepted file name, in bytes (a common file-system limit).
@@ -27,7 +29,9 @@ pub async fn create_job(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let received_at = chrono::Utc::now();
     let idempotency_key = idempotency_key(&request)?;
+    let patience = WaitQuery::from_query_string(request.query_string())?.duration()?;
     let declared = declared_length(&request);
     if declared.is_some_and(|length| length > state.max_upload_bytes) {
         return Err(ApiError::PayloadTooLarge {
@@ -37,7 +41,8 @@ pub async fn create_job(
     refuse_when_overloaded(&state, declared).await?;
     let id = Uuid::now_v7();
     let with_digest = idempotency_key.is_some();
-    let (stored, filename, options) = receive(&request, payload, &state, id, with_digest).await?;
+    let (stored, filename, options, callback_url) =
+        receive(&request, payload, &state, id, with_digest).await?;
     state.metrics.upload_bytes.add(stored.bytes, &[]);
 
     let request_digest = stored
@@ -55,6 +60,8 @@ pub async fn create_job(
         idempotency_key,
         request_digest: request_digest.clone(),
         max_attempts: state.max_attempts,
+        received_at,
+        callback_url,
     };
     let job = match enqueue(&state, new_job).await {
         Ok(Inserted::Created(job)) => job,
@@ -71,9 +78,47 @@ pub async fn create_job(
     };
     state.metrics.jobs_created.add(1, &[]);
     tracing::info!(job_id = %id, input.bytes = stored.bytes as i64, "job queued");
-    Ok(HttpResponse::Accepted()
-        .insert_header((header::LOCATION, format!("/v1/jobs/{id}")))
-        .json(JobView::new(job, state.trace_url.as_deref())))
+    match patience {
+        Some(patience) => answer_when_finished(&state, job, patience).await,
+        None => Ok(accepted(job, &state)),
+    }
+}
+
+/// 202: the job is stored and will run.
+fn accepted(job: Job, state: &AppState) -> HttpResponse {
+    HttpResponse::Accepted()
+        .insert_header((header::LOCATION, format!("/v1/jobs/{}", job.id)))
+        .json(JobView::new(job, state.trace_url.as_deref()))
+}
+
+/// `POST /v1/jobs?wait=SECONDS`: a job that finishes within the time is
+/// answered 200 as it finished, with its result's `Location` when it
+/// succeeded; one still queued or running is answered 202, as without
+/// `wait`.
+async fn answer_when_finished(
+    state: &AppState,
+    job: Job,
+    patience: std::time::Duration,
+) -> Result<HttpResponse, ApiError> {
+    let id = job.id;
+    let job = match wait::finished(state, id, patience).await {
+        Ok(job) => job,
+        // The job is stored: a failure to read it back must not turn the
+        // upload into an error the client would retry.
+        Err(error) => {
+            tracing::warn!(job_id = %id, error = %error, "could not wait for the job; answering 202");
+            return Ok(accepted(job, state));
+        }
+    };
+    if !job.status.is_finished() {
+        return Ok(accepted(job, state));
+    }
+    let mut answer = HttpResponse::Ok();
+    answer.insert_header((header::CONTENT_LOCATION, format!("/v1/jobs/{id}")));
+    if job.status == crate::jobs::JobStatus::Succeeded {
+        answer.insert_header((header::LOCATION, format!("/v1/jobs/{id}/result")));
+    }
+    Ok(answer.json(JobView::new(job, state.trace_url.as_deref())))
 }
 
 /// Checks what can be checked before the body, stores the body as job
@@ -86,12 +131,19 @@ async fn receive(
     state: &AppState,
     id: Uuid,
     with_digest: bool,
-) -> Result<(StoredUpload, String, serde_json::Value), ApiError> {
+) -> Result<(StoredUpload, String, serde_json::Value, Option<String>), ApiError> {
     let mut options: OptionPairs =
         serde_urlencoded::from_str(request.query_string()).map_err(|error| {
             ApiError::InvalidQuery(format!("the query string is malformed: {error}"))
         })?;
     let query_filename = take_option(&mut options, "filename");
+    // A refused callback in the query string costs no upload.
+    let query_callback = match take_callback(&mut options)? {
+        Some(given) => Some(job_callback(state, Some(&given)).await?),
+        None => None,
+    };
+    // Read by `create_job`: how long to wait for the job, not an option.
+    while take_option(&mut options, "wait").is_some() {}
     let multipart = is_multipart(request);
     if !multipart {
         check_raw_content_type(request)?;
@@ -134,11 +186,18 @@ async fn receive(
             upload.bytes as f64 / seconds,
         );
     }
+    let callback_url = match form_callback(state, &mut options, query_callback).await {
+        Ok(callback_url) => callback_url,
+        Err(error) => {
+            remove_upload(state, id).await;
+            return Err(error);
+        }
+    };
     let form_filename = take_option(&mut options, "filename");
     let accepted = job_filename(query_filename.or(form_filename), &upload)
-        .and_then(|filename| decode_options(&options).map(|_| filename));
+        .and_then(|filename| stored_options(&options).map(|options| (filename, options)));
     match accepted {
-        Ok(filename) => Ok((upload, filename, StoredOptions::new(options).to_json())),
+        Ok((filename, options)) => Ok((upload, filename, options, callback_url)),
         Err(error) => {
             remove_upload(state, id).await;
             Err(error)
@@ -146,15 +205,70 @@ async fn receive(
     }
 }
 
+/// The `callback_url` field or parameter, which may be given once.
+fn take_callback(options: &mut OptionPairs) -> Result<Option<String>, ApiError> {
+    let given = take_option(options, "callback_url");
+    if take_option(options, "callback_url").is_some() {
+        return Err(ApiError::InvalidOption(
+            "callback_url is given more than once".into(),
+        ));
+    }
+    Ok(given)
+}
+
+/// The job's callback URL, `given` checked (see `crate::webhooks`), or the
+/// server's default.
+async fn job_callback(state: &AppState, given: Option<&str>) -> Result<Option<String>, ApiError> {
+    state
+        .webhooks
+        .callback_url(given)
+        .await
+        .map_err(|refused| match refused {
+            CallbackRefused::Disabled => ApiError::WebhooksDisabled,
+            CallbackRefused::Refused(message) => ApiError::CallbackUrlRefused(message),
+        })
+}
+
+/// The job's callback URL once the form's fields are read: the query's
+/// (already checked), or the form's, but not both.
+async fn form_callback(
+    state: &AppState,
+    options: &mut OptionPairs,
+    query_callback: Option<Option<String>>,
+) -> Result<Option<String>, ApiError> {
+    let form = take_callback(options)?;
+    match (query_callback, form) {
+        (Some(_), Some(_)) => Err(ApiError::InvalidOption(
+            "callback_url is given both in the query string and as a form field".into(),
+        )),
+        (Some(checked), None) => Ok(checked),
+        (None, form) => job_callback(state, form.as_deref()).await,
+    }
+}
+
 /// Decodes the options as the worker will, so a mistake is a 400 now rather
 /// than a failed job later.
 pub(super) fn decode_options(options: &OptionPairs) -> Result<ConvertOptions, ApiError> {
-    ConvertOptions::from_pairs(options.iter().map(|(n, v)| (n.as_str(), v.as_str()))).map_err(
-        |refused| match refused {
-            OptionsRefused::TooLarge(message) => ApiError::OptionsTooLarge(message),
-            OptionsRefused::Invalid(error) => ApiError::InvalidOption(error.to_string()),
-        },
-    )
+    ConvertOptions::from_pairs(options.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+        .map_err(refused_options)
+}
+
+/// The options as the job stores and echoes them: as the engine understood
+/// them (`{" Delimiter ":" ;"}` is stored as `{"delimiter":";"}`), so the job
+/// shows what the conversion will use, and the worker decodes the same.
+fn stored_options(options: &OptionPairs) -> Result<serde_json::Value, ApiError> {
+    let pairs =
+        ConvertOptions::normalised_pairs(options.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+            .map_err(refused_options)?;
+    let pairs = pairs.into_iter().map(|(n, v)| (n.to_string(), v)).collect();
+    Ok(StoredOptions::new(pairs).to_json())
+}
+
+fn refused_options(refused: OptionsRefused) -> ApiError {
+    match refused {
+        OptionsRefused::TooLarge(message) => ApiError::OptionsTooLarge(message),
+        OptionsRefused::Invalid(error) => ApiError::InvalidOption(error.to_string()),
+    }
 }
 
 /// The job's file name: the `filename` option, else the multipart part's,
@@ -296,18 +410,7 @@ pub(super) fn is_multipart(request: &HttpRequest) -> bool {
 /// is accepted too; structured types that cannot be a CSV are refused.
 pub(super) fn check_raw_content_type(request: &HttpRequest) -> Result<(), ApiError> {
     let kind = content_type(request);
-    let accepted = kind.is_empty()
-        || kind.starts_with("text/")
-        || matches!(
-            kind.as_str(),
-            "application/octet-stream"
-                | "application/csv"
-                | "application/x-www-form-urlencoded"
-                | "application/gzip"
-                | "application/x-gzip"
-                | "application/zstd"
-        );
-    if accepted {
+    if upload_body::accepts_raw(&kind) {
         Ok(())
     } else {
         Err(ApiError::UnsupportedMediaType(kind))

@@ -10,6 +10,8 @@ use actix_web::web;
 use futures_util::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 
+use parquetry_convert::ConvertOptions;
+
 use super::problem::ApiError;
 use crate::storage::{UploadError, UploadSink};
 
@@ -18,6 +20,34 @@ use crate::storage::{UploadError, UploadSink};
 const MAX_FIELD_BYTES: usize = 64 * 1024;
 /// Most non-file fields read before the options' own count bound applies.
 const MAX_FIELDS: usize = 64;
+/// The media types a raw upload may have (or none at all); `text/*` is any
+/// text type. The check, the 415 message, README and openapi.yaml all name
+/// this list (a test holds the documents to it).
+pub(super) const RAW_MEDIA_TYPES: &[&str] = &[
+    "text/csv",
+    "text/*",
+    "application/csv",
+    "application/octet-stream",
+    "application/gzip",
+    "application/x-gzip",
+    "application/zstd",
+    // curl's default for `--data-binary`: the body is read as-is, never form-decoded.
+    "application/x-www-form-urlencoded",
+];
+
+/// Whether a raw body of media type `kind` (lower case, no parameters) is accepted.
+pub(super) fn accepts_raw(kind: &str) -> bool {
+    kind.is_empty()
+        || RAW_MEDIA_TYPES
+            .iter()
+            .any(|accepted| match accepted.strip_suffix('*') {
+                Some(prefix) => kind.starts_with(prefix),
+                None => kind == *accepted,
+            })
+}
+
+/// Form fields read beside the conversion options.
+const KNOWN_FIELDS: &[&str] = &["filename", "callback_url"];
 
 /// The options of one upload, in the order given (a name may repeat).
 pub(super) type OptionPairs = Vec<(String, String)>;
@@ -208,9 +238,11 @@ pub(super) async fn receive_multipart(
                     )))
                 } else {
                     other_parts.push(shown_name(&name));
+                    let awaiting_file = writer.is_some();
                     read_text_field(field, idle)
                         .await
-                        .map(|value| options.push((name, value)))
+                        .map(|value| options.push((name.clone(), value)))
+                        .map_err(|error| misnamed_file(error, &name, awaiting_file))
                 }
             }
             Err(error) => Err(error),
@@ -227,6 +259,22 @@ pub(super) async fn receive_multipart(
         return Err(ApiError::MissingFile(other_parts));
     }
     stored.ok_or(ApiError::MissingFile(other_parts))
+}
+
+/// A part that is no option and cannot be one's value (not UTF-8, or too
+/// long) is the CSV sent under another name without a file name
+/// (`-F data=<file.csv`): the mistake to report is the missing `file`.
+fn misnamed_file(error: ApiError, name: &str, awaiting_file: bool) -> ApiError {
+    let option_name =
+        ConvertOptions::canonical_name(name).is_some() || KNOWN_FIELDS.contains(&name);
+    match error {
+        ApiError::InvalidOption(_) | ApiError::OptionsTooLarge(_)
+            if awaiting_file && !option_name =>
+        {
+            ApiError::MissingFile(vec![shown_name(name)])
+        }
+        error => error,
+    }
 }
 
 async fn receive_file_field(
@@ -278,4 +326,25 @@ pub(super) fn shown_name(name: &str) -> String {
         .take(64)
         .map(|c| if c.is_control() { '?' } else { c })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documents_name_every_accepted_raw_media_type() {
+        let readme = include_str!("../../README.md");
+        let openapi = include_str!("../../openapi.yaml");
+        for kind in RAW_MEDIA_TYPES {
+            let quoted = format!("`{kind}`");
+            assert!(readme.contains(&quoted), "README.md does not name {quoted}");
+            assert!(
+                openapi.contains(&quoted),
+                "openapi.yaml does not name {quoted}"
+            );
+        }
+        assert!(accepts_raw("text/tab-separated-values") && accepts_raw(""));
+        assert!(!accepts_raw("application/json") && !accepts_raw("textual/csv"));
+    }
 }

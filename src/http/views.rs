@@ -4,6 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::rfc3339;
+use super::timeline::{self, TimelineEntry};
+use super::webhook_view::WebhookView;
 use crate::jobs::{Job, JobError, JobStatus, ListCursor};
 
 #[derive(Debug, Serialize)]
@@ -19,6 +22,8 @@ pub struct LinksView {
     pub result: String,
     pub preview: String,
     pub rejects: String,
+    /// The job's Server-Sent Events stream.
+    pub events: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,
 }
@@ -28,14 +33,18 @@ pub struct LinksView {
 pub struct JobView {
     pub id: Uuid,
     pub status: JobStatus,
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339::serialize_option")]
     pub started_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "rfc3339::serialize_option")]
     pub finished_at: Option<DateTime<Utc>>,
     pub attempts: i32,
     pub max_attempts: i32,
     /// The error of each attempt that did not succeed.
     pub attempt_errors: serde_json::Value,
     /// When the job and its files will be removed (finished jobs only).
+    #[serde(serialize_with = "rfc3339::serialize_option")]
     pub expires_at: Option<DateTime<Utc>>,
     pub input: InputView,
     pub options: serde_json::Value,
@@ -44,6 +53,14 @@ pub struct JobView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<JobError>,
     pub trace_id: Option<String>,
+    /// How far the running attempt got (running jobs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<serde_json::Value>,
+    /// When each step of the job began and how long it took.
+    pub timeline: Vec<TimelineEntry>,
+    /// The job's webhook, when it has a callback URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookView>,
     pub links: LinksView,
 }
 
@@ -54,12 +71,23 @@ impl JobView {
             (Some(template), Some(trace_id)) => Some(template.replace("{trace_id}", trace_id)),
             _ => None,
         };
+        let timeline = timeline::of(&job);
+        let webhook = WebhookView::of(&job);
+        let progress = if timeline::shows_progress(&job) {
+            job.progress
+        } else {
+            None
+        };
         JobView {
+            progress,
+            timeline,
+            webhook,
             links: LinksView {
                 self_link: format!("/v1/jobs/{}", job.id),
                 result: format!("/v1/jobs/{}/result", job.id),
                 preview: format!("/v1/jobs/{}/preview", job.id),
                 rejects: format!("/v1/jobs/{}/rejects", job.id),
+                events: format!("/v1/jobs/{}/events", job.id),
                 trace,
             },
             id: job.id,
@@ -69,7 +97,7 @@ impl JobView {
             finished_at: job.finished_at,
             attempts: job.attempts,
             max_attempts: job.max_attempts,
-            attempt_errors: job.attempt_errors,
+            attempt_errors: rfc3339::normalise_entries(job.attempt_errors),
             expires_at: job.expires_at,
             input: InputView {
                 filename: job.input_filename,

@@ -1,12 +1,14 @@
 //! The job table: the model of a conversion job and, in `store`, every SQL
 //! statement that touches it.
 
+mod changes;
 mod cursor;
 mod error;
 mod options;
 mod postgres;
 mod spans;
 mod sqlite;
+mod sqlite_rows;
 mod store;
 mod wakeup;
 mod webhooks;
@@ -15,6 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+pub use changes::{Change, JobChanges, JobWatch};
 pub use cursor::ListCursor;
 pub use error::{StoreError, StoreResult};
 pub use options::StoredOptions;
@@ -123,9 +126,15 @@ pub struct Job {
     /// The webhook's delivery, once the job finished (reads of one job or a
     /// list only; writes return the job without it).
     pub webhook: Option<WebhookDelivery>,
+    /// When the upload began to arrive (unknown for jobs of older versions).
+    pub received_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// How far the running attempt got, as its heartbeat last wrote it.
+    pub progress: Option<serde_json::Value>,
+    /// When each stage of the current attempt began: `[{stage, at}]`.
+    pub timeline: serde_json::Value,
 }
 
 /// What an upload hands to the store to enqueue.
@@ -141,8 +150,20 @@ pub struct NewJob {
     pub idempotency_key: Option<String>,
     pub request_digest: Option<String>,
     pub max_attempts: i32,
+    /// When the upload began to arrive.
+    pub received_at: DateTime<Utc>,
     /// Where the job's webhook goes when it finishes, if anywhere.
     pub callback_url: Option<String>,
+}
+
+/// What the heartbeat of a running attempt writes with the lease, and the
+/// attempt's final statement with its outcome.
+#[derive(Debug, Clone, Default)]
+pub struct AttemptReport {
+    /// `None` until the conversion started.
+    pub progress: Option<serde_json::Value>,
+    /// When each stage began: `[{stage, at}]`.
+    pub timeline: serde_json::Value,
 }
 
 /// What `JobStore::insert` did.

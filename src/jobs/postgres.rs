@@ -8,33 +8,42 @@ use sqlx::Row;
 
 use uuid::Uuid;
 
+use super::changes::JobChanges;
 use super::spans::{decode_error, DbTarget};
-use super::{Job, JobError, JobStatus, ListCursor, NewJob, Removal};
+use super::webhooks::jobs_with_webhook;
+use super::{AttemptReport, Job, JobError, JobStatus, ListCursor, NewJob, Removal};
 
 const INSERT: &str = "INSERT INTO jobs (id, input_filename, input_bytes, options, traceparent, \
-     tracestate, trace_id, idempotency_key, max_attempts, request_digest) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+     tracestate, trace_id, idempotency_key, max_attempts, request_digest, received_at, \
+     callback_url) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
      ON CONFLICT (idempotency_key) DO NOTHING RETURNING *";
-const SELECT_ONE: &str = "SELECT * FROM jobs WHERE id = $1";
-const SELECT_BY_IDEMPOTENCY_KEY: &str = "SELECT * FROM jobs WHERE idempotency_key = $1";
+const SELECT_ONE: &str = concat!("SELECT * FROM ", jobs_with_webhook!(), " WHERE id = $1");
+const SELECT_BY_IDEMPOTENCY_KEY: &str =
+    concat!("SELECT * FROM ", jobs_with_webhook!(), " WHERE idempotency_key = $1");
 const SELECT_EXPIRED: &str = "SELECT id FROM expired_jobs WHERE id = $1";
-const LIST: &str = "SELECT * FROM jobs \
+const LIST: &str = concat!("SELECT * FROM ", jobs_with_webhook!(), " \
      WHERE ($1::text IS NULL OR status = $1) \
        AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
-     ORDER BY created_at DESC, id DESC LIMIT $4";
+     ORDER BY created_at DESC, id DESC LIMIT $4");
 /// One autocommitted statement: the row lock of `SKIP LOCKED` lives only as
 /// long as the statement, so no transaction is held while the job converts.
 const CLAIM: &str = "UPDATE jobs SET status = 'running', worker_id = $1, \
-     attempts = attempts + 1, started_at = now(), heartbeat_at = now(), updated_at = now() \
+     attempts = attempts + 1, started_at = now(), heartbeat_at = now(), updated_at = now(), \
+     progress = NULL, timeline = '[]'::jsonb \
      WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND run_after <= now() \
                  ORDER BY created_at, id FOR UPDATE SKIP LOCKED LIMIT 1) \
      RETURNING *";
-const HEARTBEAT: &str = "UPDATE jobs SET heartbeat_at = now(), updated_at = now() \
+/// Renews the lease and records the attempt's progress in the same statement.
+const HEARTBEAT: &str = "UPDATE jobs SET heartbeat_at = now(), updated_at = now(), \
+     progress = $3, timeline = $4 \
      WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING id";
 const SUCCEED: &str = "UPDATE jobs SET status = 'succeeded', result = $3, finished_at = now(), \
+     progress = NULL, timeline = $5, \
      heartbeat_at = NULL, updated_at = now(), expires_at = now() + make_interval(secs => $4) \
      WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING *";
 const FAIL: &str = "UPDATE jobs SET status = 'failed', error_code = $3, error_message = $4, \
+     progress = NULL, timeline = $8, \
      error_line = $5, error_column = $6, finished_at = now(), heartbeat_at = NULL, \
      updated_at = now(), expires_at = now() + make_interval(secs => $7), \
      attempt_errors = attempt_errors || jsonb_build_array(jsonb_build_object( \
@@ -49,12 +58,13 @@ const RETRY: &str = "UPDATE jobs SET \
      finished_at = CASE WHEN attempts >= max_attempts THEN now() END, \
      expires_at = CASE WHEN attempts >= max_attempts THEN now() + make_interval(secs => $6) END, \
      run_after = now() + make_interval(secs => $5), worker_id = NULL, heartbeat_at = NULL, \
+     progress = NULL, \
      updated_at = now(), \
      attempt_errors = attempt_errors || jsonb_build_array(jsonb_build_object( \
          'attempt', attempts, 'code', $3::text, 'message', $4::text, 'at', now())) \
      WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING *";
 /// A graceful shutdown gives the job back without spending an attempt.
-const REQUEUE: &str = "UPDATE jobs SET status = 'queued', worker_id = NULL, \
+const REQUEUE: &str = "UPDATE jobs SET status = 'queued', worker_id = NULL, progress = NULL, \
      heartbeat_at = NULL, attempts = greatest(attempts - 1, 0), updated_at = now() \
      WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING id";
 /// A worker that stopped heartbeating (killed, machine gone) spent its
@@ -66,13 +76,13 @@ const REQUEUE_STALE: &str = "UPDATE jobs SET \
          THEN 'the worker running this job stopped responding on every attempt' END, \
      finished_at = CASE WHEN attempts >= max_attempts THEN now() END, \
      expires_at = CASE WHEN attempts >= max_attempts THEN now() + make_interval(secs => $2) END, \
-     worker_id = NULL, heartbeat_at = NULL, updated_at = now(), \
+     worker_id = NULL, heartbeat_at = NULL, updated_at = now(), progress = NULL, \
      attempt_errors = attempt_errors || jsonb_build_array(jsonb_build_object( \
          'attempt', attempts, 'code', $3::text, \
          'message', 'the worker stopped heartbeating', 'at', now())) \
      WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $1) \
      RETURNING id";
-const CANCEL: &str = "UPDATE jobs SET status = 'canceled', finished_at = now(), \
+const CANCEL: &str = "UPDATE jobs SET status = 'canceled', finished_at = now(), progress = NULL, \
      heartbeat_at = NULL, updated_at = now(), expires_at = now() + make_interval(secs => $2) \
      WHERE id = $1 AND status IN ('queued', 'running') RETURNING traceparent, tracestate";
 const DELETE_FINISHED: &str = "DELETE FROM jobs WHERE id = $1 \
@@ -96,6 +106,8 @@ pub struct PgJobs {
     target: DbTarget,
     /// How long finished jobs and their files are kept.
     retention: Duration,
+    /// Notifications of job changes from every process (one LISTEN).
+    changes: JobChanges,
 }
 
 impl PgJobs {
@@ -108,9 +120,14 @@ impl PgJobs {
                 server_port: Some(options.get_port()),
                 namespace: options.get_database().map(str::to_string),
             },
+            changes: JobChanges::listening(&pool),
             pool,
             retention,
         }
+    }
+
+    pub fn changes(&self) -> &JobChanges {
+        &self.changes
     }
 
     fn retention_secs(&self) -> f64 {
@@ -138,7 +155,9 @@ impl PgJobs {
             .bind(&job.trace_id)
             .bind(&job.idempotency_key)
             .bind(job.max_attempts)
-            .bind(&job.request_digest);
+            .bind(&job.request_digest)
+            .bind(job.received_at)
+            .bind(&job.callback_url);
         let row = self
             .target
             .traced("INSERT enqueue", INSERT, query.fetch_optional(&self.pool))
@@ -217,8 +236,17 @@ impl PgJobs {
 
     /// Renews the lease. `false` when the job is no longer this worker's to
     /// run: canceled, or requeued after its lease went stale.
-    pub async fn heartbeat(&self, id: Uuid, worker_id: &str) -> sqlx::Result<bool> {
-        let query = sqlx::query(HEARTBEAT).bind(id).bind(worker_id);
+    pub async fn heartbeat(
+        &self,
+        id: Uuid,
+        worker_id: &str,
+        report: &AttemptReport,
+    ) -> sqlx::Result<bool> {
+        let query = sqlx::query(HEARTBEAT)
+            .bind(id)
+            .bind(worker_id)
+            .bind(&report.progress)
+            .bind(&report.timeline);
         // No span: a running job heartbeats every few seconds, and a span per beat
         // would bury the job's trace; the job span counts the beats instead.
         let row = query.fetch_optional(&self.pool).await?;
@@ -231,12 +259,14 @@ impl PgJobs {
         id: Uuid,
         worker_id: &str,
         result: &serde_json::Value,
+        timeline: &serde_json::Value,
     ) -> sqlx::Result<Option<Job>> {
         let query = sqlx::query(SUCCEED)
             .bind(id)
             .bind(worker_id)
             .bind(result)
-            .bind(self.retention_secs());
+            .bind(self.retention_secs())
+            .bind(timeline);
         let row = self
             .target
             .traced("UPDATE succeed", SUCCEED, query.fetch_optional(&self.pool))
@@ -250,6 +280,7 @@ impl PgJobs {
         id: Uuid,
         worker_id: &str,
         error: &JobError,
+        timeline: &serde_json::Value,
     ) -> sqlx::Result<Option<Job>> {
         let query = sqlx::query(FAIL)
             .bind(id)
@@ -258,7 +289,8 @@ impl PgJobs {
             .bind(&error.message)
             .bind(error.line)
             .bind(&error.column)
-            .bind(self.retention_secs());
+            .bind(self.retention_secs())
+            .bind(timeline);
         let row = self
             .target
             .traced("UPDATE fail", FAIL, query.fetch_optional(&self.pool))
@@ -414,9 +446,14 @@ fn job_from_row(row: &PgRow) -> sqlx::Result<Job> {
         idempotency_key: row.try_get("idempotency_key")?,
         request_digest: row.try_get("request_digest")?,
         expires_at: row.try_get("expires_at")?,
+        received_at: row.try_get("received_at")?,
+        callback_url: row.try_get("callback_url")?,
+        webhook: super::webhooks::delivery_of_pg_row(row)?,
         created_at: row.try_get("created_at")?,
         started_at: row.try_get("started_at")?,
         finished_at: row.try_get("finished_at")?,
+        progress: row.try_get("progress")?,
+        timeline: row.try_get("timeline")?,
     })
 }
 

@@ -20,6 +20,21 @@ pub struct DbTarget {
     pub namespace: Option<String>,
 }
 
+/// How logs and `parquetry migrate` name the database: never with the
+/// password, which the target does not hold.
+impl std::fmt::Display for DbTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let namespace = self.namespace.as_deref().unwrap_or("(default)");
+        match (self.system, &self.server_address, self.server_port) {
+            ("sqlite", ..) => write!(f, "SQLite file {namespace}"),
+            (_, Some(host), Some(port)) => {
+                write!(f, "PostgreSQL database {namespace} on {host}:{port}")
+            }
+            (_, _, _) => write!(f, "PostgreSQL database {namespace}"),
+        }
+    }
+}
+
 /// `SELECT get` → the operation (`SELECT`) and the span name and
 /// `db.query.summary` (`SELECT jobs get`): statements of one operation (the
 /// claim, a heartbeat, a finish, a cancel are all `UPDATE`s) tell themselves

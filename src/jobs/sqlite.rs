@@ -9,36 +9,45 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::sqlite::SqlitePool;
 use sqlx::Row;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use super::spans::{decode_error, DbTarget};
-use super::{Job, JobError, JobStatus, ListCursor, NewJob, Removal};
+use super::changes::{Change, JobChanges};
+use super::spans::DbTarget;
+use super::webhooks::jobs_with_webhook;
+use super::sqlite_rows::{job_from_row, job_state};
+use super::{AttemptReport, Job, JobError, JobStatus, ListCursor, NewJob, Removal};
 
 const INSERT: &str = "INSERT INTO jobs (id, input_filename, input_bytes, options, traceparent, \
      tracestate, trace_id, idempotency_key, max_attempts, run_after, created_at, updated_at, \
-     request_digest) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?10, ?11) \
+     request_digest, received_at, callback_url) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?10, ?11, ?12, ?13) \
      ON CONFLICT (idempotency_key) DO NOTHING RETURNING *";
-const SELECT_ONE: &str = "SELECT * FROM jobs WHERE id = ?1";
-const SELECT_BY_IDEMPOTENCY_KEY: &str = "SELECT * FROM jobs WHERE idempotency_key = ?1";
+const SELECT_ONE: &str = concat!("SELECT * FROM ", jobs_with_webhook!(), " WHERE id = ?1");
+const SELECT_BY_IDEMPOTENCY_KEY: &str =
+    concat!("SELECT * FROM ", jobs_with_webhook!(), " WHERE idempotency_key = ?1");
 const SELECT_EXPIRED: &str = "SELECT id FROM expired_jobs WHERE id = ?1";
-const LIST: &str = "SELECT * FROM jobs \
+const LIST: &str = concat!("SELECT * FROM ", jobs_with_webhook!(), " \
      WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR (created_at, id) < (?2, ?3)) \
-     ORDER BY created_at DESC, id DESC LIMIT ?4";
+     ORDER BY created_at DESC, id DESC LIMIT ?4");
 const CLAIM: &str = "UPDATE jobs SET status = 'running', worker_id = ?1, \
-     attempts = attempts + 1, started_at = ?2, heartbeat_at = ?2, updated_at = ?2 \
+     attempts = attempts + 1, started_at = ?2, heartbeat_at = ?2, updated_at = ?2, \
+     progress = NULL, timeline = '[]' \
      WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND run_after <= ?2 \
                  ORDER BY created_at, id LIMIT 1) \
      RETURNING *";
-const HEARTBEAT: &str = "UPDATE jobs SET heartbeat_at = ?3, updated_at = ?3 \
+/// Renews the lease and records the attempt's progress in the same statement.
+const HEARTBEAT: &str = "UPDATE jobs SET heartbeat_at = ?3, updated_at = ?3, \
+     progress = ?4, timeline = ?5 \
      WHERE id = ?1 AND worker_id = ?2 AND status = 'running' RETURNING id";
 const SUCCEED: &str = "UPDATE jobs SET status = 'succeeded', result = ?3, finished_at = ?4, \
+     progress = NULL, timeline = ?6, \
      heartbeat_at = NULL, updated_at = ?4, expires_at = ?5 \
      WHERE id = ?1 AND worker_id = ?2 AND status = 'running' RETURNING *";
 const FAIL: &str = "UPDATE jobs SET status = 'failed', error_code = ?3, error_message = ?4, \
+     progress = NULL, timeline = ?10, \
      error_line = ?5, error_column = ?6, finished_at = ?7, heartbeat_at = NULL, \
      updated_at = ?7, expires_at = ?8, \
      attempt_errors = json_insert(attempt_errors, '$[#]', json_object( \
@@ -50,11 +59,11 @@ const RETRY: &str = "UPDATE jobs SET \
      error_message = CASE WHEN attempts >= max_attempts THEN ?4 END, \
      finished_at = CASE WHEN attempts >= max_attempts THEN ?6 END, \
      expires_at = CASE WHEN attempts >= max_attempts THEN ?7 END, \
-     run_after = ?5, worker_id = NULL, heartbeat_at = NULL, updated_at = ?6, \
+     run_after = ?5, worker_id = NULL, heartbeat_at = NULL, updated_at = ?6, progress = NULL, \
      attempt_errors = json_insert(attempt_errors, '$[#]', json_object( \
          'attempt', attempts, 'code', ?3, 'message', ?4, 'at', ?8)) \
      WHERE id = ?1 AND worker_id = ?2 AND status = 'running' RETURNING *";
-const REQUEUE: &str = "UPDATE jobs SET status = 'queued', worker_id = NULL, \
+const REQUEUE: &str = "UPDATE jobs SET status = 'queued', worker_id = NULL, progress = NULL, \
      heartbeat_at = NULL, attempts = max(attempts - 1, 0), updated_at = ?3 \
      WHERE id = ?1 AND worker_id = ?2 AND status = 'running' RETURNING id";
 const REQUEUE_STALE: &str = "UPDATE jobs SET \
@@ -64,12 +73,12 @@ const REQUEUE_STALE: &str = "UPDATE jobs SET \
          THEN 'the worker running this job stopped responding on every attempt' END, \
      finished_at = CASE WHEN attempts >= max_attempts THEN ?2 END, \
      expires_at = CASE WHEN attempts >= max_attempts THEN ?3 END, \
-     worker_id = NULL, heartbeat_at = NULL, updated_at = ?2, \
+     worker_id = NULL, heartbeat_at = NULL, updated_at = ?2, progress = NULL, \
      attempt_errors = json_insert(attempt_errors, '$[#]', json_object( \
          'attempt', attempts, 'code', ?5, \
          'message', 'the worker stopped heartbeating', 'at', ?4)) \
      WHERE status = 'running' AND heartbeat_at < ?1 RETURNING id";
-const CANCEL: &str = "UPDATE jobs SET status = 'canceled', finished_at = ?2, \
+const CANCEL: &str = "UPDATE jobs SET status = 'canceled', finished_at = ?2, progress = NULL, \
      heartbeat_at = NULL, updated_at = ?2, expires_at = ?3 \
      WHERE id = ?1 AND status IN ('queued', 'running') RETURNING traceparent, tracestate";
 const DELETE_FINISHED: &str = "DELETE FROM jobs WHERE id = ?1 \
@@ -105,6 +114,8 @@ pub struct SqliteJobs {
     /// Wakes this process's idle workers when a job becomes claimable: the
     /// in-process stand-in for PostgreSQL's LISTEN/NOTIFY.
     queued: Arc<Notify>,
+    /// Wakes this process's requests waiting on a job that changed.
+    changes: JobChanges,
 }
 
 impl SqliteJobs {
@@ -124,7 +135,20 @@ impl SqliteJobs {
             },
             retention,
             queued: Arc::new(Notify::new()),
+            changes: JobChanges::in_process(),
         }
+    }
+
+    pub fn changes(&self) -> &JobChanges {
+        &self.changes
+    }
+
+    /// Tells waiters that the job a statement returned changed.
+    fn changed(&self, job: sqlx::Result<Option<Job>>) -> sqlx::Result<Option<Job>> {
+        if let Ok(Some(job)) = &job {
+            self.changes.publish(job.id, Change::Status);
+        }
+        job
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -170,7 +194,9 @@ impl SqliteJobs {
             .bind(&job.idempotency_key)
             .bind(job.max_attempts)
             .bind(micros(Utc::now()))
-            .bind(&job.request_digest);
+            .bind(&job.request_digest)
+            .bind(micros(job.received_at))
+            .bind(&job.callback_url);
         let created = self.one("INSERT enqueue", INSERT, query).await?;
         if created.is_some() {
             self.queued.notify_one();
@@ -231,18 +257,28 @@ impl SqliteJobs {
             .bind(micros(Utc::now()))
             .fetch_all(&self.pool)
             .await?;
-        row.first().map(job_from_row).transpose()
+        self.changed(row.first().map(job_from_row).transpose())
     }
 
     pub const CLAIM_QUERY: &'static str = CLAIM;
 
-    pub async fn heartbeat(&self, id: Uuid, worker_id: &str) -> sqlx::Result<bool> {
+    pub async fn heartbeat(
+        &self,
+        id: Uuid,
+        worker_id: &str,
+        report: &AttemptReport,
+    ) -> sqlx::Result<bool> {
         let query = sqlx::query(HEARTBEAT)
             .bind(id)
             .bind(worker_id)
-            .bind(micros(Utc::now()));
+            .bind(micros(Utc::now()))
+            .bind(report.progress.as_ref().map(|p| p.to_string()))
+            .bind(report.timeline.to_string());
         // No span: see PgJobs::heartbeat.
         let row = query.fetch_all(&self.pool).await?;
+        if !row.is_empty() {
+            self.changes.publish(id, Change::Progress);
+        }
         Ok(!row.is_empty())
     }
 
@@ -251,14 +287,16 @@ impl SqliteJobs {
         id: Uuid,
         worker_id: &str,
         result: &serde_json::Value,
+        timeline: &serde_json::Value,
     ) -> sqlx::Result<Option<Job>> {
         let query = sqlx::query(SUCCEED)
             .bind(id)
             .bind(worker_id)
             .bind(result.to_string())
             .bind(micros(Utc::now()))
-            .bind(later(self.retention));
-        self.one("UPDATE succeed", SUCCEED, query).await
+            .bind(later(self.retention))
+            .bind(timeline.to_string());
+        self.changed(self.one("UPDATE succeed", SUCCEED, query).await)
     }
 
     pub async fn fail(
@@ -266,6 +304,7 @@ impl SqliteJobs {
         id: Uuid,
         worker_id: &str,
         error: &JobError,
+        timeline: &serde_json::Value,
     ) -> sqlx::Result<Option<Job>> {
         let now = Utc::now();
         let query = sqlx::query(FAIL)
@@ -277,8 +316,9 @@ impl SqliteJobs {
             .bind(&error.column)
             .bind(micros(now))
             .bind(later(self.retention))
-            .bind(now.to_rfc3339());
-        self.one("UPDATE fail", FAIL, query).await
+            .bind(now.to_rfc3339())
+            .bind(timeline.to_string());
+        self.changed(self.one("UPDATE fail", FAIL, query).await)
     }
 
     pub async fn retry(
@@ -298,7 +338,7 @@ impl SqliteJobs {
             .bind(micros(now))
             .bind(later(self.retention))
             .bind(now.to_rfc3339());
-        let job = self.one("UPDATE retry", RETRY, query).await?;
+        let job = self.changed(self.one("UPDATE retry", RETRY, query).await)?;
         self.wake_after(backoff);
         Ok(job)
     }
@@ -322,6 +362,7 @@ impl SqliteJobs {
             .traced("UPDATE requeue", REQUEUE, query.fetch_all(&self.pool))
             .await?;
         self.queued.notify_one();
+        self.changes.publish(id, Change::Status);
         Ok(!row.is_empty())
     }
 
@@ -338,7 +379,14 @@ impl SqliteJobs {
         if !rows.is_empty() {
             self.queued.notify_one();
         }
-        rows.iter().map(|row| row.try_get("id")).collect()
+        let ids: Vec<Uuid> = rows
+            .iter()
+            .map(|row| row.try_get("id"))
+            .collect::<sqlx::Result<_>>()?;
+        for id in &ids {
+            self.changes.publish(*id, Change::Status);
+        }
+        Ok(ids)
     }
 
     pub async fn remove(&self, id: Uuid) -> sqlx::Result<Removal> {
@@ -351,6 +399,7 @@ impl SqliteJobs {
             .traced("UPDATE cancel", CANCEL, query.fetch_all(&self.pool))
             .await?;
         if let Some(row) = canceled.first() {
+            self.changes.publish(id, Change::Status);
             return Ok(Removal::Canceled {
                 traceparent: row.try_get("traceparent")?,
                 tracestate: row.try_get("tracestate")?,
@@ -421,57 +470,4 @@ impl SqliteJobs {
         let row = sqlx::query(COUNT_ACTIVE).fetch_one(&self.pool).await?;
         Ok((row.try_get("queued")?, row.try_get("running")?))
     }
-}
-
-fn instant(row: &SqliteRow, column: &str) -> sqlx::Result<Option<DateTime<Utc>>> {
-    let micros: Option<i64> = row.try_get(column)?;
-    Ok(micros.and_then(DateTime::from_timestamp_micros))
-}
-
-fn json(row: &SqliteRow, column: &str) -> sqlx::Result<Option<serde_json::Value>> {
-    let text: Option<String> = row.try_get(column)?;
-    text.map(|t| serde_json::from_str(&t).map_err(|_| decode_error(column, &t)))
-        .transpose()
-}
-
-fn job_state(row: &SqliteRow) -> sqlx::Result<(Uuid, JobStatus, i32)> {
-    let status: String = row.try_get("status")?;
-    Ok((
-        row.try_get("id")?,
-        JobStatus::parse(&status).ok_or_else(|| decode_error("status", &status))?,
-        row.try_get("attempts")?,
-    ))
-}
-
-fn job_from_row(row: &SqliteRow) -> sqlx::Result<Job> {
-    let status: String = row.try_get("status")?;
-    let error = JobError::from_columns(
-        row.try_get("error_code")?,
-        row.try_get("error_message")?,
-        row.try_get("error_line")?,
-        row.try_get("error_column")?,
-    );
-    Ok(Job {
-        id: row.try_get("id")?,
-        status: JobStatus::parse(&status).ok_or_else(|| decode_error("status", &status))?,
-        input_filename: row.try_get("input_filename")?,
-        input_bytes: row.try_get("input_bytes")?,
-        options: json(row, "options")?.unwrap_or_default(),
-        result: json(row, "result")?,
-        error,
-        traceparent: row.try_get("traceparent")?,
-        tracestate: row.try_get("tracestate")?,
-        trace_id: row.try_get("trace_id")?,
-        worker_id: row.try_get("worker_id")?,
-        attempts: row.try_get("attempts")?,
-        max_attempts: row.try_get("max_attempts")?,
-        attempt_errors: json(row, "attempt_errors")?.unwrap_or_default(),
-        idempotency_key: row.try_get("idempotency_key")?,
-        request_digest: row.try_get("request_digest")?,
-        expires_at: instant(row, "expires_at")?,
-        created_at: instant(row, "created_at")?
-            .ok_or_else(|| decode_error("created_at", "null"))?,
-        started_at: instant(row, "started_at")?,
-        finished_at: instant(row, "finished_at")?,
-    })
 }

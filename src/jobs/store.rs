@@ -16,7 +16,9 @@ use super::postgres::PgJobs;
 use super::spans::DbTarget;
 use super::sqlite::SqliteJobs;
 use super::wakeup::QueueListener;
-use super::{Inserted, Job, JobError, JobStatus, ListCursor, NewJob, Removal};
+use super::{
+    AttemptReport, Inserted, Job, JobChanges, JobError, JobStatus, ListCursor, NewJob, Removal,
+};
 
 /// The job table.
 #[derive(Clone, Debug)]
@@ -57,7 +59,19 @@ pub const SQLITE_FILE: &str = "parquetry.sqlite3";
 /// An error with its message once: sqlx's errors repeat their source in
 /// their own text, so anyhow's `{:#}` chain would print it twice.
 fn once(context: &str, error: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::anyhow!("{context}: {error}")
+    anyhow::anyhow!("{context}: {}", without_source_line(&error.to_string()))
+}
+
+/// sqlx ends a PostgreSQL error with the line of PostgreSQL's own source
+/// that raised it (`database "x" does not exist at line 948`): nothing a
+/// user can act on, and it reads like a line of their input.
+fn without_source_line(text: &str) -> &str {
+    match text.rsplit_once(" at line ") {
+        Some((message, line)) if !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit()) => {
+            message
+        }
+        _ => text,
+    }
 }
 
 /// The options of a PostgreSQL URL; any other scheme is refused, or a
@@ -117,7 +131,16 @@ impl JobStore {
                     .run(&pool)
                     .await
                     .map_err(|error| once("applying the PostgreSQL migrations", error))?;
-                Ok(JobStore::Postgres(PgJobs::new(pool, retention)))
+                let store = PgJobs::new(pool, retention);
+                // Host, port and database only: the URL's password never reaches a log.
+                let target = store.target();
+                tracing::info!(
+                    db.host = target.server_address.as_deref().unwrap_or_default(),
+                    db.port = target.server_port.map(i64::from),
+                    db.name = target.namespace.as_deref().unwrap_or_default(),
+                    "keeping the job table in the {target}"
+                );
+                Ok(JobStore::Postgres(store))
             }
             None => {
                 std::fs::create_dir_all(data_dir)
@@ -147,6 +170,12 @@ impl JobStore {
                 Ok(JobStore::Sqlite(SqliteJobs::new(pool, retention)))
             }
         }
+    }
+
+    /// The database, as `parquetry migrate` names it: `PostgreSQL database
+    /// parquetry on 127.0.0.1:5432` or `SQLite file parquetry.sqlite3`.
+    pub fn describe(&self) -> String {
+        self.target().to_string()
     }
 
     /// What spans of this store's statements say about the database.
@@ -182,6 +211,15 @@ impl JobStore {
     /// Workers poll as well, so a missed wake-up only costs a poll interval.
     pub fn queue_listener(&self) -> QueueListener {
         QueueListener::new(self)
+    }
+
+    /// The changes of jobs, from every process sharing the database: what
+    /// waiting requests watch.
+    pub fn changes(&self) -> &JobChanges {
+        match self {
+            JobStore::Postgres(store) => store.changes(),
+            JobStore::Sqlite(store) => store.changes(),
+        }
     }
 
     /// Records the span of a claim that ran at `started`..`ended`, inside the
@@ -251,8 +289,14 @@ impl JobStore {
 
     /// Renews the lease. `false` when the job is no longer this worker's to
     /// run: canceled, or requeued after its lease went stale.
-    pub async fn heartbeat(&self, id: Uuid, worker_id: &str) -> StoreResult<bool> {
-        dispatch!(self, heartbeat(id, worker_id))
+    /// Writes the attempt's progress in the same statement.
+    pub async fn heartbeat(
+        &self,
+        id: Uuid,
+        worker_id: &str,
+        report: &AttemptReport,
+    ) -> StoreResult<bool> {
+        dispatch!(self, heartbeat(id, worker_id, report))
     }
 
     /// Records success; `None` when the lease was lost meanwhile.
@@ -261,8 +305,9 @@ impl JobStore {
         id: Uuid,
         worker_id: &str,
         result: &serde_json::Value,
+        timeline: &serde_json::Value,
     ) -> StoreResult<Option<Job>> {
-        dispatch!(self, succeed(id, worker_id, result))
+        finishing(dispatch!(self, succeed(id, worker_id, result, timeline)))
     }
 
     /// Records a failure that retrying cannot fix; `None` when the lease was lost.
@@ -271,8 +316,9 @@ impl JobStore {
         id: Uuid,
         worker_id: &str,
         error: &JobError,
+        timeline: &serde_json::Value,
     ) -> StoreResult<Option<Job>> {
-        dispatch!(self, fail(id, worker_id, error))
+        finishing(dispatch!(self, fail(id, worker_id, error, timeline)))
     }
 
     /// Records a transient failure: the job runs again after `backoff`, or

@@ -3,15 +3,15 @@
 //! lease) or when this process shuts down, and then stops the conversion.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::progress::ProgressSpans;
-use crate::jobs::JobStore;
+use super::progress::{attempt_report, ProgressSpans};
+use crate::jobs::{AttemptReport, JobStore};
 
 /// Why a running conversion was asked to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +49,8 @@ pub(super) struct StopSignal {
     heartbeats: AtomicU64,
     /// How far the conversion got, sampled by the heartbeat.
     pub progress: parquetry_convert::Progress,
+    /// When the worker began to store the result (the last stage).
+    storing_since: OnceLock<SystemTime>,
 }
 
 impl StopSignal {
@@ -59,6 +61,16 @@ impl StopSignal {
 
     pub fn reason(&self) -> StopReason {
         StopReason::from_u8(self.reason.load(Ordering::SeqCst))
+    }
+
+    /// The conversion is over: the result is being stored.
+    pub fn mark_storing(&self) {
+        let _ = self.storing_since.set(SystemTime::now());
+    }
+
+    /// The attempt's progress and timeline as the job row shows them.
+    pub fn report(&self) -> AttemptReport {
+        attempt_report(&self.progress, self.storing_since.get().copied())
     }
 
     /// How many heartbeats renewed the lease so far.
@@ -137,7 +149,12 @@ impl Heartbeat {
                 }
                 _ = ticker.tick() => {}
             }
-            match self.store.heartbeat(self.job, &self.worker_id).await {
+            let report = self.signal.report();
+            match self
+                .store
+                .heartbeat(self.job, &self.worker_id, &report)
+                .await
+            {
                 Ok(true) => {
                     self.signal.heartbeats.fetch_add(1, Ordering::Relaxed);
                     self.progress.report(&self.signal.progress);

@@ -85,9 +85,12 @@ pub(super) async fn settle(
                 tracing::warn!(job_id = %job.id, %error, "could not store the rejects of a failed job");
             }
         }
+        let timeline = lease.signal.report().timeline;
         lease.release().await;
-        return settle_unconverted(context, worker_id, job, outcome).await;
+        return settle_unconverted(context, worker_id, job, outcome, &timeline).await;
     };
+    lease.signal.mark_storing();
+    let signal = lease.signal.clone();
     let stored = async {
         let published = match context.storage.publish_rejects(job.id, files).await {
             Ok(_) => context.storage.publish_result(job.id, files).await,
@@ -100,7 +103,11 @@ pub(super) async fn settle(
         let mut result = serde_json::to_value(&report)?;
         // `bytes` is the size of the Parquet file the user downloads.
         result["bytes"] = report.output_bytes.into();
-        let updated = context.store.succeed(job.id, worker_id, &result).await?;
+        let timeline = signal.report().timeline;
+        let updated = context
+            .store
+            .succeed(job.id, worker_id, &result, &timeline)
+            .await?;
         anyhow::Ok(updated.is_some())
     }
     .instrument(tracing::info_span!(
@@ -127,7 +134,10 @@ pub(super) async fn settle(
             "succeeded"
         }
         // Canceled (or taken over) while the result was stored.
-        Ok(false) => settle_unconverted(context, worker_id, job, Outcome::Canceled).await,
+        Ok(false) => {
+            let timeline = signal.report().timeline;
+            settle_unconverted(context, worker_id, job, Outcome::Canceled, &timeline).await
+        }
         Err(error) => {
             let error = server_side_failure(
                 error_code::STORAGE_ERROR,
@@ -144,6 +154,7 @@ async fn settle_unconverted(
     worker_id: &str,
     job: &Job,
     outcome: Outcome,
+    timeline: &serde_json::Value,
 ) -> AttemptStatus {
     match outcome {
         Outcome::Converted(_) => unreachable!("settled by `settle`"),
@@ -151,7 +162,11 @@ async fn settle_unconverted(
         Outcome::Failed(error) => {
             record_exception(&Span::current(), &error);
             tracing::warn!(job_id = %job.id, error.code = %error.code, error.line = error.line, "job failed");
-            if let Err(db_error) = context.store.fail(job.id, worker_id, &error).await {
+            if let Err(db_error) = context
+                .store
+                .fail(job.id, worker_id, &error, timeline)
+                .await
+            {
                 tracing::error!(job_id = %job.id, error = %db_error, "recording the failure failed; the lease will expire and the job will run again");
                 return "requeued";
             }

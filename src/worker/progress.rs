@@ -11,10 +11,14 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use opentelemetry::trace::{Span as _, SpanKind, Tracer as _};
 use opentelemetry::KeyValue;
-use parquetry_convert::{Progress, ProgressSnapshot};
+use parquetry_convert::{Progress, ProgressSnapshot, Stage};
+use serde_json::json;
 use uuid::Uuid;
+
+use crate::jobs::AttemptReport;
 
 /// At most one progress span per this interval, whatever the heartbeat's.
 const EVERY: Duration = Duration::from_secs(1);
@@ -68,4 +72,82 @@ impl ProgressSpans {
         span.end_with_timestamp(at);
         self.last = Some((now, Instant::now()));
     }
+}
+
+/// What the job row shows of a running attempt: its progress (written by
+/// each heartbeat) and when each stage began (`storing` once the worker
+/// publishes the result, `storing_since`).
+pub(super) fn attempt_report(
+    progress: &Progress,
+    storing_since: Option<SystemTime>,
+) -> AttemptReport {
+    let mut stages: Vec<(&str, SystemTime)> = progress
+        .stages()
+        .into_iter()
+        .filter(|(stage, _)| !matches!(stage, Stage::Waiting | Stage::Finished))
+        .map(|(stage, at)| (stage.as_str(), at))
+        .collect();
+    if let Some(at) = storing_since {
+        stages.push(("storing", at));
+    }
+    let timeline = stages
+        .iter()
+        .map(|(stage, at)| json!({"stage": stage, "at": rfc3339(*at)}))
+        .collect();
+    let now = progress.snapshot();
+    let converting_since = stages
+        .iter()
+        .find(|(stage, _)| *stage == Stage::Converting.as_str())
+        .map(|(_, at)| *at);
+    let progress = match (now.stage, storing_since) {
+        (Stage::Waiting, None) => None,
+        (_, Some(_)) => Some(progress_json("storing", &now, Some(99.0), None)),
+        (Stage::Detecting, None) => Some(progress_json("detecting", &now, Some(0.0), None)),
+        (Stage::Converting, None) => {
+            let fraction = now.fraction();
+            let eta = fraction
+                .zip(converting_since)
+                .and_then(|(f, since)| seconds_left(f, since));
+            // Never 100 before the result is stored: writing and storing remain.
+            let percent = fraction.map(|f| (f * 98.0 * 10.0).round() / 10.0);
+            Some(progress_json("converting", &now, percent, eta))
+        }
+        (Stage::Writing | Stage::Finished, None) => {
+            Some(progress_json("writing", &now, Some(98.0), None))
+        }
+    };
+    AttemptReport { progress, timeline }
+}
+
+fn progress_json(
+    stage: &str,
+    now: &ProgressSnapshot,
+    percent: Option<f64>,
+    seconds_left: Option<f64>,
+) -> serde_json::Value {
+    json!({
+        "stage": stage,
+        "bytes_read": now.bytes_read,
+        "total_bytes": now.total_bytes,
+        "rows": now.rows,
+        "pass": now.passes,
+        "percent": percent,
+        "seconds_left": seconds_left,
+        "updated_at": rfc3339(SystemTime::now()),
+    })
+}
+
+/// Time left at the pace so far, once there is enough of it to judge (a
+/// second of converting and 1 % of the input).
+fn seconds_left(fraction: f64, since: SystemTime) -> Option<f64> {
+    let elapsed = since.elapsed().ok()?.as_secs_f64();
+    if elapsed < 1.0 || fraction < 0.01 {
+        return None;
+    }
+    Some((elapsed * (1.0 - fraction) / fraction * 10.0).round() / 10.0)
+}
+
+/// The API's one timestamp format: RFC 3339, UTC, microseconds, `Z`.
+fn rfc3339(at: SystemTime) -> String {
+    DateTime::<Utc>::from(at).to_rfc3339_opts(SecondsFormat::Micros, true)
 }

@@ -1,7 +1,10 @@
 //! Integration tests: the real HTTP server, real PostgreSQL (a fresh database
 //! per test), real files, and for telemetry a real OTLP receiver.
 
+mod answers;
+mod cli;
 mod db_spans;
+mod follow;
 mod hardening;
 mod helpers;
 mod http_telemetry;

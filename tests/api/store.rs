@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use parquetry::jobs::{Inserted, JobError, JobStatus, JobStore, NewJob, Removal};
+use parquetry::jobs::{AttemptReport, Inserted, JobError, JobStatus, JobStore, NewJob, Removal};
 use uuid::Uuid;
 
 use crate::helpers::{create_database, temp_data_dir, TestDatabase};
@@ -35,6 +35,8 @@ fn new_job(key: Option<&str>, max_attempts: i32) -> NewJob {
         idempotency_key: key.map(str::to_string),
         request_digest: None,
         max_attempts,
+        received_at: chrono::Utc::now(),
+        callback_url: None,
     }
 }
 
@@ -99,9 +101,9 @@ async fn a_stale_lease_is_taken_back_and_the_old_worker_cannot_write(store: JobS
     tokio::time::sleep(Duration::from_millis(20)).await;
 
     let requeued = store.requeue_stale(Duration::from_millis(1)).await.unwrap();
-    let old_heartbeat = store.heartbeat(id, "old").await.unwrap();
+    let old_heartbeat = store.heartbeat(id, "old", &AttemptReport::default()).await.unwrap();
     let old_success = store
-        .succeed(id, "old", &serde_json::json!({}))
+        .succeed(id, "old", &serde_json::json!({}), &serde_json::json!([]))
         .await
         .unwrap();
     let again = store.claim("new").await.unwrap().unwrap();
@@ -111,7 +113,7 @@ async fn a_stale_lease_is_taken_back_and_the_old_worker_cannot_write(store: JobS
     assert!(old_success.is_none());
     assert_eq!(again.attempts, 2);
     assert_eq!(again.attempt_errors[0]["code"], "lease-expired");
-    assert!(store.heartbeat(id, "new").await.unwrap());
+    assert!(store.heartbeat(id, "new", &AttemptReport::default()).await.unwrap());
 }
 
 async fn a_retry_waits_for_its_backoff_and_attempts_run_out(store: JobStore) {
@@ -160,7 +162,7 @@ async fn a_failure_is_recorded_with_its_line(store: JobStore) {
         column: None,
     };
 
-    let failed = store.fail(id, "w", &error).await.unwrap().unwrap();
+    let failed = store.fail(id, "w", &error, &serde_json::json!([])).await.unwrap().unwrap();
 
     assert_eq!(failed.status, JobStatus::Failed);
     assert_eq!(failed.error, Some(error));
@@ -212,7 +214,7 @@ async fn expired_jobs_leave_a_tombstone(store: JobStore) {
     let id = enqueue(&store, 5).await;
     store.claim("w").await.unwrap().unwrap();
     store
-        .succeed(id, "w", &serde_json::json!({"rows": 1}))
+        .succeed(id, "w", &serde_json::json!({"rows": 1}), &serde_json::json!([]))
         .await
         .unwrap()
         .unwrap();

@@ -157,6 +157,11 @@ fn convert_inner(
     }
     progress.set_stage(progress::Stage::Detecting);
     let mut plan = detect::plan(&input::Source::File(input), options, None)?;
+    // A pass reads the file's bytes when it is plain; a compressed file's
+    // decompressed size is not known until it is read.
+    if plan.input_compression == input::InputCompression::None {
+        progress.set_total_bytes(input_bytes);
+    }
     let (stats, replans) = run_passes(
         &mut plan,
         input,

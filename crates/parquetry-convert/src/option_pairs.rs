@@ -3,6 +3,8 @@
 //! command line all go through [`ConvertOptions::from_pairs`], so they cannot
 //! disagree on what a set of options means or how much of it is accepted.
 
+mod echo;
+
 use std::collections::HashSet;
 
 use crate::options::{ConvertOptions, OptionError};

@@ -3,6 +3,8 @@
 //! (the service's heartbeat) samples it; the engine only counts.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Mutex;
+use std::time::SystemTime;
 
 use serde::Serialize;
 
@@ -52,6 +54,11 @@ pub struct Progress {
     bytes_read: AtomicU64,
     rows: AtomicU64,
     passes: AtomicU64,
+    /// Bytes a pass reads in all; 0 while unknown (compressed input).
+    total_bytes: AtomicU64,
+    /// When each stage began, in order: a job's timeline. A handful of
+    /// entries written at stage changes, never in the per-chunk path.
+    stages: Mutex<Vec<(Stage, SystemTime)>>,
 }
 
 /// One sample of [`Progress`].
@@ -64,6 +71,17 @@ pub struct ProgressSnapshot {
     pub rows: u64,
     /// Passes started (more than one when a late value widened a column).
     pub passes: u64,
+    /// Bytes a pass reads in all, when known before it ends: the file's size
+    /// for plain input, unknown for compressed input.
+    pub total_bytes: Option<u64>,
+}
+
+impl ProgressSnapshot {
+    /// The share of the current pass done, from 0 to 1, when the total is known.
+    pub fn fraction(&self) -> Option<f64> {
+        let total = self.total_bytes.filter(|&total| total > 0)?;
+        Some((self.bytes_read as f64 / total as f64).min(1.0))
+    }
 }
 
 impl Progress {
@@ -73,11 +91,34 @@ impl Progress {
             bytes_read: self.bytes_read.load(Ordering::Relaxed),
             rows: self.rows.load(Ordering::Relaxed),
             passes: self.passes.load(Ordering::Relaxed),
+            total_bytes: match self.total_bytes.load(Ordering::Relaxed) {
+                0 => None,
+                total => Some(total),
+            },
         }
     }
 
+    /// When each stage began, oldest first; a stage entered again (a new
+    /// pass) keeps its first start.
+    pub fn stages(&self) -> Vec<(Stage, SystemTime)> {
+        self.stages
+            .lock()
+            .map(|stages| stages.clone())
+            .unwrap_or_default()
+    }
+
     pub(crate) fn set_stage(&self, stage: Stage) {
-        self.stage.store(stage as u8, Ordering::Relaxed);
+        let previous = self.stage.swap(stage as u8, Ordering::Relaxed);
+        if previous != stage as u8 {
+            if let Ok(mut stages) = self.stages.lock() {
+                stages.push((stage, SystemTime::now()));
+            }
+        }
+    }
+
+    /// The bytes each pass reads, once known (0: unknown).
+    pub(crate) fn set_total_bytes(&self, total: u64) {
+        self.total_bytes.store(total, Ordering::Relaxed);
     }
 
     /// A pass starts over: its counts start from zero.
@@ -94,5 +135,37 @@ impl Progress {
 
     pub(crate) fn add_rows(&self, n: u64) {
         self.rows.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_are_timed_once_each_time_they_change() {
+        let progress = Progress::default();
+        progress.set_stage(Stage::Detecting);
+        progress.start_pass();
+        progress.start_pass();
+        progress.set_stage(Stage::Writing);
+        let stages: Vec<Stage> = progress.stages().into_iter().map(|(s, _)| s).collect();
+        assert_eq!(
+            stages,
+            [Stage::Detecting, Stage::Converting, Stage::Writing]
+        );
+        let times: Vec<SystemTime> = progress.stages().into_iter().map(|(_, t)| t).collect();
+        assert!(times.windows(2).all(|pair| pair[0] <= pair[1]));
+    }
+
+    #[test]
+    fn the_fraction_needs_a_known_total() {
+        let progress = Progress::default();
+        progress.add_bytes(50);
+        assert_eq!(progress.snapshot().fraction(), None);
+        progress.set_total_bytes(200);
+        assert_eq!(progress.snapshot().fraction(), Some(0.25));
+        progress.add_bytes(500);
+        assert_eq!(progress.snapshot().fraction(), Some(1.0));
     }
 }
