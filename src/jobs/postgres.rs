@@ -9,93 +9,9 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::changes::JobChanges;
+use super::postgres_sql::*;
 use super::spans::{decode_error, DbTarget};
-use super::webhooks::jobs_with_webhook;
 use super::{AttemptReport, Job, JobError, JobStatus, ListCursor, NewJob, Removal};
-
-const INSERT: &str = "INSERT INTO jobs (id, input_filename, input_bytes, options, traceparent, \
-     tracestate, trace_id, idempotency_key, max_attempts, request_digest, received_at, \
-     callback_url) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-     ON CONFLICT (idempotency_key) DO NOTHING RETURNING *";
-const SELECT_ONE: &str = concat!("SELECT * FROM ", jobs_with_webhook!(), " WHERE id = $1");
-const SELECT_BY_IDEMPOTENCY_KEY: &str =
-    concat!("SELECT * FROM ", jobs_with_webhook!(), " WHERE idempotency_key = $1");
-const SELECT_EXPIRED: &str = "SELECT id FROM expired_jobs WHERE id = $1";
-const LIST: &str = concat!("SELECT * FROM ", jobs_with_webhook!(), " \
-     WHERE ($1::text IS NULL OR status = $1) \
-       AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
-     ORDER BY created_at DESC, id DESC LIMIT $4");
-/// One autocommitted statement: the row lock of `SKIP LOCKED` lives only as
-/// long as the statement, so no transaction is held while the job converts.
-const CLAIM: &str = "UPDATE jobs SET status = 'running', worker_id = $1, \
-     attempts = attempts + 1, started_at = now(), heartbeat_at = now(), updated_at = now(), \
-     progress = NULL, timeline = '[]'::jsonb \
-     WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND run_after <= now() \
-                 ORDER BY created_at, id FOR UPDATE SKIP LOCKED LIMIT 1) \
-     RETURNING *";
-/// Renews the lease and records the attempt's progress in the same statement.
-const HEARTBEAT: &str = "UPDATE jobs SET heartbeat_at = now(), updated_at = now(), \
-     progress = $3, timeline = $4 \
-     WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING id";
-const SUCCEED: &str = "UPDATE jobs SET status = 'succeeded', result = $3, finished_at = now(), \
-     progress = NULL, timeline = $5, \
-     heartbeat_at = NULL, updated_at = now(), expires_at = now() + make_interval(secs => $4) \
-     WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING *";
-const FAIL: &str = "UPDATE jobs SET status = 'failed', error_code = $3, error_message = $4, \
-     progress = NULL, timeline = $8, \
-     error_line = $5, error_column = $6, finished_at = now(), heartbeat_at = NULL, \
-     updated_at = now(), expires_at = now() + make_interval(secs => $7), \
-     attempt_errors = attempt_errors || jsonb_build_array(jsonb_build_object( \
-         'attempt', attempts, 'code', $3::text, 'message', $4::text, 'at', now())) \
-     WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING *";
-/// A transient failure: back to the queue after `$5` seconds, or failed for
-/// good once the attempts are spent.
-const RETRY: &str = "UPDATE jobs SET \
-     status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
-     error_code = CASE WHEN attempts >= max_attempts THEN $3::text END, \
-     error_message = CASE WHEN attempts >= max_attempts THEN $4::text END, \
-     finished_at = CASE WHEN attempts >= max_attempts THEN now() END, \
-     expires_at = CASE WHEN attempts >= max_attempts THEN now() + make_interval(secs => $6) END, \
-     run_after = now() + make_interval(secs => $5), worker_id = NULL, heartbeat_at = NULL, \
-     progress = NULL, \
-     updated_at = now(), \
-     attempt_errors = attempt_errors || jsonb_build_array(jsonb_build_object( \
-         'attempt', attempts, 'code', $3::text, 'message', $4::text, 'at', now())) \
-     WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING *";
-/// A graceful shutdown gives the job back without spending an attempt.
-const REQUEUE: &str = "UPDATE jobs SET status = 'queued', worker_id = NULL, progress = NULL, \
-     heartbeat_at = NULL, attempts = greatest(attempts - 1, 0), updated_at = now() \
-     WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING id";
-/// A worker that stopped heartbeating (killed, machine gone) spent its
-/// attempt; the job runs again elsewhere unless it keeps killing workers.
-const REQUEUE_STALE: &str = "UPDATE jobs SET \
-     status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
-     error_code = CASE WHEN attempts >= max_attempts THEN $3::text END, \
-     error_message = CASE WHEN attempts >= max_attempts \
-         THEN 'the worker running this job stopped responding on every attempt' END, \
-     finished_at = CASE WHEN attempts >= max_attempts THEN now() END, \
-     expires_at = CASE WHEN attempts >= max_attempts THEN now() + make_interval(secs => $2) END, \
-     worker_id = NULL, heartbeat_at = NULL, updated_at = now(), progress = NULL, \
-     attempt_errors = attempt_errors || jsonb_build_array(jsonb_build_object( \
-         'attempt', attempts, 'code', $3::text, \
-         'message', 'the worker stopped heartbeating', 'at', now())) \
-     WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $1) \
-     RETURNING id";
-const CANCEL: &str = "UPDATE jobs SET status = 'canceled', finished_at = now(), progress = NULL, \
-     heartbeat_at = NULL, updated_at = now(), expires_at = now() + make_interval(secs => $2) \
-     WHERE id = $1 AND status IN ('queued', 'running') RETURNING traceparent, tracestate";
-const DELETE_FINISHED: &str = "DELETE FROM jobs WHERE id = $1 \
-     AND status IN ('succeeded', 'failed', 'canceled') RETURNING id";
-const COUNT_ACTIVE: &str = "SELECT count(*) FILTER (WHERE status = 'queued') AS queued, \
-     count(*) FILTER (WHERE status = 'running') AS running FROM jobs";
-const COUNT_QUEUED: &str = "SELECT count(*) FROM jobs WHERE status = 'queued'";
-/// Removes expired jobs and leaves their tombstones, in one statement.
-const EXPIRE: &str = "WITH expired AS (DELETE FROM jobs WHERE expires_at < now() RETURNING id) \
-     INSERT INTO expired_jobs (id) SELECT id FROM expired ON CONFLICT DO NOTHING RETURNING id";
-const PURGE_TOMBSTONES: &str =
-    "DELETE FROM expired_jobs WHERE expired_at < now() - make_interval(secs => $1)";
-const JOB_STATES: &str = "SELECT id, status, attempts FROM jobs WHERE id = ANY($1)";
 
 /// The job table. Cloning is cheap (a pool handle).
 /// The job table in PostgreSQL: the production store, shared by every
