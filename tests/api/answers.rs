@@ -38,6 +38,9 @@ async fn assert_every_time_in_one_format(app: &TestApp) {
         .map(|field| &job[field])
         .collect();
     times.push(&job["attempt_errors"][0]["at"]);
+    let timeline = job["timeline"].as_array().unwrap();
+    assert!(!timeline.is_empty(), "{job:#}");
+    times.extend(timeline.iter().map(|step| &step["started_at"]));
     for time in times {
         let text = time.as_str().unwrap_or_else(|| panic!("{job:#}"));
         assert!(is_api_time(text), "{text} in {job:#}");

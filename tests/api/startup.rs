@@ -41,4 +41,6 @@ async fn a_database_error_is_printed_once() {
         1,
         "{message}"
     );
+    // sqlx's suffix names a line of PostgreSQL's own source, not of anything of ours.
+    assert!(!message.contains(" at line "), "{message}");
 }
