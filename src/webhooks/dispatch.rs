@@ -51,6 +51,9 @@ impl Dispatcher {
         trace_url: Option<String>,
     ) -> anyhow::Result<Option<Dispatcher>> {
         let Some(secret) = webhooks.secret().cloned() else {
+            tracing::info!(
+                "webhooks are off: set PARQUETRY_WEBHOOK_SECRET (--webhook-secret) to send them"
+            );
             return Ok(None);
         };
         let settings = webhooks.settings();

@@ -12,7 +12,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::helpers::{
-    create_database, eventually, expect_problem, spawn_app_with, temp_data_dir, ChildGuard, TestApp,
+    create_database, eventually, expect_problem, spawn_app_with, spawn_worker, temp_data_dir,
+    ChildGuard, TestApp,
 };
 use crate::otlp_receiver::{AttrValue, OtlpReceiver, SpanKind, StatusCode};
 use crate::telemetry::{job as service_job, upload, Service};
@@ -186,6 +187,37 @@ async fn the_embedded_sqlite_store_delivers_and_retries_too() {
     assert_eq!(answered, [500, 204]);
     assert!(deliveries.iter().all(|d| d["verified"] == true));
     assert_eq!(deliveries[1]["body"]["data"]["id"], id);
+}
+
+#[tokio::test]
+async fn two_processes_never_deliver_the_same_event_twice() {
+    let receiver = Receiver::start(&[]);
+    let app = app_with_webhooks().await;
+    // A worker process: a second dispatcher, woken by the same NOTIFY.
+    let _worker = spawn_worker(
+        &app,
+        &[
+            ("PARQUETRY_WEBHOOK_SECRET", SECRET),
+            ("PARQUETRY_WEBHOOK_ALLOW_PRIVATE", "true"),
+        ],
+    );
+    let mut ids = Vec::new();
+    for _ in 0..8 {
+        let job = upload_with_callback(&app, &receiver.url("/hook")).await;
+        ids.push(job["id"].as_str().unwrap().to_string());
+    }
+    for id in &ids {
+        wait_for_webhook(&app, id, "delivered").await;
+    }
+    let deliveries = receiver.deliveries();
+    assert_eq!(deliveries.len(), ids.len(), "{deliveries:#?}");
+    let mut delivered: Vec<_> = deliveries
+        .iter()
+        .map(|d| d["body"]["data"]["id"].as_str().unwrap().to_string())
+        .collect();
+    delivered.sort();
+    ids.sort();
+    assert_eq!(delivered, ids);
 }
 
 #[tokio::test]
