@@ -70,7 +70,8 @@ fn read_sample(
         lines += memchr::memchr2_iter(b'\n', b'\r', &raw[n..n + more]).count();
         n += more;
     }
-    let complete = n < raw.len();
+    // A head ends before its file does, however short it is.
+    let complete = n < raw.len() && !matches!(source, Source::Head(_));
     raw.truncate(n);
     let cut = !complete && lines < MIN_SAMPLE_LINES;
     input::check_text(&raw)?;
@@ -438,9 +439,10 @@ pub(crate) fn plan(
     })
 }
 
-const SAMPLE_CUT_NOTE: &str = "the first records are longer than the 16 MiB sample that \
-     types are inferred from: it was cut inside a field, and columns were typed from the \
-     values before the cut (a column with none is text); set `schema` for the others";
+const SAMPLE_CUT_NOTE: &str = "the first records are longer than the sample that types \
+     are inferred from (16 MiB of a file, or the bytes an inspection reads): it was cut \
+     inside a field, and columns were typed from the values before the cut (a column with \
+     none is text); set `schema` for the others, or inspect more bytes";
 
 /// The values of the sample's first records, as bytes, record by record.
 fn sampled_values(tok: &Tokenizer, text: &[u8], comment: Option<u8>) -> Vec<Vec<Vec<u8>>> {

@@ -145,11 +145,13 @@ pub(crate) fn open(
 }
 
 /// Where the CSV comes from: a file (plain, gzip, zstd or a zip archive), or text already in
-/// memory (the head of an upload that an inspection reads).
+/// memory (an upload that an inspection reads whole, or only the head of a longer one).
 #[derive(Clone, Copy)]
 pub(crate) enum Source<'a> {
     File(&'a Path),
     Text(&'a [u8]),
+    /// The first bytes of a longer file, its last line cut wherever the head ended.
+    Head(&'a [u8]),
 }
 
 impl Source<'_> {
@@ -159,7 +161,7 @@ impl Source<'_> {
     ) -> Result<(Box<dyn Read + Send>, InputCompression), ConvertError> {
         match self {
             Source::File(path) => open(path, member),
-            Source::Text(text) => Ok((
+            Source::Text(text) | Source::Head(text) => Ok((
                 Box::new(std::io::Cursor::new(text.to_vec())),
                 InputCompression::None,
             )),

@@ -38,6 +38,10 @@ pub struct Inspection {
     /// Every option the conversion would use, as `name` → value (a list for the repeatable
     /// formats), in the form `POST /v1/jobs` accepts.
     pub options: serde_json::Map<String, serde_json::Value>,
+    /// Set when the head had to be cut inside its first records (fields longer than the
+    /// bytes read): what that means for the types.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample_cut: Option<String>,
 }
 
 /// Inspects `head`, the first bytes of a file (all of it when `complete`), and returns up to
@@ -48,13 +52,24 @@ pub fn inspect(
     options: &ConvertOptions,
     rows: usize,
 ) -> Result<Inspection, ConvertError> {
-    let text = decode_head(head, complete)?;
-    let source = Source::Text(&text);
+    let (text, whole) = decode_head(head, complete)?;
+    // Inference reads the cut last line too (a head of one long row still types the fields
+    // before the cut); the preview shows whole lines only.
+    let source = if whole {
+        Source::Text(&text)
+    } else {
+        Source::Head(&text)
+    };
+    let lines = if whole {
+        &text[..]
+    } else {
+        &text[..memchr::memrchr(b'\n', &text).map_or(0, |end| end + 1)]
+    };
     let mut plan = detect::plan(&source, options, None)?;
     let mut passes = 0;
     let (batch, notes) = loop {
         passes += 1;
-        match first_rows(&plan, &text, options) {
+        match first_rows(&plan, lines, options) {
             Ok(parsed) => break parsed,
             Err(Fault::Widen(changes)) if passes < MAX_PASSES => {
                 for (j, kind, decimal) in changes {
@@ -94,12 +109,13 @@ pub fn inspect(
             .collect(),
         preview: rows_as_json(&batch, rows),
         options: options_of(&plan, options),
+        sample_cut: plan.sample_cut.clone(),
     })
 }
 
-/// The text of the head: decompressed when it is gzip or zstd (a cut stream ends where it
-/// was cut), and, unless it is the whole file, without its last, cut line.
-fn decode_head(head: &[u8], complete: bool) -> Result<Vec<u8>, ConvertError> {
+/// The text of the head, decompressed when it is gzip or zstd (a cut stream ends where it
+/// was cut), and whether it is the whole file's (else its last line is cut).
+fn decode_head(head: &[u8], complete: bool) -> Result<(Vec<u8>, bool), ConvertError> {
     if head.starts_with(b"PK\x03\x04") {
         return Err(ConvertError::new(
             ErrorKind::InvalidOption,
@@ -115,7 +131,7 @@ fn decode_head(head: &[u8], complete: bool) -> Result<Vec<u8>, ConvertError> {
     } else {
         None
     };
-    let (mut text, whole) = match decoder {
+    let (text, whole) = match decoder {
         None => (head.to_vec(), complete),
         Some(decoder) => {
             let mut text = Vec::new();
@@ -127,12 +143,7 @@ fn decode_head(head: &[u8], complete: bool) -> Result<Vec<u8>, ConvertError> {
             (text, whole)
         }
     };
-    if !whole {
-        if let Some(end) = memchr::memrchr(b'\n', &text) {
-            text.truncate(end + 1);
-        }
-    }
-    Ok(text)
+    Ok((text, whole))
 }
 
 /// The first chunk of the table, parsed with `plan`.

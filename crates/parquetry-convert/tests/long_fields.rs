@@ -61,3 +61,17 @@ fn a_field_longer_than_the_whole_sample_is_cut_and_the_report_says_so() {
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["sample_cut"], note);
 }
+
+#[test]
+fn an_inspection_of_a_head_cut_inside_the_first_row_types_the_fields_before_the_cut() {
+    let csv = csv_with_a_long_first_blob(4_000_000);
+    let head = &csv[..1 << 20];
+
+    let seen = parquetry_convert::inspect(head, false, &ConvertOptions::default(), 5).unwrap();
+
+    assert_eq!(seen.columns[0].arrow_type, "Int64");
+    assert!(seen.dialect.header);
+    assert!(seen.preview.rows.is_empty(), "no whole row in the head");
+    let note = seen.sample_cut.as_deref().expect("the cut is reported");
+    assert!(note.contains("inspect more bytes"), "{note}");
+}
