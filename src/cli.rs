@@ -85,6 +85,8 @@ pub enum Command {
 #[command(after_help = "Examples:\n  \
     parquetry convert sales.csv sales.parquet --delimiter ';'\n  \
     zcat big.csv.gz | parquetry convert - - > big.parquet\n\n\
+    The summary (JSON: rows, columns and their types, dialect) goes to standard output, or to \
+    standard error when OUTPUT is `-`; errors go to standard error.\n\n\
     With `-`, standard input is copied to a temporary file (TMPDIR) first, and \
     the Parquet file is written to one and copied to standard output once it is \
     complete: memory stays bounded, disk holds the input and the output meanwhile.")]

@@ -80,7 +80,8 @@ fn convert_reads_standard_input_and_writes_standard_output_in_bounded_memory() {
     // The summary went to standard error, as the help says.
     let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
     assert_eq!(summary["rows"], 2_500_000);
-    assert!(help(&["convert"]).contains("standard error"));
+    let help = help(&["convert"]);
+    assert!(help.contains("standard error when OUTPUT is `-`"), "{help}");
 }
 
 #[test]
