@@ -6,8 +6,9 @@ service's signer) and appends one JSON line per request to --log:
 {"verified", "error", "answered", "headers", "body"}. Prints the port it
 listens on as its first line of output.
 
---fail-first N answers 500 to the first N requests; --status CODE answers
-CODE to every request (after the first N).
+--fail-first N answers --fail-status (500) to the first N requests, with
+--retry-after SECONDS when given; --status CODE answers CODE to every request
+after them.
 
 Run with the venv of scripts/ensure-standardwebhooks.
 """
@@ -26,6 +27,8 @@ def main() -> None:
     parser.add_argument("--secret", required=True)
     parser.add_argument("--log", required=True)
     parser.add_argument("--fail-first", type=int, default=0)
+    parser.add_argument("--fail-status", type=int, default=500)
+    parser.add_argument("--retry-after")
     parser.add_argument("--status", type=int, default=204)
     args = parser.parse_args()
 
@@ -45,7 +48,8 @@ def main() -> None:
                 verified, error = False, str(exc)
             with lock:
                 seen["requests"] += 1
-                status = 500 if seen["requests"] <= args.fail_first else args.status
+                failing = seen["requests"] <= args.fail_first
+                status = args.fail_status if failing else args.status
                 try:
                     parsed = json.loads(body)
                 except ValueError:
@@ -61,6 +65,8 @@ def main() -> None:
                 with open(args.log, "a", encoding="utf-8") as log:
                     log.write(json.dumps(record) + "\n")
             self.send_response(status)
+            if failing and args.retry_after:
+                self.send_header("retry-after", args.retry_after)
             self.send_header("content-length", "2")
             self.end_headers()
             self.wfile.write(b"ok")

@@ -302,23 +302,42 @@ async fn send(
     }
     let outcome = async {
         match request.body(payload).send().await {
-            Ok(mut response) => {
-                let status = response.status().as_u16();
-                let mut read = 0;
-                while read < MAX_ANSWER_BYTES {
-                    match response.chunk().await {
-                        Ok(Some(chunk)) => read += chunk.len(),
-                        _ => break,
-                    }
-                }
-                classify_status(status, context, delivery)
-            }
+            Ok(response) => answered(response, context, delivery).await,
             Err(error) => classify_error(&error, context, delivery),
         }
     }
     .instrument(span.clone())
     .await;
     record_on_span(&span, &outcome);
+    outcome
+}
+
+/// The outcome of an answer. A receiver that asks for time (`Retry-After`
+/// in seconds on a 429 or 5xx) gets it, up to the backoff's cap of an hour.
+async fn answered(
+    mut response: reqwest::Response,
+    context: &Context,
+    delivery: &ClaimedDelivery,
+) -> AttemptOutcome {
+    let status = response.status().as_u16();
+    let asked = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .map(|seconds| Duration::from_secs(seconds.min(3600)));
+    // Read a little so a small answer ends cleanly; never kept.
+    let mut read = 0;
+    while read < MAX_ANSWER_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => read += chunk.len(),
+            _ => break,
+        }
+    }
+    let mut outcome = classify_status(status, context, delivery);
+    if let (AttemptOutcome::Retry { backoff, .. }, Some(asked)) = (&mut outcome, asked) {
+        *backoff = (*backoff).max(asked);
+    }
     outcome
 }
 

@@ -221,6 +221,39 @@ async fn two_processes_never_deliver_the_same_event_twice() {
 }
 
 #[tokio::test]
+async fn a_429_is_retried_no_sooner_than_its_retry_after() {
+    let receiver = Receiver::start(&[
+        "--fail-first",
+        "1",
+        "--fail-status",
+        "429",
+        "--retry-after",
+        "1",
+    ]);
+    let app = app_with_webhooks().await;
+    let job = upload_with_callback(&app, &receiver.url("/hook")).await;
+    let id = job["id"].as_str().unwrap();
+
+    let job = wait_for_webhook(&app, id, "delivered").await;
+    assert_eq!(job["webhook"]["attempts"], 2);
+    let deliveries = receiver.deliveries();
+    let answered: Vec<_> = deliveries.iter().map(|d| d["answered"].clone()).collect();
+    assert_eq!(answered, [429, 204]);
+    // Retried after the second the receiver asked for, not the 200 ms backoff.
+    let sent_at = |d: &Value| {
+        d["headers"]["webhook-timestamp"]
+            .as_str()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+    };
+    assert!(
+        sent_at(&deliveries[1]) > sent_at(&deliveries[0]),
+        "{deliveries:#?}"
+    );
+}
+
+#[tokio::test]
 async fn an_answer_of_4xx_other_than_429_is_not_retried() {
     let receiver = Receiver::start(&["--status", "410"]);
     let app = app_with_webhooks().await;
