@@ -100,6 +100,12 @@ fn read_sample(
             raw.truncate(p + 1);
         }
     }
+    if cut {
+        // A cut inside a quoted field would leave the quote open, and the whole record
+        // unreadable: a closing quote ends it. Anywhere else the quote is only a character
+        // of the cut field, which is not used.
+        raw.push(options.quote.unwrap_or(b'"'));
+    }
     let checked = std::str::from_utf8(&raw);
     let valid = checked.is_ok();
     let utf8 = match checked {

@@ -75,3 +75,17 @@ fn an_inspection_of_a_head_cut_inside_the_first_row_types_the_fields_before_the_
     let note = seen.sample_cut.as_deref().expect("the cut is reported");
     assert!(note.contains("inspect more bytes"), "{note}");
 }
+
+#[test]
+fn a_quoted_field_longer_than_the_whole_sample_still_lets_the_fields_before_it_be_typed() {
+    let mut csv = b"id,blob,day\n1,\"".to_vec();
+    csv.extend(std::iter::repeat_n(b'x', 17 << 20));
+    csv.extend_from_slice(b"\",2024-01-31\n2,\"short, quoted\",2024-02-01\n");
+
+    let (report, batch) = convert_bytes("long-quoted", &csv, &ConvertOptions::default()).unwrap();
+
+    assert_eq!(types(&report)[..2], ["Int64", "Utf8"]);
+    assert_eq!(report.rows, 2);
+    assert_eq!(batch.column(0).as_primitive::<Int64Type>().value(1), 2);
+    assert!(report.sample_cut.is_some());
+}
