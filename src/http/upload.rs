@@ -18,8 +18,8 @@ use super::views::JobView;
 use super::wait::{self, WaitQuery};
 use super::AppState;
 use crate::jobs::{Inserted, Job, NewJob, StoredOptions};
-use crate::webhooks::CallbackRefused;
 use crate::telemetry;
+use crate::webhooks::CallbackRefused;
 
 /// Longest accepted file name, in bytes (a common file-system limit).
 const MAX_FILENAME_BYTES: usize = 255;
@@ -45,10 +45,14 @@ pub async fn create_job(
         receive(&request, payload, &state, id, with_digest).await?;
     state.metrics.upload_bytes.add(stored.bytes, &[]);
 
+    // A callback that is the server's default is what no callback means.
+    let chosen_callback = callback_url
+        .as_deref()
+        .filter(|url| Some(*url) != state.webhooks.default_url());
     let request_digest = stored
         .digest
         .as_deref()
-        .map(|body| request_digest(&options, &filename, body));
+        .map(|body| request_digest(&options, &filename, chosen_callback, body));
     let new_job = NewJob {
         id,
         input_filename: filename,
@@ -292,13 +296,24 @@ fn job_filename(given: Option<String>, upload: &StoredUpload) -> Result<String, 
 }
 
 /// SHA-256 over what defines the request for its idempotency key: the
-/// options, the file name and the body's own digest.
-fn request_digest(options: &serde_json::Value, filename: &str, body: &[u8]) -> String {
+/// options, the file name, the callback URL it chose (left out when none,
+/// so digests of uploads without one stay as they were) and the body's own
+/// digest.
+fn request_digest(
+    options: &serde_json::Value,
+    filename: &str,
+    callback_url: Option<&str>,
+    body: &[u8],
+) -> String {
     let mut digest = Sha256::new();
     digest.update(options.to_string().as_bytes());
     digest.update([0]);
     digest.update(filename.as_bytes());
     digest.update([0]);
+    if let Some(url) = callback_url {
+        digest.update(url.as_bytes());
+        digest.update([0]);
+    }
     digest.update(body);
     let bytes = digest.finalize();
     bytes.iter().map(|b| format!("{b:02x}")).collect()

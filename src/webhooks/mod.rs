@@ -76,6 +76,11 @@ impl Webhooks {
         self.inner.secret.as_ref()
     }
 
+    /// The callback URL of uploads that name none, as jobs store it.
+    pub fn default_url(&self) -> Option<&str> {
+        self.inner.default_url.as_deref()
+    }
+
     pub fn settings(&self) -> &WebhookSettings {
         &self.inner.settings
     }

@@ -327,6 +327,28 @@ async fn a_callback_url_to_an_internal_address_is_refused_with_a_stable_code() {
 }
 
 #[tokio::test]
+async fn an_idempotency_key_reused_with_another_callback_url_is_refused() {
+    let app = app_with_webhooks().await;
+    let upload = |callback: &'static str| {
+        let form = reqwest::multipart::Form::new()
+            .text("callback_url", callback)
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(CSV.as_bytes()).file_name("data.csv"),
+            );
+        app.client
+            .post(app.url("/v1/jobs"))
+            .header("Idempotency-Key", "one-upload")
+            .multipart(form)
+            .send()
+    };
+    assert_eq!(upload("http://127.0.0.1:9/a").await.unwrap().status(), 202);
+    assert_eq!(upload("http://127.0.0.1:9/a").await.unwrap().status(), 200);
+    let other = upload("http://127.0.0.1:9/b").await.unwrap();
+    expect_problem(other, 422, "idempotency-key-reused").await;
+}
+
+#[tokio::test]
 async fn a_callback_url_on_a_server_without_a_secret_is_refused() {
     let app = spawn_app_with(|_| {}).await;
     let response = app
