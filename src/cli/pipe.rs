@@ -11,7 +11,7 @@
 //! Linux may even turn into a splice), so memory stays as bounded as in a
 //! conversion of files, whatever flows through the pipe; the cost is disk the
 //! size of the input and of the output, under `TMPDIR`, removed when the
-//! command ends.
+//! command ends, also when it is interrupted.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -40,6 +40,7 @@ impl Spool {
             .unwrap_or(0);
         let dir =
             std::env::temp_dir().join(format!("parquetry-convert-{}-{nanos}", std::process::id()));
+        remove_on_interrupt(dir.clone())?;
         // `create_dir`, not `create_dir_all`: a directory already there is not ours.
         std::fs::create_dir(&dir)
             .with_context(|| format!("creating a spool directory {}", dir.display()))?;
@@ -69,6 +70,47 @@ impl Drop for Spool {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Removes `dir` when the command is interrupted (Ctrl-C in a pipeline, or
+/// SIGTERM), then exits as the signal would have: `Drop` does not run then,
+/// and the spool may hold gigabytes. Returns once the handlers are in place,
+/// so that no spool exists without them.
+fn remove_on_interrupt(dir: PathBuf) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (installed, ready) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build();
+        let Ok(runtime) = runtime else {
+            let _ = installed.send(false);
+            return;
+        };
+        let code = runtime.block_on(async {
+            let handlers = signal(SignalKind::interrupt()).and_then(|interrupt| {
+                signal(SignalKind::terminate()).map(|terminate| (interrupt, terminate))
+            });
+            let Ok((mut interrupt, mut terminate)) = handlers else {
+                let _ = installed.send(false);
+                return None;
+            };
+            let _ = installed.send(true);
+            tokio::select! {
+                _ = interrupt.recv() => Some(130),
+                _ = terminate.recv() => Some(143),
+            }
+        });
+        if let Some(code) = code {
+            let _ = std::fs::remove_dir_all(&dir);
+            std::process::exit(code);
+        }
+    });
+    anyhow::ensure!(
+        ready.recv().unwrap_or(false),
+        "could not install the signal handlers that remove the spool"
+    );
+    Ok(())
 }
 
 /// Copies a finished file to standard output.

@@ -5,7 +5,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::helpers::{create_database, large_csv, read_parquet, server_url, temp_data_dir};
+use crate::helpers::{
+    create_database, eventually, large_csv, read_parquet, server_url, temp_data_dir,
+};
 
 fn parquetry() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_parquetry"));
@@ -110,6 +112,39 @@ fn convert_writes_a_file_from_standard_input_and_the_summary_to_standard_output(
         read_parquet(std::fs::read(&out).unwrap().into()).num_rows(),
         1
     );
+}
+
+#[tokio::test]
+async fn an_interrupted_pipe_leaves_no_spool_behind() {
+    let tmp = temp_data_dir();
+    let mut child = crate::helpers::ChildGuard::new(
+        parquetry()
+            .args(["convert", "-", "-"])
+            .env("TMPDIR", &tmp)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // Standard input stays open: the copy to the spool is under way.
+    let mut stdin = child.0.as_mut().unwrap().stdin.take().unwrap();
+    stdin.write_all(b"a,b\n1,2\n").unwrap();
+    let spooled = async || std::fs::read_dir(&tmp).unwrap().count() > 0;
+    eventually("the spool directory", Duration::from_secs(20), spooled).await;
+
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.0.take().unwrap().wait().unwrap();
+
+    assert_eq!(status.code(), Some(130));
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+    drop(stdin);
+    std::fs::remove_dir(&tmp).unwrap();
 }
 
 #[test]
