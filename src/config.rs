@@ -322,6 +322,12 @@ pub struct WorkerProcessSettings {
     #[arg(long, env = "PARQUETRY_METRICS_BIND")]
     pub metrics_bind: Option<String>,
 
+    /// The link template of a job's trace (`PARQUETRY_TRACE_URL`, as for
+    /// `serve`): the job in the webhook events this process sends carries
+    /// `links.trace` as the API shows it.
+    #[arg(long, env = "PARQUETRY_TRACE_URL")]
+    pub trace_url: Option<String>,
+
     #[command(flatten)]
     pub database: DatabaseSettings,
 

@@ -233,7 +233,7 @@ pub async fn run_workers_only(settings: WorkerProcessSettings) -> anyhow::Result
         let metrics_task = metrics_server.map(tokio::spawn);
         let queue_gauges =
             QueueGaugeRole::start(store.clone(), metrics.metrics.queue.clone()).await;
-        let dispatcher = Dispatcher::start(store.clone(), webhooks, None)?;
+        let dispatcher = Dispatcher::start(store.clone(), webhooks, settings.trace_url.clone())?;
         let workers = WorkerPool::start(WorkerContext {
             store,
             storage,
