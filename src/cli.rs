@@ -122,16 +122,16 @@ pub struct InspectArgs {
 /// The conversion options as flags, named as the API names them (`-` for `_`).
 #[derive(Args, Debug)]
 pub struct OptionFlags {
-    /// Field delimiter: `,` `;` `|` `tab` or any single character (default: detected).
+    /// Field delimiter: `,` `;` `|` `tab`, any single character, or `auto` (default: detected).
     #[arg(long)]
     pub delimiter: Option<String>,
-    /// Quote character (default `"`).
+    /// Quote character, or `auto` (default: detected, `"` or `'`).
     #[arg(long)]
     pub quote: Option<String>,
     /// Escape character inside quoted fields (default: doubled quotes).
     #[arg(long)]
     pub escape: Option<String>,
-    /// Whether the first row is a header: true or false (default: detected).
+    /// Whether the first row is a header: true, false or auto (default: detected).
     #[arg(long)]
     pub header: Option<String>,
     /// Input encoding: auto, utf-8, windows-1252 or latin1 (default auto).
