@@ -582,6 +582,8 @@ def main() -> int:
                          "(OTEL_BSP_SCHEDULE_DELAY, OTEL_BLRP_SCHEDULE_DELAY, "
                          "OTEL_METRIC_EXPORT_INTERVAL) instead of the SDK defaults "
                          "(5 s, 1 s, 60 s), so that exports fall inside the measured jobs")
+    ap.add_argument("--end-to-end-only", action="store_true",
+                    help="run part 1 only (the end-to-end trip against the CLI)")
     ap.add_argument("--bin", type=Path, default=ROOT / "target" / "release" / "parquetry",
                     help="the parquetry binary (default target/release/parquetry; not built here)")
     ap.add_argument("--out-dir", type=Path, default=ROOT / "bench-data" / "out" / "service",
@@ -605,6 +607,8 @@ def main() -> int:
           "builds: wall times are inflated when the load average exceeds the CPU count.")
 
     e2e_exit = run_end_to_end(a.bin, csv, a.rounds, a.out_dir)
+    if a.end_to_end_only:
+        return e2e_exit
     with OtlpSink() as sink:
         configs = run_telemetry_overhead(a.bin, csv, a.rounds, a.jobs, a.out_dir, sink,
                                          a.export_interval_ms)

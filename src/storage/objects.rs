@@ -12,7 +12,7 @@ use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{GetOptions, ObjectMeta, ObjectStore, ObjectStoreExt, WriteMultipart};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tracing::field::Empty;
 use tracing::{Instrument, Span};
 
@@ -40,10 +40,32 @@ impl ResultObject {
     pub async fn stream(&self, range: Option<Range<u64>>) -> Result<ResultStream, StorageError> {
         let key = &self.meta.location;
         let span = self.objects.span("GetObject", key);
+        if let Some(path) = self.objects.local_path(key) {
+            return traced(&span, local_stream(path, range)).await;
+        }
         let options = GetOptions::default().with_range(range);
         let result = traced(&span, self.objects.store.get_opts(key, options)).await?;
         Ok(result.into_stream().map_err(StorageError::from).boxed())
     }
+}
+
+/// A local file's bytes in reads of `READ_CHUNK`: `LocalFileSystem`'s own
+/// stream reads 8 KiB at a time, one blocking task each, which made a 32 MB
+/// download take ten times as long as the bytes need.
+async fn local_stream(
+    path: PathBuf,
+    range: Option<Range<u64>>,
+) -> Result<ResultStream, StorageError> {
+    let mut file = tokio::fs::File::open(&path).await?;
+    let length = match range {
+        Some(range) => {
+            file.seek(std::io::SeekFrom::Start(range.start)).await?;
+            range.end.saturating_sub(range.start)
+        }
+        None => file.metadata().await?.len(),
+    };
+    let reader = tokio_util::io::ReaderStream::with_capacity(file.take(length), READ_CHUNK);
+    Ok(reader.map_err(StorageError::from).boxed())
 }
 
 /// The object store of the job files.
