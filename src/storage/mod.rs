@@ -125,11 +125,10 @@ impl Storage {
 
     /// Starts storing an upload of at most `limit` bytes.
     pub async fn begin_upload(&self, id: Uuid, limit: u64) -> Result<UploadSink, StorageError> {
-        let writer = self
-            .objects
-            .begin_upload(&self.objects.upload_key(id))
-            .await?;
-        Ok(UploadSink::new(writer, limit, self.clone()))
+        let key = self.objects.upload_key(id);
+        let writer = self.objects.begin_upload(&key).await?;
+        let staging = self.objects.staging_file(&key);
+        Ok(UploadSink::new(writer, limit, self.clone(), staging))
     }
 
     /// Refuses new uploads while the local disk is below its floor;

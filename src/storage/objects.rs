@@ -114,6 +114,10 @@ impl Objects {
         self.backend.local_path(key)
     }
 
+    pub(super) fn staging_file(&self, key: &Path) -> Option<PathBuf> {
+        self.backend.staging_file(key)
+    }
+
     pub(super) fn free_bytes(&self) -> std::io::Result<Option<u64>> {
         self.backend.free_bytes()
     }

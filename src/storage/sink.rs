@@ -11,6 +11,8 @@ use super::{Storage, StorageError, UploadError};
 /// an upload without `Content-Length` passed the floor check with nothing
 /// declared, so the floor is checked again as it grows.
 const FREE_SPACE_CHECK_EVERY: u64 = 16 * 1024 * 1024;
+/// How many bytes may be written between two early flushes of a local upload.
+const FLUSH_EVERY: u64 = 16 * 1024 * 1024;
 
 /// An upload being written. Dropping it without `finish` or `abort` leaves
 /// an incomplete multipart upload behind: call `abort` on every error path.
@@ -21,6 +23,41 @@ pub struct UploadSink {
     limit: u64,
     checked_at: u64,
     storage: Storage,
+    early_flush: Option<EarlyFlush>,
+}
+
+/// A local upload is flushed to disk while it still arrives, in the
+/// background: the fsync that makes it durable before the 202 then finds
+/// little left to write, instead of the whole file (about 50 ms for 100 MB
+/// here, on the critical path of every upload).
+struct EarlyFlush {
+    staging: std::path::PathBuf,
+    flushed_at: u64,
+    running: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl EarlyFlush {
+    /// Starts a flush when enough was written since the last one and the
+    /// last one is over.
+    fn maybe_start(&mut self, written: u64) {
+        if written - self.flushed_at < FLUSH_EVERY
+            || self
+                .running
+                .as_ref()
+                .is_some_and(|task| !task.is_finished())
+        {
+            return;
+        }
+        self.flushed_at = written;
+        let staging = self.staging.clone();
+        self.running = Some(tokio::task::spawn_blocking(move || {
+            // Any descriptor of the file flushes its pages; a failure only
+            // leaves the work to the completion's fsync.
+            if let Ok(file) = std::fs::File::open(&staging) {
+                let _ = file.sync_data();
+            }
+        }));
+    }
 }
 
 impl UploadSink {
@@ -28,6 +65,7 @@ impl UploadSink {
         (writer, span): (WriteMultipart, Span),
         limit: u64,
         storage: Storage,
+        staging: Option<std::path::PathBuf>,
     ) -> Self {
         UploadSink {
             writer: Some(writer),
@@ -36,6 +74,11 @@ impl UploadSink {
             limit,
             checked_at: 0,
             storage,
+            early_flush: staging.map(|staging| EarlyFlush {
+                staging,
+                flushed_at: 0,
+                running: None,
+            }),
         }
     }
 
@@ -61,7 +104,11 @@ impl UploadSink {
         writer.write(chunk);
         traced(&self.span, writer.wait_for_capacity(MAX_CONCURRENT_PARTS))
             .await
-            .map_err(|error| disk_full_or(StorageError::from(error)))
+            .map_err(|error| disk_full_or(StorageError::from(error)))?;
+        if let Some(flush) = &mut self.early_flush {
+            flush.maybe_start(self.written);
+        }
+        Ok(())
     }
 
     /// Completes the upload (durably: the object is on disk or in the
