@@ -1,6 +1,9 @@
 //! The command line: `serve`, `worker`, `migrate`, `convert` and `inspect`.
 
+mod keys;
 mod pipe;
+
+pub use keys::{run_keys, KeysArgs};
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -73,6 +76,9 @@ pub enum Command {
     /// dialect, skipped lines, column types and why, the first rows, and the
     /// options to convert it with (JSON on standard output).
     Inspect(InspectArgs),
+    /// Make, list and revoke API keys (`keys create --name NAME [--tenant T]
+    /// [--admin]` prints the new key alone on standard output).
+    Keys(KeysArgs),
 }
 
 /// `parquetry convert IN.csv OUT.parquet [options]`: the options are the ones

@@ -230,6 +230,46 @@ impl WebhookSettings {
     }
 }
 
+/// Whether requests must carry an API key (see `crate::http::auth`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMode {
+    /// On once any key exists; with none, open on a loopback address only.
+    Auto,
+    /// Every request needs a key, even before one exists.
+    On,
+    /// No request needs a key, whatever keys exist.
+    Off,
+}
+
+/// Authentication of the API.
+#[derive(Args, Clone, Debug)]
+pub struct AuthSettings {
+    /// `auto` (the default): requests need an API key once any key exists
+    /// (`parquetry keys create`); with no key the service runs open, and only
+    /// on a loopback address. `on`: always. `off`: never, on any address
+    /// (`PARQUETRY_AUTH`).
+    #[arg(long, env = "PARQUETRY_AUTH", value_enum, default_value_t = AuthMode::Auto)]
+    pub auth: AuthMode,
+
+    /// `GET /metrics` needs an admin key too, when authentication is on
+    /// (`PARQUETRY_METRICS_AUTH`). Off by default: Prometheus scrapes
+    /// without a key, and the metrics carry no tenant's data.
+    #[arg(long, env = "PARQUETRY_METRICS_AUTH", default_value_t = false)]
+    pub metrics_auth: bool,
+}
+
+impl AuthSettings {
+    /// The defaults, as if no flag or variable were given.
+    pub fn parse_defaults() -> AuthSettings {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            auth: AuthSettings,
+        }
+        <Defaults as clap::Parser>::parse_from(["parquetry"]).auth
+    }
+}
+
 /// Everything `parquetry serve` needs.
 #[derive(Args, Clone, Debug)]
 pub struct ServeSettings {
@@ -280,6 +320,9 @@ pub struct ServeSettings {
 
     #[command(flatten)]
     pub webhooks: WebhookSettings,
+
+    #[command(flatten)]
+    pub auth: AuthSettings,
 }
 
 /// Everything `parquetry migrate` needs, and nothing else: the database,

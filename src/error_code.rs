@@ -32,6 +32,20 @@ pub const CALLBACK_URL_REFUSED: ErrorCode = "callback-url-refused";
 /// A `callback_url` on a server with no webhook secret configured.
 pub const WEBHOOKS_DISABLED: ErrorCode = "webhooks-disabled";
 
+// Who is asking (issue 14).
+/// No `Authorization: Bearer` key, where one is needed.
+pub const UNAUTHORIZED: ErrorCode = "unauthorized";
+/// A key that is no key of this server (or not a Bearer one).
+pub const INVALID_API_KEY: ErrorCode = "invalid-api-key";
+/// The right key, revoked.
+pub const API_KEY_REVOKED: ErrorCode = "api-key-revoked";
+/// A route for admin keys only (key management, a protected `/metrics`).
+pub const ADMIN_KEY_REQUIRED: ErrorCode = "admin-key-required";
+/// `POST /v1/keys` with a name another key has (revoked ones included).
+pub const KEY_NAME_TAKEN: ErrorCode = "key-name-taken";
+/// A request body that is not what the route takes (`POST /v1/keys`).
+pub const INVALID_BODY: ErrorCode = "invalid-body";
+
 // Routes and jobs.
 pub const NOT_FOUND: ErrorCode = "not-found";
 pub const NO_SUCH_ROUTE: ErrorCode = "no-such-route";

@@ -10,6 +10,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => run_async(parquetry::startup::serve(args)),
         Command::Worker(args) => run_async(parquetry::startup::run_workers_only(args)),
         Command::Migrate(args) => run_async(parquetry::startup::migrate(args)),
+        Command::Keys(args) => run_async(parquetry::cli::run_keys(args)),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

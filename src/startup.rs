@@ -84,6 +84,7 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("binding {}", settings.bind))?;
         let port = listener.local_addr()?.port();
+        let auth = http::AuthGate::start(&settings.auth, &store, listener.local_addr()?).await?;
         let state = web::Data::new(AppState {
             store: store.clone(),
             storage: storage.clone(),
@@ -95,9 +96,11 @@ impl Application {
             max_attempts: settings.worker.max_attempts.clamp(1, 1000) as i32,
             trace_url: settings.trace_url.clone(),
             webhooks: webhooks.clone(),
+            auth,
         });
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(http::authenticate))
                 .wrap(from_fn(http::refuse_cross_origin))
                 .wrap(from_fn(http::observe_request))
                 .wrap(TracingLogger::<ParquetryRootSpan>::new())

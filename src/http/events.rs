@@ -35,8 +35,10 @@ pub async fn job_events(
     request: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
+    principal: crate::jobs::Principal,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_job_id(&path)?;
+    let scope = principal.scope();
     let seen = request
         .headers()
         .get("last-event-id")
@@ -45,11 +47,12 @@ pub async fn job_events(
         .unwrap_or_default();
     // Watching starts before the first read: no change falls in between.
     let watch = state.store.changes().watch(id);
-    let job = find(&state, id).await?;
+    let job = find(&state, &scope, id).await?;
     let (events, stream) = mpsc::channel::<Bytes>(16);
     let writer = EventWriter {
         state: state.clone(),
         id,
+        scope,
         watch,
         events,
         seen,
@@ -104,6 +107,8 @@ fn progress_time(progress: &serde_json::Value) -> Option<String> {
 struct EventWriter {
     state: web::Data<AppState>,
     id: Uuid,
+    /// The caller's: every read of the stream is as scoped as the first.
+    scope: crate::jobs::Scope,
     watch: JobWatch,
     events: mpsc::Sender<Bytes>,
     seen: Seen,
@@ -136,7 +141,7 @@ impl EventWriter {
             }
             // Read again after a keep-alive as well: it also covers a change
             // whose notification was lost.
-            job = match self.state.store.get(self.id).await {
+            job = match self.state.store.find(&self.scope, self.id).await {
                 Ok(Some(job)) => job,
                 Ok(None) => return,
                 Err(error) => {

@@ -11,7 +11,7 @@ use super::problem::ApiError;
 use super::views::{JobListView, JobView};
 use super::wait::{self, WaitQuery};
 use super::AppState;
-use crate::jobs::{JobStatus, ListCursor, Removal};
+use crate::jobs::{JobStatus, ListCursor, Principal, Removal, Scope};
 
 const DEFAULT_PAGE_SIZE: i64 = 20;
 const MAX_PAGE_SIZE: i64 = 100;
@@ -21,19 +21,26 @@ pub(super) fn parse_job_id(raw: &str) -> Result<Uuid, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound)
 }
 
-/// 410 for a job that expired, 404 for one that never existed.
-async fn missing(state: &AppState, id: Uuid) -> ApiError {
-    match state.store.is_expired(id).await {
+/// 410 for a job of `scope` that expired, 404 for one that never existed
+/// or is another tenant's.
+async fn missing(state: &AppState, scope: &Scope, id: Uuid) -> ApiError {
+    match state.store.is_expired(scope, id).await {
         Ok(true) => ApiError::Gone,
         Ok(false) => ApiError::NotFound,
         Err(error) => error.into(),
     }
 }
 
-pub(super) async fn find(state: &AppState, id: Uuid) -> Result<crate::jobs::Job, ApiError> {
-    match state.store.get(id).await? {
+/// The job if the caller may see it: another tenant's job is 404, exactly
+/// like one that does not exist.
+pub(super) async fn find(
+    state: &AppState,
+    scope: &Scope,
+    id: Uuid,
+) -> Result<crate::jobs::Job, ApiError> {
+    match state.store.find(scope, id).await? {
         Some(job) => Ok(job),
-        None => Err(missing(state, id).await),
+        None => Err(missing(state, scope, id).await),
     }
 }
 
@@ -43,12 +50,14 @@ pub async fn get_job(
     path: web::Path<String>,
     query: web::Query<WaitQuery>,
     state: web::Data<AppState>,
+    principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_job_id(&path)?;
     let patience = query.duration()?;
-    let mut job = find(&state, id).await?;
+    let scope = principal.scope();
+    let mut job = find(&state, &scope, id).await?;
     if let Some(patience) = patience {
-        job = wait::status_change(&state, id, job.status, patience).await?;
+        job = wait::status_change(&state, &scope, id, job.status, patience).await?;
     }
     Ok(HttpResponse::Ok().json(JobView::new(job, state.trace_url.as_deref())))
 }
@@ -63,6 +72,7 @@ pub struct ListQuery {
 pub async fn list_jobs(
     query: web::Query<ListQuery>,
     state: web::Data<AppState>,
+    principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     // An empty value (`status=`) is refused like any other value the
     // schema does not allow, not taken as "no filter".
@@ -91,7 +101,10 @@ pub async fn list_jobs(
         Some(token) => Some(ListCursor::decode(token).ok_or(ApiError::InvalidCursor)?),
     };
     // One row more than asked tells whether another page exists.
-    let jobs = state.store.list(status, limit + 1, cursor.as_ref()).await?;
+    let jobs = state
+        .store
+        .list(&principal.scope(), status, limit + 1, cursor.as_ref())
+        .await?;
     let page = JobListView::page(jobs, limit as usize, state.trace_url.as_deref());
     Ok(HttpResponse::Ok().json(page))
 }
@@ -103,9 +116,10 @@ pub async fn get_result(
     request: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
+    principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_job_id(&path)?;
-    let job = find(&state, id).await?;
+    let job = find(&state, &principal.scope(), id).await?;
     if job.status != JobStatus::Succeeded {
         return Err(ApiError::JobNotSucceeded(job.status));
     }
@@ -166,10 +180,12 @@ fn result_filename(input: &str) -> String {
 pub async fn delete_job(
     path: web::Path<String>,
     state: web::Data<AppState>,
+    principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_job_id(&path)?;
-    match state.store.remove(id).await? {
-        Removal::NotFound => Err(missing(&state, id).await),
+    let scope = principal.scope();
+    match state.store.remove(&scope, id).await? {
+        Removal::NotFound => Err(missing(&state, &scope, id).await),
         Removal::Canceled {
             traceparent,
             tracestate,

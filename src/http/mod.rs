@@ -1,9 +1,11 @@
 //! The HTTP API (v1): routes, shared state and the telemetry middleware.
 
+mod auth;
 mod download;
 mod events;
 mod inspect;
 mod jobs;
+mod keys;
 mod origin;
 mod preview;
 mod problem;
@@ -27,6 +29,7 @@ use actix_web::{web, Error, HttpRequest, HttpResponse};
 use tracing::Span;
 use tracing_actix_web::RootSpanBuilder;
 
+pub use auth::{authenticate, AuthGate};
 pub use origin::{refuse_cross_origin, AllowedOrigins};
 pub use problem::{ApiError, Problem};
 pub use views::{JobListView, JobView};
@@ -50,6 +53,8 @@ pub struct AppState {
     pub trace_url: Option<String>,
     /// Checks uploads' `callback_url` (see `crate::webhooks`).
     pub webhooks: crate::webhooks::Webhooks,
+    /// Whether requests need an API key now (see `auth`).
+    pub auth: AuthGate,
 }
 
 /// Every route of the API as `(method, path)`, as `openapi.yaml` must list them.
@@ -64,6 +69,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/jobs/{id}/rejects"),
     ("get", "/v1/jobs/{id}/events"),
     ("post", "/v1/inspect"),
+    ("post", "/v1/keys"),
+    ("get", "/v1/keys"),
+    ("delete", "/v1/keys/{name}"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -113,6 +121,17 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(
             web::resource("/v1/jobs/{id}/preview")
                 .route(web::get().to(preview::preview_result))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/v1/keys")
+                .route(web::post().to(keys::create_key))
+                .route(web::get().to(keys::list_keys))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/v1/keys/{name}")
+                .route(web::delete().to(keys::revoke_key))
                 .default_service(web::to(method_not_allowed)),
         )
         .service(

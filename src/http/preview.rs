@@ -35,6 +35,7 @@ pub async fn preview_result(
     path: web::Path<String>,
     query: web::Query<PreviewQuery>,
     state: web::Data<AppState>,
+    principal: crate::jobs::Principal,
 ) -> Result<HttpResponse, ApiError> {
     let limit = match query.limit.as_deref() {
         None => DEFAULT_ROWS,
@@ -47,7 +48,7 @@ pub async fn preview_result(
             })?,
     };
     let id = parse_job_id(&path)?;
-    let job = find(&state, id).await?;
+    let job = find(&state, &principal.scope(), id).await?;
     if job.status != JobStatus::Succeeded {
         return Err(ApiError::JobNotSucceeded(job.status));
     }

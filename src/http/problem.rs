@@ -33,6 +33,15 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Why a request was not authenticated (401).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    Missing,
+    NotBearer,
+    Invalid,
+    Revoked,
+}
+
 /// Everything a request can fail with. Client mistakes are 4xx with a
 /// message that says what to fix; a 5xx is logged with its cause and answered
 /// with a fixed message, so internals never leak.
@@ -72,6 +81,16 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("no job with this id")]
     NotFound,
+    #[error("{}", unauthorized_detail(*.0))]
+    Unauthorized(AuthFailure),
+    #[error("this route needs an admin key (parquetry keys create --admin)")]
+    AdminKeyRequired,
+    #[error("a key named {0:?} exists already (revoked keys keep their names); choose another name")]
+    KeyNameTaken(String),
+    #[error("no API key with this name")]
+    KeyNotFound,
+    #[error("{0}")]
+    InvalidBody(String),
     #[error("the job expired and was removed with its files")]
     Gone,
     #[error("{queued} jobs are waiting in the queue; retry later")]
@@ -128,7 +147,15 @@ impl ApiError {
             ApiError::RangeNotSatisfiable(_) => code::RANGE_NOT_SATISFIABLE,
             ApiError::PayloadTooLarge { .. } => code::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => code::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::NotFound => code::NOT_FOUND,
+            ApiError::NotFound | ApiError::KeyNotFound => code::NOT_FOUND,
+            ApiError::Unauthorized(AuthFailure::Missing) => code::UNAUTHORIZED,
+            ApiError::Unauthorized(AuthFailure::NotBearer | AuthFailure::Invalid) => {
+                code::INVALID_API_KEY
+            }
+            ApiError::Unauthorized(AuthFailure::Revoked) => code::API_KEY_REVOKED,
+            ApiError::AdminKeyRequired => code::ADMIN_KEY_REQUIRED,
+            ApiError::KeyNameTaken(_) => code::KEY_NAME_TAKEN,
+            ApiError::InvalidBody(_) => code::INVALID_BODY,
             ApiError::NoSuchRoute => code::NO_SUCH_ROUTE,
             ApiError::MethodNotAllowed { .. } => code::METHOD_NOT_ALLOWED,
             ApiError::Gone => code::GONE,
@@ -177,6 +204,11 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "Upload too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::NotFound => "Job not found",
+            ApiError::KeyNotFound => "Key not found",
+            ApiError::Unauthorized(_) => "Unauthorized",
+            ApiError::AdminKeyRequired => "Admin key required",
+            ApiError::KeyNameTaken(_) => "Key name taken",
+            ApiError::InvalidBody(_) => "Invalid request body",
             ApiError::NoSuchRoute => "Not found",
             ApiError::MethodNotAllowed { .. } => "Method not allowed",
             ApiError::Gone => "Job expired",
@@ -190,6 +222,19 @@ impl ApiError {
             ApiError::DatabaseUnavailable => "Database unavailable",
             ApiError::Database(_) | ApiError::Internal(_) => "Internal error",
         }
+    }
+}
+
+/// What a 401 says to do.
+fn unauthorized_detail(failure: AuthFailure) -> &'static str {
+    match failure {
+        AuthFailure::Missing => {
+            "this server needs an API key: send it as `Authorization: Bearer KEY` \
+             (the server's operator makes keys with `parquetry keys create`)"
+        }
+        AuthFailure::NotBearer => "send the API key as `Authorization: Bearer KEY`",
+        AuthFailure::Invalid => "this API key is not valid here",
+        AuthFailure::Revoked => "this API key was revoked",
     }
 }
 
@@ -247,7 +292,12 @@ impl ResponseError for ApiError {
             | ApiError::InvalidQuery(_)
             | ApiError::InvalidCursor
             | ApiError::CallbackUrlRefused(_)
-            | ApiError::WebhooksDisabled => StatusCode::BAD_REQUEST,
+            | ApiError::WebhooksDisabled
+            | ApiError::InvalidBody(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::AdminKeyRequired => StatusCode::FORBIDDEN,
+            ApiError::KeyNameTaken(_) => StatusCode::CONFLICT,
+            ApiError::KeyNotFound => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UploadTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
@@ -302,6 +352,14 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(status);
         if let Some(seconds) = self.retry_after_secs() {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        if let ApiError::Unauthorized(failure) = self {
+            // RFC 6750: a key that was presented and refused is an invalid token.
+            let challenge = match failure {
+                AuthFailure::Missing => r#"Bearer realm="parquetry""#,
+                _ => r#"Bearer realm="parquetry", error="invalid_token""#,
+            };
+            response.insert_header((header::WWW_AUTHENTICATE, challenge));
         }
         if let ApiError::MethodNotAllowed { allow } = self {
             response.insert_header((header::ALLOW, allow.as_str()));

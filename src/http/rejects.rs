@@ -16,9 +16,10 @@ pub async fn get_rejects(
     request: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
+    principal: crate::jobs::Principal,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_job_id(&path)?;
-    let job = find(&state, id).await?;
+    let job = find(&state, &principal.scope(), id).await?;
     if !job.status.is_finished() {
         return Err(ApiError::JobNotFinished(job.status));
     }

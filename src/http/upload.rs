@@ -28,6 +28,7 @@ pub async fn create_job(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
+    principal: crate::jobs::Principal,
 ) -> Result<HttpResponse, ApiError> {
     let received_at = chrono::Utc::now();
     let idempotency_key = idempotency_key(&request)?;
@@ -63,6 +64,7 @@ pub async fn create_job(
         trace_id: None,
         idempotency_key,
         request_digest: request_digest.clone(),
+        tenant: principal.tenant.clone(),
         max_attempts: state.max_attempts,
         received_at,
         callback_url,
@@ -81,9 +83,14 @@ pub async fn create_job(
         }
     };
     state.metrics.jobs_created.add(1, &[]);
-    tracing::info!(job_id = %id, input.bytes = stored.bytes as i64, "job queued");
+    tracing::info!(
+        job_id = %id,
+        parquetry.tenant = %principal.tenant,
+        input.bytes = stored.bytes as i64,
+        "job queued"
+    );
     match patience {
-        Some(patience) => answer_when_finished(&state, job, patience).await,
+        Some(patience) => answer_when_finished(&state, &principal.scope(), job, patience).await,
         None => Ok(accepted(job, &state)),
     }
 }
@@ -101,11 +108,12 @@ fn accepted(job: Job, state: &AppState) -> HttpResponse {
 /// `wait`.
 async fn answer_when_finished(
     state: &AppState,
+    scope: &crate::jobs::Scope,
     job: Job,
     patience: std::time::Duration,
 ) -> Result<HttpResponse, ApiError> {
     let id = job.id;
-    let job = match wait::finished(state, id, patience).await {
+    let job = match wait::finished(state, scope, id, patience).await {
         Ok(job) => job,
         // The job is stored: a failure to read it back must not turn the
         // upload into an error the client would retry.

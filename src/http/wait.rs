@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::jobs::find;
 use super::problem::ApiError;
 use super::AppState;
-use crate::jobs::{Job, JobStatus};
+use crate::jobs::{Job, JobStatus, Scope};
 
 /// The longest a request may wait.
 pub const MAX_WAIT_SECONDS: f64 = 60.0;
@@ -67,22 +67,29 @@ impl WaitQuery {
 /// finished), or as it is when `patience` is over.
 pub async fn status_change(
     state: &AppState,
+    scope: &Scope,
     id: Uuid,
     seen: JobStatus,
     patience: Duration,
 ) -> Result<Job, ApiError> {
-    until(state, id, patience, |job| job.status != seen).await
+    until(state, scope, id, patience, |job| job.status != seen).await
 }
 
 /// The job once it finished, or as it is when `patience` is over.
-pub async fn finished(state: &AppState, id: Uuid, patience: Duration) -> Result<Job, ApiError> {
-    until(state, id, patience, |_| false).await
+pub async fn finished(
+    state: &AppState,
+    scope: &Scope,
+    id: Uuid,
+    patience: Duration,
+) -> Result<Job, ApiError> {
+    until(state, scope, id, patience, |_| false).await
 }
 
 /// Reads the job when its status may have changed until `done` (or the job
 /// finished), or until `patience` is over.
 async fn until(
     state: &AppState,
+    scope: &Scope,
     id: Uuid,
     patience: Duration,
     done: impl Fn(&Job) -> bool,
@@ -90,16 +97,16 @@ async fn until(
     let deadline = Instant::now() + patience;
     // Watching starts before the read: a change between the two wakes us.
     let mut watch = state.store.changes().watch(id);
-    let mut job = find(state, id).await?;
+    let mut job = find(state, scope, id).await?;
     loop {
         if job.status.is_finished() || done(&job) {
             return Ok(job);
         }
         tokio::select! {
             _ = watch.status_changed() => {}
-            _ = tokio::time::sleep_until(deadline) => return find(state, id).await,
+            _ = tokio::time::sleep_until(deadline) => return find(state, scope, id).await,
         }
-        job = find(state, id).await?;
+        job = find(state, scope, id).await?;
     }
 }
 

@@ -7,6 +7,9 @@ mod error;
 mod options;
 mod postgres;
 mod postgres_sql;
+mod keys;
+mod keys_sql;
+mod scope;
 mod spans;
 mod sqlite;
 mod sqlite_sql;
@@ -22,7 +25,9 @@ use uuid::Uuid;
 pub use changes::{Change, JobChanges, JobWatch};
 pub use cursor::ListCursor;
 pub use error::{StoreError, StoreResult};
+pub use keys::{is_valid_name, ApiKey, KeyCheck, NewKey};
 pub use options::StoredOptions;
+pub use scope::{Principal, Scope, DEFAULT_TENANT};
 pub use store::{JobStore, SQLITE_FILE};
 pub use wakeup::QueueListener;
 pub use webhooks::{AttemptOutcome, ClaimedDelivery, WebhookDelivery};
@@ -120,6 +125,8 @@ pub struct Job {
     /// `[{attempt, code, message, at}]` for each attempt that did not succeed.
     pub attempt_errors: serde_json::Value,
     pub idempotency_key: Option<String>,
+    /// The tenant of the key that created the job (`default` when open).
+    pub tenant: String,
     /// Digest of the request that created the job with its idempotency key.
     pub request_digest: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -151,6 +158,8 @@ pub struct NewJob {
     pub trace_id: Option<String>,
     pub idempotency_key: Option<String>,
     pub request_digest: Option<String>,
+    /// The tenant of the key that uploads it.
+    pub tenant: String,
     pub max_attempts: i32,
     /// When the upload began to arrive.
     pub received_at: DateTime<Utc>,

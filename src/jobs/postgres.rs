@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::changes::JobChanges;
 use super::postgres_sql::*;
 use super::spans::{decode_error, DbTarget};
-use super::{AttemptReport, Job, JobError, JobStatus, ListCursor, NewJob, Removal};
+use super::{AttemptReport, Job, JobError, JobStatus, ListCursor, NewJob, Removal, Scope};
 
 /// The job table. Cloning is cheap (a pool handle).
 /// The job table in PostgreSQL: the production store, shared by every
@@ -73,7 +73,8 @@ impl PgJobs {
             .bind(job.max_attempts)
             .bind(&job.request_digest)
             .bind(job.received_at)
-            .bind(&job.callback_url);
+            .bind(&job.callback_url)
+            .bind(&job.tenant);
         let row = self
             .target
             .traced("INSERT enqueue", INSERT, query.fetch_optional(&self.pool))
@@ -81,8 +82,12 @@ impl PgJobs {
         row.as_ref().map(job_from_row).transpose()
     }
 
-    pub async fn find_by_idempotency_key(&self, key: &str) -> sqlx::Result<Option<Job>> {
-        let query = sqlx::query(SELECT_BY_IDEMPOTENCY_KEY).bind(key);
+    pub async fn find_by_idempotency_key(
+        &self,
+        tenant: &str,
+        key: &str,
+    ) -> sqlx::Result<Option<Job>> {
+        let query = sqlx::query(SELECT_BY_IDEMPOTENCY_KEY).bind(tenant).bind(key);
         let row = self
             .target
             .traced(
@@ -95,8 +100,8 @@ impl PgJobs {
     }
 
     /// Whether `id` named a job that expired and was removed.
-    pub async fn is_expired(&self, id: Uuid) -> sqlx::Result<bool> {
-        let query = sqlx::query(SELECT_EXPIRED).bind(id);
+    pub async fn is_expired(&self, scope: &Scope, id: Uuid) -> sqlx::Result<bool> {
+        let query = sqlx::query(SELECT_EXPIRED).bind(id).bind(scope.tenant());
         let row = self
             .target
             .traced(
@@ -108,8 +113,8 @@ impl PgJobs {
         Ok(row.is_some())
     }
 
-    pub async fn get(&self, id: Uuid) -> sqlx::Result<Option<Job>> {
-        let query = sqlx::query(SELECT_ONE).bind(id);
+    pub async fn get(&self, scope: &Scope, id: Uuid) -> sqlx::Result<Option<Job>> {
+        let query = sqlx::query(SELECT_ONE).bind(id).bind(scope.tenant());
         let row = self
             .target
             .traced("SELECT get", SELECT_ONE, query.fetch_optional(&self.pool))
@@ -120,6 +125,7 @@ impl PgJobs {
     /// Newest first, at most `limit`, after `cursor` when given.
     pub async fn list(
         &self,
+        scope: &Scope,
         status: Option<JobStatus>,
         limit: i64,
         cursor: Option<&ListCursor>,
@@ -128,7 +134,8 @@ impl PgJobs {
             .bind(status.map(JobStatus::as_str))
             .bind(cursor.map(|c| c.created_at))
             .bind(cursor.map(|c| c.id))
-            .bind(limit);
+            .bind(limit)
+            .bind(scope.tenant());
         let rows = self
             .target
             .traced("SELECT list", LIST, query.fetch_all(&self.pool))
@@ -260,8 +267,11 @@ impl PgJobs {
     }
 
     /// Cancels a queued or running job, or deletes a finished one.
-    pub async fn remove(&self, id: Uuid) -> sqlx::Result<Removal> {
-        let query = sqlx::query(CANCEL).bind(id).bind(self.retention_secs());
+    pub async fn remove(&self, scope: &Scope, id: Uuid) -> sqlx::Result<Removal> {
+        let query = sqlx::query(CANCEL)
+            .bind(id)
+            .bind(self.retention_secs())
+            .bind(scope.tenant());
         let canceled = self
             .target
             .traced("UPDATE cancel", CANCEL, query.fetch_optional(&self.pool))
@@ -272,7 +282,7 @@ impl PgJobs {
                 tracestate: row.try_get("tracestate")?,
             });
         }
-        let query = sqlx::query(DELETE_FINISHED).bind(id);
+        let query = sqlx::query(DELETE_FINISHED).bind(id).bind(scope.tenant());
         let deleted = self
             .target
             .traced(
@@ -360,6 +370,7 @@ fn job_from_row(row: &PgRow) -> sqlx::Result<Job> {
         max_attempts: row.try_get("max_attempts")?,
         attempt_errors: row.try_get("attempt_errors")?,
         idempotency_key: row.try_get("idempotency_key")?,
+        tenant: row.try_get("tenant")?,
         request_digest: row.try_get("request_digest")?,
         expires_at: row.try_get("expires_at")?,
         received_at: row.try_get("received_at")?,

@@ -5,23 +5,29 @@ use super::webhooks::jobs_with_webhook;
 pub(super) const INSERT: &str =
     "INSERT INTO jobs (id, input_filename, input_bytes, options, traceparent, \
      tracestate, trace_id, idempotency_key, max_attempts, request_digest, received_at, \
-     callback_url) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-     ON CONFLICT (idempotency_key) DO NOTHING RETURNING *";
+     callback_url, tenant) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+     ON CONFLICT (tenant, idempotency_key) DO NOTHING RETURNING *";
 pub(super) const SELECT_ONE: &str =
-    concat!("SELECT * FROM ", jobs_with_webhook!(), " WHERE id = $1");
+    concat!(
+    "SELECT * FROM ",
+    jobs_with_webhook!(),
+    " WHERE id = $1 AND ($2::text IS NULL OR tenant = $2)"
+);
 pub(super) const SELECT_BY_IDEMPOTENCY_KEY: &str = concat!(
     "SELECT * FROM ",
     jobs_with_webhook!(),
-    " WHERE idempotency_key = $1"
+    " WHERE tenant = $1 AND idempotency_key = $2"
 );
-pub(super) const SELECT_EXPIRED: &str = "SELECT id FROM expired_jobs WHERE id = $1";
+pub(super) const SELECT_EXPIRED: &str =
+    "SELECT id FROM expired_jobs WHERE id = $1 AND ($2::text IS NULL OR tenant = $2)";
 pub(super) const LIST: &str = concat!(
     "SELECT * FROM ",
     jobs_with_webhook!(),
     " \
      WHERE ($1::text IS NULL OR status = $1) \
        AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
+       AND ($5::text IS NULL OR tenant = $5) \
      ORDER BY created_at DESC, id DESC LIMIT $4"
 );
 /// One autocommitted statement: the row lock of `SKIP LOCKED` lives only as
@@ -86,17 +92,20 @@ pub(super) const REQUEUE_STALE: &str = "UPDATE jobs SET \
 pub(super) const CANCEL: &str =
     "UPDATE jobs SET status = 'canceled', finished_at = now(), progress = NULL, \
      heartbeat_at = NULL, updated_at = now(), expires_at = now() + make_interval(secs => $2) \
-     WHERE id = $1 AND status IN ('queued', 'running') RETURNING traceparent, tracestate";
+     WHERE id = $1 AND status IN ('queued', 'running') AND ($3::text IS NULL OR tenant = $3) \
+     RETURNING traceparent, tracestate";
 pub(super) const DELETE_FINISHED: &str = "DELETE FROM jobs WHERE id = $1 \
-     AND status IN ('succeeded', 'failed', 'canceled') RETURNING id";
+     AND status IN ('succeeded', 'failed', 'canceled') AND ($2::text IS NULL OR tenant = $2) \
+     RETURNING id";
 pub(super) const COUNT_ACTIVE: &str =
     "SELECT count(*) FILTER (WHERE status = 'queued') AS queued, \
      count(*) FILTER (WHERE status = 'running') AS running FROM jobs";
 pub(super) const COUNT_QUEUED: &str = "SELECT count(*) FROM jobs WHERE status = 'queued'";
 /// Removes expired jobs and leaves their tombstones, in one statement.
 pub(super) const EXPIRE: &str =
-    "WITH expired AS (DELETE FROM jobs WHERE expires_at < now() RETURNING id) \
-     INSERT INTO expired_jobs (id) SELECT id FROM expired ON CONFLICT DO NOTHING RETURNING id";
+    "WITH expired AS (DELETE FROM jobs WHERE expires_at < now() RETURNING id, tenant) \
+     INSERT INTO expired_jobs (id, tenant) SELECT id, tenant FROM expired \
+     ON CONFLICT DO NOTHING RETURNING id";
 pub(super) const PURGE_TOMBSTONES: &str =
     "DELETE FROM expired_jobs WHERE expired_at < now() - make_interval(secs => $1)";
 pub(super) const JOB_STATES: &str = "SELECT id, status, attempts FROM jobs WHERE id = ANY($1)";

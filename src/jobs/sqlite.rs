@@ -18,7 +18,7 @@ use super::changes::{Change, JobChanges};
 use super::spans::DbTarget;
 use super::sqlite_rows::{job_from_row, job_state};
 use super::sqlite_sql::*;
-use super::{AttemptReport, Job, JobError, JobStatus, ListCursor, NewJob, Removal};
+use super::{AttemptReport, Job, JobError, JobStatus, ListCursor, NewJob, Removal, Scope};
 
 fn micros(instant: DateTime<Utc>) -> i64 {
     instant.timestamp_micros()
@@ -123,7 +123,8 @@ impl SqliteJobs {
             .bind(micros(Utc::now()))
             .bind(&job.request_digest)
             .bind(micros(job.received_at))
-            .bind(&job.callback_url);
+            .bind(&job.callback_url)
+            .bind(&job.tenant);
         let created = self.one("INSERT enqueue", INSERT, query).await?;
         if created.is_some() {
             self.queued.notify_one();
@@ -131,8 +132,12 @@ impl SqliteJobs {
         Ok(created)
     }
 
-    pub async fn find_by_idempotency_key(&self, key: &str) -> sqlx::Result<Option<Job>> {
-        let query = sqlx::query(SELECT_BY_IDEMPOTENCY_KEY).bind(key);
+    pub async fn find_by_idempotency_key(
+        &self,
+        tenant: &str,
+        key: &str,
+    ) -> sqlx::Result<Option<Job>> {
+        let query = sqlx::query(SELECT_BY_IDEMPOTENCY_KEY).bind(tenant).bind(key);
         self.one(
             "SELECT by idempotency key",
             SELECT_BY_IDEMPOTENCY_KEY,
@@ -141,8 +146,8 @@ impl SqliteJobs {
         .await
     }
 
-    pub async fn is_expired(&self, id: Uuid) -> sqlx::Result<bool> {
-        let query = sqlx::query(SELECT_EXPIRED).bind(id);
+    pub async fn is_expired(&self, scope: &Scope, id: Uuid) -> sqlx::Result<bool> {
+        let query = sqlx::query(SELECT_EXPIRED).bind(id).bind(scope.tenant());
         let row = self
             .target
             .traced(
@@ -154,13 +159,14 @@ impl SqliteJobs {
         Ok(row.is_some())
     }
 
-    pub async fn get(&self, id: Uuid) -> sqlx::Result<Option<Job>> {
-        self.one("SELECT get", SELECT_ONE, sqlx::query(SELECT_ONE).bind(id))
-            .await
+    pub async fn get(&self, scope: &Scope, id: Uuid) -> sqlx::Result<Option<Job>> {
+        let query = sqlx::query(SELECT_ONE).bind(id).bind(scope.tenant());
+        self.one("SELECT get", SELECT_ONE, query).await
     }
 
     pub async fn list(
         &self,
+        scope: &Scope,
         status: Option<JobStatus>,
         limit: i64,
         cursor: Option<&ListCursor>,
@@ -169,7 +175,8 @@ impl SqliteJobs {
             .bind(status.map(JobStatus::as_str))
             .bind(cursor.map(|c| micros(c.created_at)))
             .bind(cursor.map(|c| c.id))
-            .bind(limit);
+            .bind(limit)
+            .bind(scope.tenant());
         let rows = self
             .target
             .traced("SELECT list", LIST, query.fetch_all(&self.pool))
@@ -316,11 +323,12 @@ impl SqliteJobs {
         Ok(ids)
     }
 
-    pub async fn remove(&self, id: Uuid) -> sqlx::Result<Removal> {
+    pub async fn remove(&self, scope: &Scope, id: Uuid) -> sqlx::Result<Removal> {
         let query = sqlx::query(CANCEL)
             .bind(id)
             .bind(micros(Utc::now()))
-            .bind(later(self.retention));
+            .bind(later(self.retention))
+            .bind(scope.tenant());
         let canceled = self
             .target
             .traced("UPDATE cancel", CANCEL, query.fetch_all(&self.pool))
@@ -332,7 +340,7 @@ impl SqliteJobs {
                 tracestate: row.try_get("tracestate")?,
             });
         }
-        let query = sqlx::query(DELETE_FINISHED).bind(id);
+        let query = sqlx::query(DELETE_FINISHED).bind(id).bind(scope.tenant());
         let deleted = self
             .target
             .traced(
@@ -365,17 +373,19 @@ impl SqliteJobs {
     pub async fn expire(&self, keep_tombstones: Duration) -> sqlx::Result<Vec<Uuid>> {
         let now = micros(Utc::now());
         let mut transaction = self.pool.begin().await?;
-        let ids: Vec<Uuid> = sqlx::query_scalar(EXPIRE)
+        let expired: Vec<(Uuid, String)> = sqlx::query_as(EXPIRE)
             .bind(now)
             .fetch_all(&mut *transaction)
             .await?;
-        for id in &ids {
+        for (id, tenant) in &expired {
             sqlx::query(TOMBSTONE)
                 .bind(id)
                 .bind(now)
+                .bind(tenant)
                 .execute(&mut *transaction)
                 .await?;
         }
+        let ids = expired.into_iter().map(|(id, _)| id).collect();
         sqlx::query(PURGE_TOMBSTONES)
             .bind(earlier(keep_tombstones))
             .execute(&mut *transaction)

@@ -53,6 +53,7 @@ pub(super) fn job_from_row(row: &SqliteRow) -> sqlx::Result<Job> {
         max_attempts: row.try_get("max_attempts")?,
         attempt_errors: json(row, "attempt_errors")?.unwrap_or_default(),
         idempotency_key: row.try_get("idempotency_key")?,
+        tenant: row.try_get("tenant")?,
         request_digest: row.try_get("request_digest")?,
         expires_at: instant(row, "expires_at")?,
         received_at: instant(row, "received_at")?,

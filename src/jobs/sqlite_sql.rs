@@ -6,22 +6,28 @@ use super::webhooks::jobs_with_webhook;
 pub(super) const INSERT: &str =
     "INSERT INTO jobs (id, input_filename, input_bytes, options, traceparent, \
      tracestate, trace_id, idempotency_key, max_attempts, run_after, created_at, updated_at, \
-     request_digest, received_at, callback_url) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?10, ?11, ?12, ?13) \
-     ON CONFLICT (idempotency_key) DO NOTHING RETURNING *";
+     request_digest, received_at, callback_url, tenant) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?10, ?11, ?12, ?13, ?14) \
+     ON CONFLICT (tenant, idempotency_key) DO NOTHING RETURNING *";
 pub(super) const SELECT_ONE: &str =
-    concat!("SELECT * FROM ", jobs_with_webhook!(), " WHERE id = ?1");
+    concat!(
+    "SELECT * FROM ",
+    jobs_with_webhook!(),
+    " WHERE id = ?1 AND (?2 IS NULL OR tenant = ?2)"
+);
 pub(super) const SELECT_BY_IDEMPOTENCY_KEY: &str = concat!(
     "SELECT * FROM ",
     jobs_with_webhook!(),
-    " WHERE idempotency_key = ?1"
+    " WHERE tenant = ?1 AND idempotency_key = ?2"
 );
-pub(super) const SELECT_EXPIRED: &str = "SELECT id FROM expired_jobs WHERE id = ?1";
+pub(super) const SELECT_EXPIRED: &str =
+    "SELECT id FROM expired_jobs WHERE id = ?1 AND (?2 IS NULL OR tenant = ?2)";
 pub(super) const LIST: &str = concat!(
     "SELECT * FROM ",
     jobs_with_webhook!(),
     " \
      WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR (created_at, id) < (?2, ?3)) \
+       AND (?5 IS NULL OR tenant = ?5) \
      ORDER BY created_at DESC, id DESC LIMIT ?4"
 );
 pub(super) const CLAIM: &str = "UPDATE jobs SET status = 'running', worker_id = ?1, \
@@ -76,15 +82,17 @@ pub(super) const REQUEUE_STALE: &str = "UPDATE jobs SET \
 pub(super) const CANCEL: &str =
     "UPDATE jobs SET status = 'canceled', finished_at = ?2, progress = NULL, \
      heartbeat_at = NULL, updated_at = ?2, expires_at = ?3 \
-     WHERE id = ?1 AND status IN ('queued', 'running') RETURNING traceparent, tracestate";
+     WHERE id = ?1 AND status IN ('queued', 'running') AND (?4 IS NULL OR tenant = ?4) \
+     RETURNING traceparent, tracestate";
 pub(super) const DELETE_FINISHED: &str = "DELETE FROM jobs WHERE id = ?1 \
-     AND status IN ('succeeded', 'failed', 'canceled') RETURNING id";
+     AND status IN ('succeeded', 'failed', 'canceled') AND (?2 IS NULL OR tenant = ?2) \
+     RETURNING id";
 pub(super) const COUNT_ACTIVE: &str = "SELECT coalesce(sum(status = 'queued'), 0) AS queued, \
      coalesce(sum(status = 'running'), 0) AS running FROM jobs";
 pub(super) const COUNT_QUEUED: &str = "SELECT count(*) FROM jobs WHERE status = 'queued'";
-pub(super) const EXPIRE: &str = "DELETE FROM jobs WHERE expires_at < ?1 RETURNING id";
+pub(super) const EXPIRE: &str = "DELETE FROM jobs WHERE expires_at < ?1 RETURNING id, tenant";
 pub(super) const TOMBSTONE: &str =
-    "INSERT OR IGNORE INTO expired_jobs (id, expired_at) VALUES (?1, ?2)";
+    "INSERT OR IGNORE INTO expired_jobs (id, expired_at, tenant) VALUES (?1, ?2, ?3)";
 pub(super) const PURGE_TOMBSTONES: &str = "DELETE FROM expired_jobs WHERE expired_at < ?1";
 /// Ids travel as a JSON array of text UUIDs; the table keeps them as blobs.
 pub(super) const JOB_STATES: &str = "SELECT id, status, attempts FROM jobs \

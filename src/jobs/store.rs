@@ -18,6 +18,7 @@ use super::sqlite::SqliteJobs;
 use super::wakeup::QueueListener;
 use super::{
     AttemptReport, Inserted, Job, JobChanges, JobError, JobStatus, ListCursor, NewJob, Removal,
+    Scope,
 };
 
 /// The job table.
@@ -248,7 +249,7 @@ impl JobStore {
                 return Ok(Inserted::Created(created));
             }
             let key = job.idempotency_key.as_deref().unwrap_or_default();
-            if let Some(existing) = self.find_by_idempotency_key(key).await? {
+            if let Some(existing) = self.find_by_idempotency_key(&job.tenant, key).await? {
                 return Ok(Inserted::Existing(existing));
             }
         }
@@ -257,27 +258,41 @@ impl JobStore {
         )))
     }
 
-    pub async fn find_by_idempotency_key(&self, key: &str) -> StoreResult<Option<Job>> {
-        dispatch!(self, find_by_idempotency_key(key))
+    /// The job of `tenant` that holds an idempotency key: keys are per tenant.
+    pub async fn find_by_idempotency_key(
+        &self,
+        tenant: &str,
+        key: &str,
+    ) -> StoreResult<Option<Job>> {
+        dispatch!(self, find_by_idempotency_key(tenant, key))
     }
 
-    /// Whether `id` named a job that expired and was removed.
-    pub async fn is_expired(&self, id: Uuid) -> StoreResult<bool> {
-        dispatch!(self, is_expired(id))
+    /// Whether `id` named a job of `scope` that expired and was removed.
+    pub async fn is_expired(&self, scope: &Scope, id: Uuid) -> StoreResult<bool> {
+        dispatch!(self, is_expired(scope, id))
     }
 
+    /// A job of any tenant: for the workers and the webhook dispatcher,
+    /// never for an answer to a request (see `find`).
     pub async fn get(&self, id: Uuid) -> StoreResult<Option<Job>> {
-        dispatch!(self, get(id))
+        dispatch!(self, get(&Scope::All, id))
+    }
+
+    /// The job if `scope` may see it: another tenant's job is `None`,
+    /// exactly like a missing one.
+    pub async fn find(&self, scope: &Scope, id: Uuid) -> StoreResult<Option<Job>> {
+        dispatch!(self, get(scope, id))
     }
 
     /// Newest first, at most `limit`, after `cursor` when given.
     pub async fn list(
         &self,
+        scope: &Scope,
         status: Option<JobStatus>,
         limit: i64,
         cursor: Option<&ListCursor>,
     ) -> StoreResult<Vec<Job>> {
-        dispatch!(self, list(status, limit, cursor))
+        dispatch!(self, list(scope, status, limit, cursor))
     }
 
     /// Claims the oldest claimable job for `worker_id`. Untraced: idle
@@ -343,9 +358,10 @@ impl JobStore {
         finishing(dispatch!(self, requeue_stale(lease_timeout)))
     }
 
-    /// Cancels a queued or running job, or deletes a finished one.
-    pub async fn remove(&self, id: Uuid) -> StoreResult<Removal> {
-        finishing(dispatch!(self, remove(id)))
+    /// Cancels a queued or running job, or deletes a finished one, if
+    /// `scope` may see it.
+    pub async fn remove(&self, scope: &Scope, id: Uuid) -> StoreResult<Removal> {
+        finishing(dispatch!(self, remove(scope, id)))
     }
 
     /// Jobs waiting in the queue, for back-pressure on uploads.

@@ -6,7 +6,7 @@ use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use parquetry::config::{
-    DatabaseSettings, ServeSettings, StorageSettings, WebhookSettings, WorkerSettings,
+    AuthSettings, DatabaseSettings, ServeSettings, StorageSettings, WebhookSettings, WorkerSettings,
 };
 use parquetry::startup::Application;
 use serde_json::Value;
@@ -207,6 +207,7 @@ pub fn settings(database_url: &str, data_dir: &std::path::Path, workers: usize) 
             orphan_grace_secs: 600,
         },
         webhooks: WebhookSettings::parse_defaults(),
+        auth: AuthSettings::parse_defaults(),
     }
 }
 

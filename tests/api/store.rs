@@ -3,7 +3,9 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use parquetry::jobs::{AttemptReport, Inserted, JobError, JobStatus, JobStore, NewJob, Removal};
+use parquetry::jobs::{
+    AttemptReport, Inserted, JobError, JobStatus, JobStore, NewJob, NewKey, Removal, Scope,
+};
 use uuid::Uuid;
 
 use crate::helpers::{create_database, temp_data_dir, TestDatabase};
@@ -34,6 +36,7 @@ fn new_job(key: Option<&str>, max_attempts: i32) -> NewJob {
         trace_id: None,
         idempotency_key: key.map(str::to_string),
         request_digest: None,
+        tenant: "default".into(),
         max_attempts,
         received_at: chrono::Utc::now(),
         callback_url: None,
@@ -101,7 +104,10 @@ async fn a_stale_lease_is_taken_back_and_the_old_worker_cannot_write(store: JobS
     tokio::time::sleep(Duration::from_millis(20)).await;
 
     let requeued = store.requeue_stale(Duration::from_millis(1)).await.unwrap();
-    let old_heartbeat = store.heartbeat(id, "old", &AttemptReport::default()).await.unwrap();
+    let old_heartbeat = store
+        .heartbeat(id, "old", &AttemptReport::default())
+        .await
+        .unwrap();
     let old_success = store
         .succeed(id, "old", &serde_json::json!({}), &serde_json::json!([]))
         .await
@@ -113,7 +119,10 @@ async fn a_stale_lease_is_taken_back_and_the_old_worker_cannot_write(store: JobS
     assert!(old_success.is_none());
     assert_eq!(again.attempts, 2);
     assert_eq!(again.attempt_errors[0]["code"], "lease-expired");
-    assert!(store.heartbeat(id, "new", &AttemptReport::default()).await.unwrap());
+    assert!(store
+        .heartbeat(id, "new", &AttemptReport::default())
+        .await
+        .unwrap());
 }
 
 async fn a_retry_waits_for_its_backoff_and_attempts_run_out(store: JobStore) {
@@ -162,7 +171,11 @@ async fn a_failure_is_recorded_with_its_line(store: JobStore) {
         column: None,
     };
 
-    let failed = store.fail(id, "w", &error, &serde_json::json!([])).await.unwrap().unwrap();
+    let failed = store
+        .fail(id, "w", &error, &serde_json::json!([]))
+        .await
+        .unwrap()
+        .unwrap();
 
     assert_eq!(failed.status, JobStatus::Failed);
     assert_eq!(failed.error, Some(error));
@@ -196,7 +209,7 @@ async fn removal_cancels_then_deletes(store: JobStore) {
 
     // A job enqueued without a trace context links the cancel to none.
     assert_eq!(
-        store.remove(id).await.unwrap(),
+        store.remove(&Scope::All, id).await.unwrap(),
         Removal::Canceled {
             traceparent: None,
             tracestate: None
@@ -206,15 +219,26 @@ async fn removal_cancels_then_deletes(store: JobStore) {
         store.get(id).await.unwrap().unwrap().status,
         JobStatus::Canceled
     );
-    assert_eq!(store.remove(id).await.unwrap(), Removal::Deleted);
-    assert_eq!(store.remove(id).await.unwrap(), Removal::NotFound);
+    assert_eq!(
+        store.remove(&Scope::All, id).await.unwrap(),
+        Removal::Deleted
+    );
+    assert_eq!(
+        store.remove(&Scope::All, id).await.unwrap(),
+        Removal::NotFound
+    );
 }
 
 async fn expired_jobs_leave_a_tombstone(store: JobStore) {
     let id = enqueue(&store, 5).await;
     store.claim("w").await.unwrap().unwrap();
     store
-        .succeed(id, "w", &serde_json::json!({"rows": 1}), &serde_json::json!([]))
+        .succeed(
+            id,
+            "w",
+            &serde_json::json!({"rows": 1}),
+            &serde_json::json!([]),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -224,8 +248,8 @@ async fn expired_jobs_leave_a_tombstone(store: JobStore) {
 
     assert_eq!(expired, vec![id]);
     assert!(store.get(id).await.unwrap().is_none());
-    assert!(store.is_expired(id).await.unwrap());
-    assert!(!store.is_expired(Uuid::new_v4()).await.unwrap());
+    assert!(store.is_expired(&Scope::All, id).await.unwrap());
+    assert!(!store.is_expired(&Scope::All, Uuid::new_v4()).await.unwrap());
     assert!(store.job_states(&[id]).await.unwrap().is_empty());
 }
 
@@ -254,13 +278,19 @@ async fn the_list_pages_newest_first(store: JobStore) {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 
-    let first = store.list(None, 2, None).await.unwrap();
+    let first = store.list(&Scope::All, None, 2, None).await.unwrap();
     let cursor = parquetry::jobs::ListCursor {
         created_at: first[1].created_at,
         id: first[1].id,
     };
-    let rest = store.list(None, 2, Some(&cursor)).await.unwrap();
-    let queued = store.list(Some(JobStatus::Queued), 10, None).await.unwrap();
+    let rest = store
+        .list(&Scope::All, None, 2, Some(&cursor))
+        .await
+        .unwrap();
+    let queued = store
+        .list(&Scope::All, Some(JobStatus::Queued), 10, None)
+        .await
+        .unwrap();
     let (queued_now, running_now) = store.count_active().await.unwrap();
 
     assert_eq!(
@@ -270,6 +300,125 @@ async fn the_list_pages_newest_first(store: JobStore) {
     assert_eq!(rest.len(), 1);
     assert_eq!(queued.len(), 3);
     assert_eq!((queued_now, running_now), (3, 0));
+}
+
+fn tenant_job(tenant: &str, key: Option<&str>) -> NewJob {
+    NewJob {
+        tenant: tenant.into(),
+        ..new_job(key, 5)
+    }
+}
+
+async fn created(store: &JobStore, job: NewJob) -> Uuid {
+    match store.insert(&job).await.unwrap() {
+        Inserted::Created(job) => job.id,
+        Inserted::Existing(job) => panic!("expected a new job, got {}", job.id),
+    }
+}
+
+/// Every scoped read and removal sees its tenant's jobs only; idempotency
+/// keys are per tenant; tombstones too.
+async fn tenants_never_see_each_other(store: JobStore) {
+    let a = Scope::Tenant("a".into());
+    let b = Scope::Tenant("b".into());
+    let of_a = created(&store, tenant_job("a", Some("same-key"))).await;
+    // The same key in another tenant is another job, not a replay.
+    let of_b = created(&store, tenant_job("b", Some("same-key"))).await;
+    assert_ne!(of_a, of_b);
+    let again = store
+        .insert(&tenant_job("a", Some("same-key")))
+        .await
+        .unwrap();
+    assert!(matches!(again, Inserted::Existing(job) if job.id == of_a));
+    let found = store
+        .find_by_idempotency_key("b", "same-key")
+        .await
+        .unwrap();
+    assert_eq!(found.unwrap().id, of_b);
+
+    assert_eq!(store.find(&a, of_a).await.unwrap().unwrap().tenant, "a");
+    assert!(store.find(&b, of_a).await.unwrap().is_none());
+    assert!(store.find(&Scope::All, of_a).await.unwrap().is_some());
+    let listed: Vec<Uuid> = store
+        .list(&b, None, 10, None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(listed, vec![of_b]);
+    assert_eq!(
+        store.list(&Scope::All, None, 10, None).await.unwrap().len(),
+        2
+    );
+
+    assert_eq!(store.remove(&b, of_a).await.unwrap(), Removal::NotFound);
+    assert_eq!(
+        store.find(&a, of_a).await.unwrap().unwrap().status,
+        JobStatus::Queued
+    );
+    assert!(matches!(
+        store.remove(&a, of_a).await.unwrap(),
+        Removal::Canceled { .. }
+    ));
+    assert_eq!(store.remove(&a, of_a).await.unwrap(), Removal::Deleted);
+
+    store.remove(&b, of_b).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        store.expire(Duration::from_secs(3600)).await.unwrap(),
+        vec![of_b]
+    );
+    assert!(store.is_expired(&b, of_b).await.unwrap());
+    assert!(!store.is_expired(&a, of_b).await.unwrap());
+}
+
+/// A key is found by its id and proven by its secret; a revoked one is
+/// told apart only with its right secret.
+async fn keys_are_checked_and_revoked(store: JobStore) {
+    use parquetry::jobs::KeyCheck;
+    assert_eq!(store.key_count().await.unwrap(), 0);
+    let new = NewKey {
+        name: "ci".into(),
+        tenant: "acme".into(),
+        admin: false,
+    };
+    let (key, secret) = store.create_key(&new).await.unwrap().unwrap();
+    assert_eq!((key.name.as_str(), key.tenant.as_str()), ("ci", "acme"));
+    assert!(
+        store.create_key(&new).await.unwrap().is_none(),
+        "names are unique"
+    );
+    assert!(
+        matches!(store.check_key(&secret).await.unwrap(), KeyCheck::Valid(k) if k.tenant == "acme")
+    );
+    let listed = store.list_keys().await.unwrap();
+    assert!(listed[0].last_used_at.is_some(), "{listed:?}");
+    let mut wrong = secret.clone();
+    wrong.pop();
+    assert!(matches!(
+        store.check_key(&wrong).await.unwrap(),
+        KeyCheck::Invalid
+    ));
+    assert!(matches!(
+        store.check_key("pqt_nope").await.unwrap(),
+        KeyCheck::Invalid
+    ));
+    store.revoke_key("ci").await.unwrap().unwrap();
+    assert!(matches!(
+        store.check_key(&secret).await.unwrap(),
+        KeyCheck::Revoked
+    ));
+    assert!(matches!(
+        store.check_key(&wrong).await.unwrap(),
+        KeyCheck::Invalid
+    ));
+    assert!(store.revoke_key("other").await.unwrap().is_none());
+    assert_eq!(
+        store.key_count().await.unwrap(),
+        1,
+        "revoked keys still count"
+    );
 }
 
 /// Runs each test against both stores.
@@ -307,4 +456,6 @@ store_suite!(
     removal_cancels_then_deletes,
     expired_jobs_leave_a_tombstone,
     the_list_pages_newest_first,
+    tenants_never_see_each_other,
+    keys_are_checked_and_revoked,
 );
