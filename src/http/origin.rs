@@ -17,7 +17,7 @@ use super::problem::ApiError;
 /// Request headers an allowed origin may send.
 const ALLOWED_HEADERS: &str = "authorization, content-type, idempotency-key, if-none-match, if-range, range, traceparent, tracestate";
 /// Response headers an allowed origin may read.
-const EXPOSED_HEADERS: &str = "location, etag, content-disposition, content-range, retry-after, traceparent, idempotent-replayed";
+const EXPOSED_HEADERS: &str = "location, etag, content-disposition, content-range, retry-after, traceparent, idempotent-replayed, www-authenticate";
 /// How long a browser may cache a preflight answer, in seconds.
 const PREFLIGHT_MAX_AGE: &str = "600";
 
