@@ -82,8 +82,7 @@ pub async fn create_key(
     let (key, secret) = state
         .store
         .create_key(&new)
-        .await
-        .map_err(|error| error.context("making an API key"))?
+        .await?
         .ok_or_else(|| ApiError::KeyNameTaken(new.name.clone()))?;
     state.auth.key_created();
     tracing::info!(

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use subtle::ConstantTimeEq;
 
-use super::error::StoreResult;
+use super::error::{StoreError, StoreResult};
 use super::keys_sql::*;
 use super::sqlite_rows::instant;
 use super::store::JobStore;
@@ -119,8 +119,9 @@ fn now_micros() -> i64 {
 impl JobStore {
     /// Makes a key: the key and the whole key once (it is not kept), or
     /// `None` when the name is taken.
-    pub async fn create_key(&self, new: &NewKey) -> anyhow::Result<Option<(ApiKey, String)>> {
-        let (id, key) = generate()?;
+    pub async fn create_key(&self, new: &NewKey) -> StoreResult<Option<(ApiKey, String)>> {
+        // No randomness from the system is no key: the server's fault.
+        let (id, key) = generate().map_err(|error| StoreError::Other(sqlx::Error::Io(error)))?;
         let hash = digest(&key);
         let created = match self {
             JobStore::Postgres(store) => sqlx::query(PG_INSERT)

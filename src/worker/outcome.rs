@@ -127,6 +127,7 @@ pub(super) async fn settle(
                 .add(report.output_bytes, &[]);
             tracing::info!(
                 job_id = %job.id,
+                parquetry.tenant = %job.tenant,
                 rows = report.rows as i64,
                 output.bytes = report.output_bytes as i64,
                 "job succeeded"
@@ -161,7 +162,13 @@ async fn settle_unconverted(
         Outcome::Retry(error) => retry(context, worker_id, job, error).await,
         Outcome::Failed(error) => {
             record_exception(&Span::current(), &error);
-            tracing::warn!(job_id = %job.id, error.code = %error.code, error.line = error.line, "job failed");
+            tracing::warn!(
+                job_id = %job.id,
+                parquetry.tenant = %job.tenant,
+                error.code = %error.code,
+                error.line = error.line,
+                "job failed"
+            );
             if let Err(db_error) = context
                 .store
                 .fail(job.id, worker_id, &error, timeline)

@@ -50,7 +50,12 @@ pub(super) async fn run_job(
     let started = std::time::Instant::now();
     let files = context.storage.scratch().attempt(job.id, job.attempts);
     let status = async {
-        tracing::info!(job_id = %job.id, attempt = job.attempts, "job started");
+        tracing::info!(
+            job_id = %job.id,
+            parquetry.tenant = %job.tenant,
+            attempt = job.attempts,
+            "job started"
+        );
         let lease = Lease::keep(
             context.store.clone(),
             job.id,
@@ -99,6 +104,8 @@ fn consumer_span(job: &Job, worker_id: &str, producer: Option<opentelemetry::Con
         messaging.destination.name = "jobs",
         messaging.message.id = %job.id,
         parquetry.job.id = %job.id,
+        // The tenant, not as a metric label (unbounded), on spans and logs.
+        parquetry.tenant = %job.tenant,
         parquetry.worker.id = worker_id,
         parquetry.job.attempt = job.attempts,
         parquetry.job.status = Empty,

@@ -20,7 +20,7 @@ const CSV: &str = "id,city\n1,Recife\n2,Natal\n";
 const USER_AGENT: &str = "parquetry-tests/1.0";
 
 /// Every attribute a server span may carry (stable HTTP conventions).
-const SERVER_SPAN_ATTRIBUTES: [&str; 17] = [
+const SERVER_SPAN_ATTRIBUTES: [&str; 18] = [
     "http.request.method",
     "http.request.method_original",
     "http.route",
@@ -39,6 +39,8 @@ const SERVER_SPAN_ATTRIBUTES: [&str; 17] = [
     // Ours: the download names its job.
     "parquetry.job.id",
     "parquetry.download.object_bytes",
+    // The caller's tenant (issue 14), never its key.
+    "parquetry.tenant",
 ];
 
 /// Names that must be gone: the legacy conventions and tracing's extras.
