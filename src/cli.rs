@@ -1,8 +1,10 @@
 //! The command line: `serve`, `worker`, `migrate`, `convert` and `inspect`.
 
+mod client;
 mod keys;
 mod pipe;
 
+pub use client::{run_jobs, run_upload, JobsArgs, UploadArgs};
 pub use keys::{run_keys, KeysArgs};
 
 use std::path::PathBuf;
@@ -79,6 +81,11 @@ pub enum Command {
     /// Make, list and revoke API keys (`keys create --name NAME [--tenant T]
     /// [--admin]` prints the new key alone on standard output).
     Keys(KeysArgs),
+    /// Upload CSV files to a server, follow their conversions with progress
+    /// bars and (with --wait) download the Parquet files.
+    Upload(UploadArgs),
+    /// The jobs of a server: list, show, cancel, download, rejects.
+    Jobs(JobsArgs),
 }
 
 /// `parquetry convert IN.csv OUT.parquet [options]`: the options are the ones
@@ -123,6 +130,15 @@ pub struct InspectArgs {
     /// Rows shown.
     #[arg(long, default_value_t = 20)]
     pub rows: usize,
+    /// Ask this server (`POST /v1/inspect`) instead of the local engine.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// The API key for --server (`PARQUETRY_API_KEY`); never printed.
+    #[arg(long = "api-key", env = "PARQUETRY_API_KEY", value_name = "KEY")]
+    pub api_key: Option<client::ApiKey>,
+    /// The inspection is JSON either way; accepted as the client commands accept it.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The conversion options as flags, named as the API names them (`-` for `_`).
@@ -268,6 +284,16 @@ pub fn run_convert(args: ConvertArgs) -> anyhow::Result<()> {
         println!("{summary}");
     }
     Ok(())
+}
+
+/// Runs `parquetry inspect --server URL`: the server inspects the file.
+pub fn run_remote_inspect(args: InspectArgs) -> std::process::ExitCode {
+    let server = client::ServerArgs {
+        server: args.server.clone().unwrap_or_default(),
+        api_key: args.api_key.clone(),
+    };
+    let pairs = args.options.option_pairs();
+    client::run_remote_inspect(&args.input, pairs, args.bytes, args.rows, &server)
 }
 
 /// Runs `parquetry inspect` and prints the inspection as JSON on stdout.

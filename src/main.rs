@@ -6,11 +6,17 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::from_env_and_args();
     let outcome = match cli.command {
         Command::Convert(args) => parquetry::cli::run_convert(args),
+        Command::Inspect(args) if args.server.is_some() => {
+            return parquetry::cli::run_remote_inspect(args)
+        }
         Command::Inspect(args) => parquetry::cli::run_inspect(args),
         Command::Serve(args) => run_async(parquetry::startup::serve(args)),
         Command::Worker(args) => run_async(parquetry::startup::run_workers_only(args)),
         Command::Migrate(args) => run_async(parquetry::startup::migrate(args)),
         Command::Keys(args) => run_async(parquetry::cli::run_keys(args)),
+        // The client commands have exit statuses of their own (issue 15).
+        Command::Upload(args) => return parquetry::cli::run_upload(args),
+        Command::Jobs(args) => return parquetry::cli::run_jobs(args),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
