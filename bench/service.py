@@ -429,6 +429,9 @@ def print_end_to_end(csv: Path, service: list[dict], cli: list[dict], same: bool
           f"| {spread([r['total_s'] for r in cli])} | {mb / c_total:.0f} "
           f"| {cli[-1]['parquet_bytes'] / 1e6:.2f} |")
     answered = median([r["answered_s"] for r in service])
+    paired = sorted(s["total_s"] / c["total_s"] for s, c in zip(service, cli))
+    print(f"\nPer round, service total / CLI wall (each service trip next to its CLI run): "
+          f"median {median(paired):.2f}×, from {paired[0]:.2f}× to {paired[-1]:.2f}×.")
     print(f"\nService total / CLI wall: {s_total / c_total:.2f}×. Client-side time from the "
           f"first upload byte to the 200 answer of the finished job: {answered:.2f} s. "
           f"Service result byte-identical to the CLI output: {'yes' if same else 'NO'}. "
