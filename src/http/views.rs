@@ -33,6 +33,9 @@ pub struct LinksView {
 pub struct JobView {
     pub id: Uuid,
     pub status: JobStatus,
+    /// Whose job it is: the tenant of the key that made it. A caller only
+    /// ever sees its own tenant's jobs, but an admin key sees every tenant's.
+    pub tenant: String,
     #[serde(serialize_with = "rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "rfc3339::serialize_option")]
@@ -92,6 +95,7 @@ impl JobView {
             },
             id: job.id,
             status: job.status,
+            tenant: job.tenant,
             created_at: job.created_at,
             started_at: job.started_at,
             finished_at: job.finished_at,

@@ -195,6 +195,10 @@ async fn another_tenants_job_answers_404_on_every_route_exactly_like_a_missing_o
         ),
         vec![of_alice.clone()]
     );
+    let own = caller
+        .call(Method::GET, &format!("/v1/jobs/{of_alice}"), Some(&alice))
+        .await;
+    assert_eq!(own.json()["tenant"], "a", "a job says whose it is");
     let everything = listed(caller.call(Method::GET, "/v1/jobs", Some(&admin)).await);
     assert!(everything.contains(&of_alice) && everything.contains(&of_bob));
 
