@@ -92,3 +92,32 @@ fn serve_refuses_a_non_loopback_address_without_a_key() {
     );
     assert!(stderr.contains("--auth off"), "{stderr}");
 }
+
+/// Auth mode is read per request: a key made by another process while the
+/// server runs open turns authentication on without a restart.
+#[tokio::test]
+async fn a_key_made_while_the_server_runs_open_turns_authentication_on() {
+    let app = spawn_app_with(|s| s.worker.workers = Some(0)).await;
+    let jobs = app.url("/v1/jobs");
+    assert_eq!(app.client.get(&jobs).send().await.unwrap().status(), 200);
+
+    let created = parquetry(&app, &["keys", "create", "--name", "first"]);
+    assert!(created.status.success(), "{}", text(&created.stderr));
+
+    // Not even presented: the server notices the key on its own.
+    crate::helpers::eventually(
+        "authentication to turn on",
+        std::time::Duration::from_secs(15),
+        async || app.client.get(&jobs).send().await.unwrap().status() == 401,
+    )
+    .await;
+    let key = text(&created.stdout);
+    let answer = app
+        .client
+        .get(&jobs)
+        .bearer_auth(key.trim())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+}
