@@ -85,7 +85,9 @@ pub enum ApiError {
     Unauthorized(AuthFailure),
     #[error("this route needs an admin key (parquetry keys create --admin)")]
     AdminKeyRequired,
-    #[error("a key named {0:?} exists already (revoked keys keep their names); choose another name")]
+    #[error(
+        "a key named {0:?} exists already (revoked keys keep their names); choose another name"
+    )]
     KeyNameTaken(String),
     #[error("no API key with this name")]
     KeyNotFound,

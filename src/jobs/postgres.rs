@@ -87,7 +87,9 @@ impl PgJobs {
         tenant: &str,
         key: &str,
     ) -> sqlx::Result<Option<Job>> {
-        let query = sqlx::query(SELECT_BY_IDEMPOTENCY_KEY).bind(tenant).bind(key);
+        let query = sqlx::query(SELECT_BY_IDEMPOTENCY_KEY)
+            .bind(tenant)
+            .bind(key);
         let row = self
             .target
             .traced(

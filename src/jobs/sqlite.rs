@@ -137,7 +137,9 @@ impl SqliteJobs {
         tenant: &str,
         key: &str,
     ) -> sqlx::Result<Option<Job>> {
-        let query = sqlx::query(SELECT_BY_IDEMPOTENCY_KEY).bind(tenant).bind(key);
+        let query = sqlx::query(SELECT_BY_IDEMPOTENCY_KEY)
+            .bind(tenant)
+            .bind(key);
         self.one(
             "SELECT by idempotency key",
             SELECT_BY_IDEMPOTENCY_KEY,
