@@ -3,6 +3,7 @@
 
 mod answers;
 mod cli;
+mod client;
 mod db_spans;
 mod follow;
 mod hardening;

@@ -33,15 +33,14 @@ impl Bars {
         FileBar { bar }
     }
 
-    /// Prints a line on standard output with the bars out of the way, so
-    /// the two streams do not garble each other on one terminal.
-    pub(crate) fn stdout_line(&self, line: &str) {
-        self.multi.suspend(|| println!("{line}"));
-    }
-
-    /// Prints a line on standard error with the bars out of the way.
-    pub(crate) fn stderr_line(&self, line: &str) {
-        self.multi.suspend(|| eprintln!("{line}"));
+    /// Leaves the finished bars on the terminal and lets go of it: later
+    /// lines go below them, and no redraw moves up over those lines again.
+    pub(crate) fn detach(&self) {
+        if !self.multi.is_hidden() {
+            self.multi.set_draw_target(ProgressDrawTarget::hidden());
+            // The last bar's line has no line end of its own.
+            eprintln!();
+        }
     }
 }
 

@@ -61,6 +61,9 @@ struct Outcome {
     output: Option<PathBuf>,
     seconds: f64,
     error: Option<ClientError>,
+    /// Kept until every file is done: a bar dropped early is erased from
+    /// the terminal by the next redraw of the others.
+    _bar: Option<FileBar>,
 }
 
 impl Outcome {
@@ -89,6 +92,17 @@ impl Outcome {
                 None => None,
             },
         })
+    }
+
+    /// The summary on standard output, or the error on standard error.
+    fn print(&self, json: bool) {
+        let file = self.file.display();
+        match &self.error {
+            Some(ClientError::Conversion(text)) => eprintln!("{file}: failed: {text}"),
+            Some(other) => eprintln!("{file}: {other}"),
+            None if !json => println!("{}", self.summary()),
+            None => {}
+        }
     }
 
     /// The one-line summary of a file that did not fail.
@@ -130,6 +144,12 @@ async fn upload_all(args: UploadArgs) -> Result<(), ClientError> {
         .buffered(args.parallel as usize)
         .collect()
         .await;
+    // Printed once every bar is finished: a line printed between two draws
+    // would erase the bars above it.
+    bars.detach();
+    for outcome in &outcomes {
+        outcome.print(args.json);
+    }
     if args.json {
         super::print_json(&Value::Array(outcomes.iter().map(Outcome::json).collect()));
     }
@@ -158,19 +178,16 @@ async fn upload_one(
         output: None,
         seconds: 0.0,
         error: None,
+        _bar: None,
     };
     let result = follow_file(client, bars, args, file, &output, &mut outcome).await;
     outcome.seconds = started.elapsed().as_secs_f64();
-    if let Err(error) = result {
-        let line = match &error {
-            ClientError::Conversion(text) => format!("{}: failed: {text}", file.display()),
-            other => format!("{}: {other}", file.display()),
-        };
-        bars.stderr_line(&line);
-        outcome.error = Some(error);
-    } else if !args.json {
-        bars.stdout_line(&outcome.summary());
+    if let (Err(ClientError::Connection(_) | ClientError::Usage(_)), Some(bar)) =
+        (&result, &outcome._bar)
+    {
+        bar.finish("error");
     }
+    outcome.error = result.err();
     outcome
 }
 
@@ -188,6 +205,7 @@ async fn follow_file(
         .map_err(|e| ClientError::Usage(format!("{}: {e}", file.display())))?
         .len();
     let bar = bars.add(&display_name(file), size);
+    outcome._bar = Some(bar.clone());
     let job = send_file(client, args, file, size, &bar).await?;
     let id = job["id"].as_str().unwrap_or_default().to_string();
     bar.converting();
