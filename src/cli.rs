@@ -1,6 +1,7 @@
 //! The command line: `serve`, `worker`, `migrate`, `convert` and `inspect`.
 
 mod client;
+mod key_quotas;
 mod keys;
 mod pipe;
 

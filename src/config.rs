@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use clap::Args;
 
+mod sharing;
+pub use sharing::{LinkSettings, QuotaSettings};
+
 /// Where the job table lives.
 #[derive(Args, Clone, Debug)]
 pub struct DatabaseSettings {
@@ -323,6 +326,12 @@ pub struct ServeSettings {
 
     #[command(flatten)]
     pub auth: AuthSettings,
+
+    #[command(flatten)]
+    pub quotas: QuotaSettings,
+
+    #[command(flatten)]
+    pub links: LinkSettings,
 }
 
 /// Everything `parquetry migrate` needs, and nothing else: the database,

@@ -46,6 +46,22 @@ pub const KEY_NAME_TAKEN: ErrorCode = "key-name-taken";
 /// A request body that is not what the route takes (`POST /v1/keys`).
 pub const INVALID_BODY: ErrorCode = "invalid-body";
 
+// Quotas of a tenant (issue 14): 429 with Retry-After.
+/// Queued plus running jobs at the tenant's limit.
+pub const QUOTA_ACTIVE_JOBS: ErrorCode = "quota-active-jobs";
+/// Stored inputs and results at the tenant's limit, or an upload that
+/// would pass it.
+pub const QUOTA_STORED_BYTES: ErrorCode = "quota-stored-bytes";
+/// As many uploads in the last minute as the tenant may make.
+pub const QUOTA_UPLOADS_PER_MINUTE: ErrorCode = "quota-uploads-per-minute";
+
+// Share links of a result (issue 14).
+/// A share link whose signature is not this server's, or was made with a
+/// secret since rotated.
+pub const INVALID_LINK: ErrorCode = "invalid-link";
+/// A share link past its expiry.
+pub const LINK_EXPIRED: ErrorCode = "link-expired";
+
 // Routes and jobs.
 pub const NOT_FOUND: ErrorCode = "not-found";
 pub const NO_SUCH_ROUTE: ErrorCode = "no-such-route";

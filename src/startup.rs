@@ -85,6 +85,7 @@ impl Application {
             .with_context(|| format!("binding {}", settings.bind))?;
         let port = listener.local_addr()?.port();
         let auth = http::AuthGate::start(&settings.auth, &store, listener.local_addr()?).await?;
+        let links = http::link_signer(&settings.links, &store).await?;
         let state = web::Data::new(AppState {
             store: store.clone(),
             storage: storage.clone(),
@@ -97,6 +98,8 @@ impl Application {
             trace_url: settings.trace_url.clone(),
             webhooks: webhooks.clone(),
             auth,
+            quotas: http::QuotaLimits::from_settings(&settings.quotas),
+            links,
         });
         let server = HttpServer::new(move || {
             App::new()

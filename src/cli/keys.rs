@@ -30,6 +30,8 @@ pub enum KeysCommand {
         #[arg(long)]
         admin: bool,
         #[command(flatten)]
+        quotas: super::key_quotas::QuotaArgs,
+        #[command(flatten)]
         store: StoreArgs,
     },
     /// List the keys (never the keys themselves).
@@ -76,6 +78,7 @@ pub async fn run_keys(args: KeysArgs) -> anyhow::Result<()> {
             name,
             tenant,
             admin,
+            quotas,
             store,
         } => {
             for (what, value) in [("--name", &name), ("--tenant", &tenant)] {
@@ -96,6 +99,12 @@ pub async fn run_keys(args: KeysArgs) -> anyhow::Result<()> {
                 .await
                 .context("making the key")?
                 .with_context(|| format!("a key named {:?} exists already", new.name))?;
+            if let Some(quotas) = quotas.key_quotas() {
+                store
+                    .set_key_quotas(&key.name, &quotas)
+                    .await
+                    .context("setting the key's quotas")?;
+            }
             println!("{secret}");
             eprintln!(
                 "made key {:?} for tenant {:?}{} in the {}; it is shown only this once. Use it \

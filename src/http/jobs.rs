@@ -155,7 +155,7 @@ pub(super) fn attachment(filename: &str) -> ContentDisposition {
 }
 
 /// `sales.csv` → `sales.parquet`; `data.csv.gz` → `data.parquet`.
-fn result_filename(input: &str) -> String {
+pub(super) fn result_filename(input: &str) -> String {
     let base = input.rsplit(['/', '\\']).next().unwrap_or(input);
     let mut stem = base;
     for suffix in [".gz", ".zst", ".zstd", ".csv", ".tsv", ".txt"] {

@@ -6,18 +6,21 @@ mod events;
 mod inspect;
 mod jobs;
 mod keys;
+mod link_signer;
+mod links;
 mod origin;
 mod preview;
 mod problem;
+mod quota;
 mod range;
 mod rejects;
 mod rfc3339;
+mod timeline;
 mod upload;
 mod upload_body;
-mod timeline;
 mod views;
-mod webhook_view;
 mod wait;
+mod webhook_view;
 
 use std::sync::Arc;
 
@@ -30,8 +33,10 @@ use tracing::Span;
 use tracing_actix_web::RootSpanBuilder;
 
 pub use auth::{authenticate, AuthGate};
+pub use link_signer::{link_signer, LinkSigner};
 pub use origin::{refuse_cross_origin, AllowedOrigins};
 pub use problem::{ApiError, Problem};
+pub use quota::Limits as QuotaLimits;
 pub use views::{JobListView, JobView};
 
 use crate::jobs::JobStore;
@@ -55,6 +60,10 @@ pub struct AppState {
     pub webhooks: crate::webhooks::Webhooks,
     /// Whether requests need an API key now (see `auth`).
     pub auth: AuthGate,
+    /// Every tenant's default quotas (see `quota`).
+    pub quotas: quota::Limits,
+    /// Signs and checks share links (see `links`).
+    pub links: LinkSigner,
 }
 
 /// Every route of the API as `(method, path)`, as `openapi.yaml` must list them.
@@ -68,6 +77,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/jobs/{id}/preview"),
     ("get", "/v1/jobs/{id}/rejects"),
     ("get", "/v1/jobs/{id}/events"),
+    ("post", "/v1/jobs/{id}/links"),
+    ("get", "/v1/shared/{token}"),
+    ("head", "/v1/shared/{token}"),
     ("post", "/v1/inspect"),
     ("post", "/v1/keys"),
     ("get", "/v1/keys"),
@@ -117,6 +129,19 @@ pub fn configure(config: &mut web::ServiceConfig) {
             web::resource("/v1/jobs/{id}/events")
                 .route(web::get().to(events::job_events))
                 .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/v1/jobs/{id}/links")
+                .route(web::post().to(links::create_link))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            // No key: the link's signature is the permission (see `auth`).
+            web::resource("/v1/shared/{token}")
+                .route(web::get().to(links::shared_result))
+                .route(web::head().to(links::shared_result))
+                .default_service(web::to(method_not_allowed))
+                .wrap(actix_web::middleware::from_fn(range::ignore_unusable_range)),
         )
         .service(
             web::resource("/v1/jobs/{id}/preview")

@@ -95,6 +95,16 @@ pub enum ApiError {
     InvalidBody(String),
     #[error("the job expired and was removed with its files")]
     Gone,
+    #[error("{}", quota_detail(*.quota, *.limit))]
+    QuotaExceeded {
+        quota: super::quota::Quota,
+        limit: u64,
+        retry_after: u64,
+    },
+    #[error("this share link is not valid (altered, or its server's link secret changed); ask for a new link")]
+    InvalidLink,
+    #[error("this share link has expired; ask for a new link")]
+    LinkExpired,
     #[error("{queued} jobs are waiting in the queue; retry later")]
     QueueFull { queued: i64 },
     #[error("the server is low on disk space; retry later")]
@@ -162,6 +172,13 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => code::METHOD_NOT_ALLOWED,
             ApiError::Gone => code::GONE,
             ApiError::QueueFull { .. } => code::QUEUE_FULL,
+            ApiError::QuotaExceeded { quota, .. } => match quota {
+                super::quota::Quota::ActiveJobs => code::QUOTA_ACTIVE_JOBS,
+                super::quota::Quota::StoredBytes => code::QUOTA_STORED_BYTES,
+                super::quota::Quota::UploadsPerMinute => code::QUOTA_UPLOADS_PER_MINUTE,
+            },
+            ApiError::InvalidLink => code::INVALID_LINK,
+            ApiError::LinkExpired => code::LINK_EXPIRED,
             ApiError::InsufficientStorage => code::INSUFFICIENT_STORAGE,
             ApiError::NotReady { code, .. } => code,
             ApiError::JobNotSucceeded(_) => code::JOB_NOT_SUCCEEDED,
@@ -179,6 +196,7 @@ impl ApiError {
     fn retry_after_secs(&self) -> Option<u64> {
         match self {
             ApiError::QueueFull { .. } => Some(30),
+            ApiError::QuotaExceeded { retry_after, .. } => Some((*retry_after).max(1)),
             ApiError::InsufficientStorage | ApiError::NotReady { .. } => Some(60),
             ApiError::DatabaseUnavailable => Some(5),
             _ => None,
@@ -215,6 +233,9 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => "Method not allowed",
             ApiError::Gone => "Job expired",
             ApiError::QueueFull { .. } => "Queue full",
+            ApiError::QuotaExceeded { .. } => "Quota exceeded",
+            ApiError::InvalidLink => "Invalid share link",
+            ApiError::LinkExpired => "Share link expired",
             ApiError::InsufficientStorage => "Low on disk space",
             ApiError::JobNotSucceeded(_) => "Job has no result",
             ApiError::JobNotFinished(_) => "Job not finished",
@@ -237,6 +258,23 @@ fn unauthorized_detail(failure: AuthFailure) -> &'static str {
         AuthFailure::NotBearer => "send the API key as `Authorization: Bearer KEY`",
         AuthFailure::Invalid => "this API key is not valid here",
         AuthFailure::Revoked => "this API key was revoked",
+    }
+}
+
+/// What a 429 of a quota says: the limit, in the tenant's terms.
+fn quota_detail(quota: super::quota::Quota, limit: u64) -> String {
+    use super::quota::Quota;
+    match quota {
+        Quota::ActiveJobs => format!(
+            "this tenant has {limit} queued or running jobs, its limit; retry once one has finished"
+        ),
+        Quota::StoredBytes => format!(
+            "this upload would take this tenant's stored files past its limit of {limit} bytes; \
+             delete finished jobs (DELETE /v1/jobs/{{id}}) or wait for them to expire"
+        ),
+        Quota::UploadsPerMinute => format!(
+            "this tenant may make {limit} uploads a minute; retry after the time in Retry-After"
+        ),
     }
 }
 
@@ -307,7 +345,9 @@ impl ResponseError for ApiError {
             ApiError::NotFound | ApiError::NoSuchRoute => StatusCode::NOT_FOUND,
             ApiError::JobNotSucceeded(_) | ApiError::JobNotFinished(_) => StatusCode::CONFLICT,
             ApiError::Unreadable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Gone => StatusCode::GONE,
+            ApiError::Gone | ApiError::LinkExpired => StatusCode::GONE,
+            ApiError::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::InvalidLink => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::CrossOriginForbidden(_) => StatusCode::FORBIDDEN,

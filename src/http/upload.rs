@@ -13,6 +13,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::problem::ApiError;
+use super::quota;
 use super::upload_body::{self, BodyWriter, OptionPairs, StoredUpload};
 use super::views::JobView;
 use super::wait::{self, WaitQuery};
@@ -40,10 +41,14 @@ pub async fn create_job(
         });
     }
     refuse_when_overloaded(&state, declared).await?;
+    let room = quota::check(&state, &principal, declared).await?;
     let id = Uuid::now_v7();
     let with_digest = idempotency_key.is_some();
+    let limit = quota::upload_limit(&state, room);
     let (stored, filename, options, callback_url) =
-        receive(&request, payload, &state, id, with_digest).await?;
+        receive(&request, payload, &state, (id, limit), with_digest)
+            .await
+            .map_err(|error| quota::over_room(error, &state, room))?;
     state.metrics.upload_bytes.add(stored.bytes, &[]);
 
     // A callback that is the server's default is what no callback means.
@@ -141,7 +146,7 @@ async fn receive(
     request: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
-    id: Uuid,
+    (id, limit): (Uuid, u64),
     with_digest: bool,
 ) -> Result<(StoredUpload, String, serde_json::Value, Option<String>), ApiError> {
     let mut options: OptionPairs =
@@ -167,7 +172,7 @@ async fn receive(
     decode_options(&options)?;
     let sink = state
         .storage
-        .begin_upload(id, state.max_upload_bytes)
+        .begin_upload(id, limit)
         .await
         .map_err(|error| anyhow::anyhow!(error).context("creating the upload file"))?;
     let writer = BodyWriter::new(sink, with_digest);

@@ -8,8 +8,7 @@ pub(super) const INSERT: &str =
      callback_url, tenant) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
      ON CONFLICT (tenant, idempotency_key) DO NOTHING RETURNING *";
-pub(super) const SELECT_ONE: &str =
-    concat!(
+pub(super) const SELECT_ONE: &str = concat!(
     "SELECT * FROM ",
     jobs_with_webhook!(),
     " WHERE id = $1 AND ($2::text IS NULL OR tenant = $2)"
@@ -32,11 +31,26 @@ pub(super) const LIST: &str = concat!(
 );
 /// One autocommitted statement: the row lock of `SKIP LOCKED` lives only as
 /// long as the statement, so no transaction is held while the job converts.
-pub(super) const CLAIM: &str = "UPDATE jobs SET status = 'running', worker_id = $1, \
+/// Fair across tenants: the tenant with the fewest running jobs goes first,
+/// then the one served longest ago (its latest `started_at`, so with one
+/// worker tenants take turns), then the oldest job. One tenant's thousand
+/// queued jobs wait behind another's single job for one claim at most.
+/// `fair` is one row per tenant with queued jobs (two index lookups each:
+/// `jobs_tenant_active_idx`, `jobs_tenant_started_idx`); the queued rows
+/// come from `jobs_queued_idx` and are locked in that order, skipping those
+/// another claimer holds.
+pub(super) const CLAIM: &str = "WITH fair AS ( \
+       SELECT t.tenant, \
+         (SELECT count(*) FROM jobs r WHERE r.tenant = t.tenant AND r.status = 'running') AS running, \
+         (SELECT max(s.started_at) FROM jobs s WHERE s.tenant = t.tenant) AS served \
+       FROM (SELECT DISTINCT tenant FROM jobs WHERE status = 'queued') t) \
+     UPDATE jobs SET status = 'running', worker_id = $1, \
      attempts = attempts + 1, started_at = now(), heartbeat_at = now(), updated_at = now(), \
      progress = NULL, timeline = '[]'::jsonb \
-     WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND run_after <= now() \
-                 ORDER BY created_at, id FOR UPDATE SKIP LOCKED LIMIT 1) \
+     WHERE id = (SELECT q.id FROM jobs q JOIN fair f ON f.tenant = q.tenant \
+                 WHERE q.status = 'queued' AND q.run_after <= now() \
+                 ORDER BY f.running, f.served NULLS FIRST, q.created_at, q.id \
+                 FOR UPDATE OF q SKIP LOCKED LIMIT 1) \
      RETURNING *";
 /// Renews the lease and records the attempt's progress in the same statement.
 pub(super) const HEARTBEAT: &str = "UPDATE jobs SET heartbeat_at = now(), updated_at = now(), \

@@ -9,8 +9,7 @@ pub(super) const INSERT: &str =
      request_digest, received_at, callback_url, tenant) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?10, ?11, ?12, ?13, ?14) \
      ON CONFLICT (tenant, idempotency_key) DO NOTHING RETURNING *";
-pub(super) const SELECT_ONE: &str =
-    concat!(
+pub(super) const SELECT_ONE: &str = concat!(
     "SELECT * FROM ",
     jobs_with_webhook!(),
     " WHERE id = ?1 AND (?2 IS NULL OR tenant = ?2)"
@@ -30,11 +29,19 @@ pub(super) const LIST: &str = concat!(
        AND (?5 IS NULL OR tenant = ?5) \
      ORDER BY created_at DESC, id DESC LIMIT ?4"
 );
-pub(super) const CLAIM: &str = "UPDATE jobs SET status = 'running', worker_id = ?1, \
+/// Fair across tenants, as on PostgreSQL (see `postgres_sql::CLAIM`); the
+/// one writer needs no row locks.
+pub(super) const CLAIM: &str = "WITH fair AS ( \
+       SELECT t.tenant, \
+         (SELECT count(*) FROM jobs r WHERE r.tenant = t.tenant AND r.status = 'running') AS running, \
+         (SELECT max(s.started_at) FROM jobs s WHERE s.tenant = t.tenant) AS served \
+       FROM (SELECT DISTINCT tenant FROM jobs WHERE status = 'queued') t) \
+     UPDATE jobs SET status = 'running', worker_id = ?1, \
      attempts = attempts + 1, started_at = ?2, heartbeat_at = ?2, updated_at = ?2, \
      progress = NULL, timeline = '[]' \
-     WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND run_after <= ?2 \
-                 ORDER BY created_at, id LIMIT 1) \
+     WHERE id = (SELECT q.id FROM jobs q JOIN fair f ON f.tenant = q.tenant \
+                 WHERE q.status = 'queued' AND q.run_after <= ?2 \
+                 ORDER BY f.running, f.served NULLS FIRST, q.created_at, q.id LIMIT 1) \
      RETURNING *";
 /// Renews the lease and records the attempt's progress in the same statement.
 pub(super) const HEARTBEAT: &str = "UPDATE jobs SET heartbeat_at = ?3, updated_at = ?3, \

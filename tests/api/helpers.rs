@@ -6,7 +6,8 @@ use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use parquetry::config::{
-    AuthSettings, DatabaseSettings, ServeSettings, StorageSettings, WebhookSettings, WorkerSettings,
+    AuthSettings, DatabaseSettings, LinkSettings, QuotaSettings, ServeSettings, StorageSettings,
+    WebhookSettings, WorkerSettings,
 };
 use parquetry::startup::Application;
 use serde_json::Value;
@@ -208,6 +209,8 @@ pub fn settings(database_url: &str, data_dir: &std::path::Path, workers: usize) 
         },
         webhooks: WebhookSettings::parse_defaults(),
         auth: AuthSettings::parse_defaults(),
+        quotas: QuotaSettings::parse_defaults(),
+        links: LinkSettings::parse_defaults(),
     }
 }
 
