@@ -311,6 +311,16 @@ async fn a_dropped_upload_is_retried_with_its_key_and_makes_one_job() {
     assert_eq!(rows_in(&dir.join("r.parquet")), 1000);
 }
 
+/// Installs tmux (Debian's package) through `scripts/ensure-tmux` when it
+/// is missing, as `scripts/test` does before the tests.
+fn ensure_tmux() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/ensure-tmux");
+    let status = std::process::Command::new(script)
+        .status()
+        .expect("run scripts/ensure-tmux");
+    assert!(status.success(), "scripts/ensure-tmux failed: {status}");
+}
+
 /// `tmux` on a private socket, for one test.
 fn tmux(socket: &str, args: &[&str]) -> Output {
     std::process::Command::new("tmux")
@@ -318,13 +328,14 @@ fn tmux(socket: &str, args: &[&str]) -> Output {
         .arg(socket)
         .args(args)
         .output()
-        .expect("tmux (scripts/ensure-tmux installs it)")
+        .expect("run tmux")
 }
 
 #[tokio::test]
 async fn on_a_terminal_each_file_has_a_progress_bar() {
     let app = spawn_app().await;
     let dir = csv_files(&[("one.csv", 50_000), ("two.csv", 20)]);
+    ensure_tmux();
     let socket = format!("parquetry-{}", uuid::Uuid::new_v4().simple());
     let script = format!(
         "cd '{}' && PARQUETRY_URL='{}' OTEL_SDK_DISABLED=true '{BIN}' upload one.csv two.csv \
