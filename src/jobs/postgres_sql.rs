@@ -35,21 +35,36 @@ pub(super) const LIST: &str = concat!(
 /// then the one served longest ago (its latest `started_at`, so with one
 /// worker tenants take turns), then the oldest job. One tenant's thousand
 /// queued jobs wait behind another's single job for one claim at most.
-/// `fair` is one row per tenant with queued jobs (two index lookups each:
-/// `jobs_tenant_active_idx`, `jobs_tenant_started_idx`); the queued rows
-/// come from `jobs_queued_idx` and are locked in that order, skipping those
-/// another claimer holds.
-pub(super) const CLAIM: &str = "WITH fair AS ( \
+///
+/// Nothing here reads every queued row: `queued_tenants` skips through
+/// `jobs_queued_tenant_idx` one tenant at a time, `fair` (materialized, so
+/// its lookups run once per tenant, not once per job) counts each tenant's
+/// running jobs and finds its latest start by index, and only each tenant's
+/// eight oldest claimable jobs are sorted. They are locked in that order,
+/// skipping those another claimer holds; with more than eight claimers on
+/// one tenant at once a claim may find none and its worker polls again.
+/// `q.status` is re-checked on the locked row.
+pub(super) const CLAIM: &str = "WITH RECURSIVE queued_tenants AS ( \
+       (SELECT tenant FROM jobs WHERE status = 'queued' ORDER BY tenant LIMIT 1) \
+       UNION ALL \
+       SELECT (SELECT j.tenant FROM jobs j WHERE j.status = 'queued' AND j.tenant > t.tenant \
+               ORDER BY j.tenant LIMIT 1) \
+       FROM queued_tenants t WHERE t.tenant IS NOT NULL), \
+     fair AS MATERIALIZED ( \
        SELECT t.tenant, \
          (SELECT count(*) FROM jobs r WHERE r.tenant = t.tenant AND r.status = 'running') AS running, \
          (SELECT max(s.started_at) FROM jobs s WHERE s.tenant = t.tenant) AS served \
-       FROM (SELECT DISTINCT tenant FROM jobs WHERE status = 'queued') t) \
+       FROM queued_tenants t WHERE t.tenant IS NOT NULL) \
      UPDATE jobs SET status = 'running', worker_id = $1, \
      attempts = attempts + 1, started_at = now(), heartbeat_at = now(), updated_at = now(), \
      progress = NULL, timeline = '[]'::jsonb \
-     WHERE id = (SELECT q.id FROM jobs q JOIN fair f ON f.tenant = q.tenant \
-                 WHERE q.status = 'queued' AND q.run_after <= now() \
-                 ORDER BY f.running, f.served NULLS FIRST, q.created_at, q.id \
+     WHERE id = (SELECT q.id FROM fair f CROSS JOIN LATERAL ( \
+                   SELECT j.id, j.created_at FROM jobs j \
+                   WHERE j.tenant = f.tenant AND j.status = 'queued' AND j.run_after <= now() \
+                   ORDER BY j.created_at, j.id LIMIT 8) c \
+                 JOIN jobs q ON q.id = c.id \
+                 WHERE q.status = 'queued' \
+                 ORDER BY f.running, f.served NULLS FIRST, c.created_at, c.id \
                  FOR UPDATE OF q SKIP LOCKED LIMIT 1) \
      RETURNING *";
 /// Renews the lease and records the attempt's progress in the same statement.

@@ -30,8 +30,9 @@ pub(super) const LIST: &str = concat!(
      ORDER BY created_at DESC, id DESC LIMIT ?4"
 );
 /// Fair across tenants, as on PostgreSQL (see `postgres_sql::CLAIM`); the
-/// one writer needs no row locks.
-pub(super) const CLAIM: &str = "WITH fair AS ( \
+/// one writer needs no row locks. `fair` is materialized so its lookups run
+/// once per tenant, not once per queued job.
+pub(super) const CLAIM: &str = "WITH fair AS MATERIALIZED ( \
        SELECT t.tenant, \
          (SELECT count(*) FROM jobs r WHERE r.tenant = t.tenant AND r.status = 'running') AS running, \
          (SELECT max(s.started_at) FROM jobs s WHERE s.tenant = t.tenant) AS served \
