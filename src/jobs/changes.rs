@@ -12,17 +12,16 @@
 //! their read and their wait is not missed.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use sqlx::postgres::{PgListener, PgPool};
+use sqlx::postgres::PgPool;
 use tokio::sync::broadcast;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use uuid::Uuid;
 
+use super::listen::{listen, Heard};
+
 /// The channel the `jobs_notify_changed` trigger notifies.
 const CHANGES_CHANNEL: &str = "parquetry_job_changes";
-/// How long to wait before listening again after the connection was lost.
-const RELISTEN_DELAY: Duration = Duration::from_secs(2);
 /// Changes buffered per subscriber; one that falls further behind is told
 /// that anything may have changed.
 const BACKLOG: usize = 1024;
@@ -73,7 +72,11 @@ impl JobChanges {
     pub(super) fn listening(pool: &PgPool) -> JobChanges {
         let (sender, _) = broadcast::channel(BACKLOG);
         let stop = CancellationToken::new();
-        tokio::spawn(listen(pool.clone(), sender.clone(), stop.clone()));
+        tokio::spawn(listen_for_changes(
+            pool.clone(),
+            sender.clone(),
+            stop.clone(),
+        ));
         JobChanges {
             sender,
             _listener: Some(Arc::new(stop.drop_guard())),
@@ -125,64 +128,30 @@ impl JobWatch {
     }
 }
 
-/// LISTEN on a connection of its own, reconnecting after an outage; after a
-/// reconnection every waiter reads its job again, since notifications sent
-/// meanwhile are lost.
-async fn listen(pool: PgPool, sender: broadcast::Sender<(Uuid, Change)>, stop: CancellationToken) {
-    let mut reported = false;
-    while !stop.is_cancelled() {
-        let connected = async {
-            let mut listener = PgListener::connect_with(&pool).await?;
-            listener.listen(CHANGES_CHANNEL).await?;
-            Ok::<_, sqlx::Error>(listener)
+/// The notifications of every process, published to this one's waiters;
+/// after a reconnection every waiter reads its job again, since
+/// notifications sent meanwhile are lost.
+async fn listen_for_changes(
+    pool: PgPool,
+    sender: broadcast::Sender<(Uuid, Change)>,
+    stop: CancellationToken,
+) {
+    listen(&pool, CHANGES_CHANNEL, "job changes", &stop, |heard| {
+        let change = match heard {
+            Heard::Notification(payload) => Change::parse(payload),
+            Heard::Reconnected => Some((ANY_JOB, Change::Status)),
         };
-        let connected = tokio::select! {
-            connected = connected => connected,
-            _ = stop.cancelled() => return,
-        };
-        let mut listener = match connected {
-            Ok(listener) => {
-                // After an outage (`reported`), changes may have been missed.
-                if reported {
-                    tracing::info!("listening for job changes again");
-                    let _ = sender.send((ANY_JOB, Change::Status));
-                }
-                listener
-            }
-            Err(error) => {
-                // Said once per outage; waiters still answer at their deadline.
-                if !reported {
-                    tracing::warn!(%error, "cannot LISTEN for job changes; waiting requests answer at their deadline until the database is back");
-                    reported = true;
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(RELISTEN_DELAY) => continue,
-                    _ = stop.cancelled() => return,
-                }
-            }
-        };
-        loop {
-            tokio::select! {
-                notification = listener.recv() => match notification {
-                    Ok(notification) => {
-                        if let Some(change) = Change::parse(notification.payload()) {
-                            let _ = sender.send(change);
-                        }
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "lost the LISTEN connection of job changes; reconnecting");
-                        reported = true;
-                        break;
-                    }
-                },
-                _ = stop.cancelled() => return,
-            }
+        if let Some(change) = change {
+            let _ = sender.send(change);
         }
-    }
+    })
+    .await
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[tokio::test]

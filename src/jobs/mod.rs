@@ -6,6 +6,7 @@ mod cursor;
 mod error;
 mod keys;
 mod keys_sql;
+mod listen;
 mod options;
 mod postgres;
 mod postgres_sql;

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::error::{StoreError, StoreResult};
+use super::listen::listen;
 use super::store::JobStore;
 
 /// The `FROM` clause of the job reads that show a job's delivery: its
@@ -33,7 +34,6 @@ pub(super) use jobs_with_webhook;
 
 /// The channel the `jobs_enqueue_webhook` trigger notifies (PostgreSQL).
 const CHANNEL: &str = "parquetry_webhooks";
-const RELISTEN_DELAY: Duration = Duration::from_secs(5);
 
 /// Wakes this process's dispatcher when one of its own statements finished a
 /// job: the in-process stand-in for NOTIFY (SQLite), and a shortcut on
@@ -344,7 +344,11 @@ impl JobStore {
         };
         let remote = async {
             if let JobStore::Postgres(store) = self {
-                listen(store.pool(), wake, stop).await;
+                let deliveries = "webhook deliveries";
+                listen(store.pool(), CHANNEL, deliveries, stop, |_| {
+                    wake.notify_one()
+                })
+                .await;
             }
             std::future::pending::<()>().await
         };
@@ -352,34 +356,6 @@ impl JobStore {
             _ = local => {}
             _ = remote => {}
             _ = stop.cancelled() => {}
-        }
-    }
-}
-
-/// LISTEN on a connection of its own, reconnecting after an outage; the
-/// dispatcher polls meanwhile, so an outage only delays deliveries.
-async fn listen(pool: &sqlx::PgPool, wake: &Notify, stop: &CancellationToken) {
-    while !stop.is_cancelled() {
-        let listener = async {
-            let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
-            listener.listen(CHANNEL).await?;
-            Ok::<_, sqlx::Error>(listener)
-        };
-        match listener.await {
-            Ok(mut listener) => loop {
-                match listener.recv().await {
-                    Ok(_) => wake.notify_one(),
-                    Err(error) => {
-                        tracing::debug!(%error, "lost the webhook LISTEN connection");
-                        break;
-                    }
-                }
-            },
-            Err(error) => tracing::debug!(%error, "cannot LISTEN for webhook deliveries"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(RELISTEN_DELAY) => {}
-            _ = stop.cancelled() => return,
         }
     }
 }
