@@ -172,6 +172,11 @@ async fn json_results_parse_and_the_jobs_commands_reach_the_same_jobs() {
         "{rejects}"
     );
     assert!(rejects.contains("44,,ragged-row"), "{rejects}");
+    let rejects = client(&app, &dir, &["jobs", "rejects", &id, "--json"]).await;
+    let rejects: Value = serde_json::from_slice(&rejects.stdout).unwrap();
+    assert_eq!(rejects[0]["line"], 44);
+    assert_eq!(rejects[0]["code"], "ragged-row");
+    assert_eq!(rejects[0]["column"], Value::Null);
 
     // A finished job is deleted by a cancel: its id then answers 404.
     let cancel = client(&app, &dir, &["jobs", "cancel", &id]).await;

@@ -64,7 +64,8 @@ pub enum JobsCommand {
         #[command(flatten)]
         common: Common,
     },
-    /// The rows `on_error=skip` left out, as CSV (on standard output, or -o FILE).
+    /// The rows `on_error=skip` left out, as CSV (on standard output, or -o
+    /// FILE); with --json, an array of objects.
     Rejects {
         id: String,
         #[arg(short = 'o', long = "output", value_name = "FILE")]
@@ -135,12 +136,41 @@ async fn jobs(command: JobsCommand) -> Result<(), ClientError> {
                 None => {
                     let response = client.send(|| client.request(Method::GET, &path)).await?;
                     let text = response.text().await.map_err(super::connection_error)?;
-                    print!("{text}");
+                    match common.json {
+                        true => super::print_json(&rejects_json(&text)?),
+                        false => print!("{text}"),
+                    }
                 }
             }
         }
     }
     Ok(())
+}
+
+/// The rejects CSV (`line,column,code,message,raw`) as an array of objects
+/// named by its header, numbers as numbers and empty fields as null.
+fn rejects_json(text: &str) -> Result<Value, ClientError> {
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let invalid = |e: csv::Error| ClientError::Connection(format!("the rejects CSV: {e}"));
+    let header = reader.headers().map_err(invalid)?.clone();
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(invalid)?;
+        let row: serde_json::Map<String, Value> = header
+            .iter()
+            .zip(record.iter())
+            .map(|(name, field)| {
+                let value = match (name, field) {
+                    (_, "") => Value::Null,
+                    ("line", n) => n.parse::<u64>().map(Value::from).unwrap_or(n.into()),
+                    (_, text) => text.into(),
+                };
+                (name.to_string(), value)
+            })
+            .collect();
+        rows.push(Value::Object(row));
+    }
+    Ok(Value::Array(rows))
 }
 
 fn client(common: &Common) -> Result<Client, ClientError> {
