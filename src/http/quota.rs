@@ -65,6 +65,7 @@ pub(super) async fn check(
     state: &AppState,
     principal: &Principal,
     declared: Option<u64>,
+    idempotency_key: Option<&str>,
 ) -> Result<Option<Room>, ApiError> {
     let mut limits = state.quotas;
     if let Some(name) = &principal.key_name {
@@ -75,6 +76,18 @@ pub(super) async fn check(
         && limits.uploads_per_minute.is_none()
     {
         return Ok(None);
+    }
+    // The retry of an upload that was made (its Idempotency-Key names a job)
+    // is answered with that job: it adds nothing, so it is not refused.
+    if let Some(key) = idempotency_key {
+        let store = &state.store;
+        if store
+            .find_by_idempotency_key(&principal.tenant, key)
+            .await?
+            .is_some()
+        {
+            return Ok(None);
+        }
     }
     let usage = state.store.usage(&principal.tenant).await?;
     let over = |quota, limit, retry_after| ApiError::QuotaExceeded {

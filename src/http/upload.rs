@@ -41,7 +41,7 @@ pub async fn create_job(
         });
     }
     refuse_when_overloaded(&state, declared).await?;
-    let room = quota::check(&state, &principal, declared).await?;
+    let room = quota::check(&state, &principal, declared, idempotency_key.as_deref()).await?;
     let id = Uuid::now_v7();
     let with_digest = idempotency_key.is_some();
     let limit = quota::upload_limit(&state, room);

@@ -109,6 +109,34 @@ async fn active_jobs_over_the_quota_are_429_and_nothing_is_stored() {
 }
 
 #[tokio::test]
+async fn the_retry_of_an_upload_made_is_answered_at_the_quota() {
+    let app = spawn_app_with(|s| {
+        s.worker.workers = Some(0);
+        s.quotas.quota_active_jobs = 1;
+    })
+    .await;
+    let send = || {
+        app.client
+            .post(app.url("/v1/jobs?filename=data.csv"))
+            .header("Content-Type", "text/csv")
+            .header("Idempotency-Key", "nightly-1")
+            .body(CSV)
+            .send()
+    };
+    let first: serde_json::Value = send().await.unwrap().json().await.unwrap();
+    let before = holdings(&app).await;
+
+    // The answer to the first was lost: the retry gets the same job, not a 429.
+    let retried = send().await.unwrap();
+    assert!(retried.status().is_success(), "{}", retried.status());
+    let retried: serde_json::Value = retried.json().await.unwrap();
+    assert_eq!(retried["id"], first["id"]);
+    assert_eq!(holdings(&app).await, before);
+    let other = upload(&app, None, CSV.into()).await;
+    expect_quota(&app, other, "quota-active-jobs", before).await;
+}
+
+#[tokio::test]
 async fn stored_bytes_count_a_declared_length_and_stop_an_undeclared_body() {
     let app = spawn_app_with(|s| {
         s.worker.workers = Some(0);
