@@ -212,6 +212,25 @@ async fn another_tenants_job_answers_404_on_every_route_exactly_like_a_missing_o
     let replay = caller.upload(Some(&alice), csv, Some("same-key")).await;
     assert_eq!(replay.json()["id"], of_alice.as_str(), "{}", replay.body);
 
+    // Share links: bob cannot share alice's job (the same 404 as a missing
+    // job); alice's link needs no key, and dies with her job below.
+    let links = |id: &str| format!("/v1/jobs/{id}/links");
+    let hidden = caller
+        .call(Method::POST, &links(&of_alice), Some(&bob))
+        .await;
+    let unknown = caller
+        .call(Method::POST, &links(&missing), Some(&bob))
+        .await;
+    assert_eq!((hidden.status, unknown.status), (404, 404));
+    assert_eq!(hidden.json()["detail"], unknown.json()["detail"]);
+    let made = caller
+        .call(Method::POST, &links(&of_alice), Some(&alice))
+        .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let url = made.json()["url"].as_str().unwrap().to_string();
+    let shared = &url[url.find("/v1/shared/").unwrap()..];
+    assert_eq!(caller.call(Method::GET, shared, None).await.status, 200);
+
     // Removal: bob cannot delete alice's job; she can.
     let path = format!("/v1/jobs/{of_alice}");
     assert_eq!(
@@ -229,6 +248,8 @@ async fn another_tenants_job_answers_404_on_every_route_exactly_like_a_missing_o
             .status,
         204
     );
+    let after = caller.call(Method::GET, shared, None).await;
+    assert_eq!(after.status, 404, "the link is gone with its job");
     caller.assert_no_server_path();
 }
 
