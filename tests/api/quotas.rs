@@ -209,3 +209,37 @@ async fn a_keys_own_limits_replace_the_defaults_for_its_tenant_only() {
     let refused = upload(&app, Some(&small), CSV.into()).await;
     expect_quota(&app, refused, "quota-active-jobs", before).await;
 }
+
+#[tokio::test]
+async fn keys_create_sets_a_keys_own_limits() {
+    let app = spawn_app_with(|s| s.worker.workers = Some(0)).await;
+    let created = std::process::Command::new(env!("CARGO_BIN_EXE_parquetry"))
+        .args(["keys", "create", "--name", "ci", "--tenant", "acme"])
+        .args(["--max-active-jobs", "1", "--uploads-per-minute", "0"])
+        .env("DATABASE_URL", &app.database_url)
+        .env("PARQUETRY_DATA_DIR", &app.data_dir)
+        .env("OTEL_SDK_DISABLED", "true")
+        .output()
+        .expect("run parquetry");
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let key = String::from_utf8(created.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let quotas = store_of(&app).await.key_quotas("ci").await.unwrap();
+    let expected = KeyQuotas {
+        max_active_jobs: Some(1),
+        max_stored_bytes: None,
+        uploads_per_minute: Some(0),
+    };
+    assert_eq!(quotas, expected);
+
+    assert_eq!(upload(&app, Some(&key), CSV.into()).await.status(), 202);
+    let before = holdings(&app).await;
+    let refused = upload(&app, Some(&key), CSV.into()).await;
+    expect_quota(&app, refused, "quota-active-jobs", before).await;
+}
