@@ -124,12 +124,14 @@ async fn the_retry_of_an_upload_made_is_answered_at_the_quota() {
             .send()
     };
     let first: serde_json::Value = send().await.unwrap().json().await.unwrap();
+    assert_eq!(first["status"], "queued", "{first}");
     let before = holdings(&app).await;
 
     // The answer to the first was lost: the retry gets the same job, not a 429.
     let retried = send().await.unwrap();
-    assert!(retried.status().is_success(), "{}", retried.status());
+    let status = retried.status();
     let retried: serde_json::Value = retried.json().await.unwrap();
+    assert!(status.is_success(), "{status} {retried}");
     assert_eq!(retried["id"], first["id"]);
     assert_eq!(holdings(&app).await, before);
     let other = upload(&app, None, CSV.into()).await;
