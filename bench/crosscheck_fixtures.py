@@ -66,14 +66,17 @@ def check_fixture(fx: dict, csv: Path, tmp: Path, binary: str) -> tuple[bool, st
 def check_error(fx: dict, csv: Path, tmp: Path, binary: str) -> tuple[bool, str, str]:
     out = tmp / (csv.name + ".parquet")
     p = convert(binary, csv, out, fx.get("convert", []))
-    want = f"({fx['code']})"
+    # The CLI says the place once, at the start ("line 4, column `qty`: …"),
+    # and the code at the end ("(invalid-value)").
+    parts = [f"({fx['code']})"]
     if "line" in fx:
-        want += f", line {fx['line']}"
+        parts.append(f"line {fx['line']}")
     if "column" in fx:
-        want += f", column {fx['column']}"
+        parts.append(f"column `{fx['column']}`")
+    want = ", ".join(parts)
     if p.returncode == 0:
         return False, f"converted, expected {want}", p.stdout
-    if want not in p.stderr:
+    if not all(part in p.stderr for part in parts):
         return False, f"wrong error, expected {want}", p.stderr
     if out.exists():
         return False, "failed but left an output file", p.stderr
