@@ -9,6 +9,7 @@ pub mod config;
 pub mod error_code;
 pub mod http;
 pub mod jobs;
+pub mod rfc3339;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

@@ -74,6 +74,8 @@ impl Application {
     pub async fn build(settings: ServeSettings) -> anyhow::Result<Application> {
         let webhooks = Webhooks::from_settings(&settings.webhooks)?;
         let store = open_store(&settings.database, &settings.storage, &settings.worker).await?;
+        // `?wait=` and the event streams wake on other processes' changes.
+        store.changes().start();
         let storage = open_storage(&settings.storage, settings.min_free_disk_bytes).await?;
         let allowed_origins =
             web::Data::new(AllowedOrigins::parse(settings.allowed_origins.as_deref())?);

@@ -66,8 +66,7 @@ pub struct StoreArgs {
 impl StoreArgs {
     async fn open(&self) -> anyhow::Result<JobStore> {
         let retention = crate::config::WorkerSettings::parse_defaults().retention();
-        // Two connections: the store's LISTEN for job changes holds one.
-        JobStore::connect(self.database_url.as_deref(), &self.data_dir, 2, retention).await
+        JobStore::connect(self.database_url.as_deref(), &self.data_dir, 1, retention).await
     }
 }
 

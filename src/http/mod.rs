@@ -14,7 +14,7 @@ mod problem;
 mod quota;
 mod range;
 mod rejects;
-mod rfc3339;
+use crate::rfc3339;
 mod timeline;
 mod upload;
 mod upload_body;

@@ -11,7 +11,7 @@
 //! job. Waiters subscribe *before* reading the job, so a change between
 //! their read and their wait is not missed.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use sqlx::postgres::PgPool;
 use tokio::sync::broadcast;
@@ -55,7 +55,16 @@ const ANY_JOB: Uuid = Uuid::nil();
 #[derive(Clone, Debug)]
 pub struct JobChanges {
     sender: broadcast::Sender<(Uuid, Change)>,
-    _listener: Option<Arc<DropGuard>>,
+    /// PostgreSQL only: the LISTEN, started by [`JobChanges::start`] in the
+    /// processes that answer waiting requests, so that a worker or a CLI
+    /// command holds no connection for it.
+    listener: Option<Arc<Listener>>,
+}
+
+#[derive(Debug)]
+struct Listener {
+    pool: PgPool,
+    running: OnceLock<DropGuard>,
 }
 
 impl JobChanges {
@@ -64,22 +73,33 @@ impl JobChanges {
         let (sender, _) = broadcast::channel(BACKLOG);
         JobChanges {
             sender,
-            _listener: None,
+            listener: None,
         }
     }
 
-    /// A feed of the notifications of every process sharing `pool`'s database.
+    /// A feed of the notifications of every process sharing `pool`'s
+    /// database, once started.
     pub(super) fn listening(pool: &PgPool) -> JobChanges {
         let (sender, _) = broadcast::channel(BACKLOG);
-        let stop = CancellationToken::new();
-        tokio::spawn(listen_for_changes(
-            pool.clone(),
-            sender.clone(),
-            stop.clone(),
-        ));
         JobChanges {
             sender,
-            _listener: Some(Arc::new(stop.drop_guard())),
+            listener: Some(Arc::new(Listener {
+                pool: pool.clone(),
+                running: OnceLock::new(),
+            })),
+        }
+    }
+
+    /// Starts listening to the other processes' changes (once; nothing to
+    /// start on SQLite). Call it before answering requests that wait.
+    pub fn start(&self) {
+        if let Some(listener) = &self.listener {
+            listener.running.get_or_init(|| {
+                let stop = CancellationToken::new();
+                let pool = listener.pool.clone();
+                tokio::spawn(listen_for_changes(pool, self.sender.clone(), stop.clone()));
+                stop.drop_guard()
+            });
         }
     }
 

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use chrono::SecondsFormat;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -210,7 +209,7 @@ async fn event_of(context: &Context, delivery: &ClaimedDelivery) -> Option<(Stri
     let body = serde_json::json!({
         "id": event_id,
         "type": delivery.event_type,
-        "timestamp": delivery.event_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        "timestamp": crate::rfc3339::format(&delivery.event_at),
         "data": data,
     })
     .to_string();

@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use opentelemetry::trace::{Span as _, SpanKind, Tracer as _};
 use opentelemetry::KeyValue;
 use parquetry_convert::{Progress, ProgressSnapshot, Stage};
@@ -147,7 +147,7 @@ fn seconds_left(fraction: f64, since: SystemTime) -> Option<f64> {
     Some((elapsed * (1.0 - fraction) / fraction * 10.0).round() / 10.0)
 }
 
-/// The API's one timestamp format: RFC 3339, UTC, microseconds, `Z`.
+/// `at` in the API's one timestamp form (see `crate::rfc3339`).
 fn rfc3339(at: SystemTime) -> String {
-    DateTime::<Utc>::from(at).to_rfc3339_opts(SecondsFormat::Micros, true)
+    crate::rfc3339::format(&DateTime::<Utc>::from(at))
 }
