@@ -13,5 +13,6 @@ pub mod rfc3339;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+pub mod tls;
 pub mod webhooks;
 pub mod worker;

@@ -3,6 +3,7 @@
 use parquetry::cli::{Cli, Command};
 
 fn main() -> std::process::ExitCode {
+    parquetry::tls::install_crypto_provider();
     let cli = Cli::from_env_and_args();
     let outcome = match cli.command {
         Command::Convert(args) => parquetry::cli::run_convert(args),

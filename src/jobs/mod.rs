@@ -7,6 +7,7 @@ mod error;
 mod keys;
 mod keys_sql;
 mod listen;
+mod migrations;
 mod options;
 mod postgres;
 mod postgres_sql;

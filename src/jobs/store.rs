@@ -128,7 +128,7 @@ impl JobStore {
                     .connect_with(options)
                     .await
                     .map_err(|error| once("connecting to PostgreSQL (DATABASE_URL)", error))?;
-                sqlx::migrate!("./migrations")
+                super::migrations::postgres()
                     .run(&pool)
                     .await
                     .map_err(|error| once("applying the PostgreSQL migrations", error))?;
@@ -160,7 +160,7 @@ impl JobStore {
                     .connect_with(options)
                     .await
                     .context("opening the SQLite job table")?;
-                sqlx::migrate!("./migrations-sqlite")
+                super::migrations::sqlite()
                     .run(&pool)
                     .await
                     .context("applying the SQLite migrations")?;

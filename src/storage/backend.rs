@@ -32,6 +32,7 @@ pub(super) fn open(
         Some(bucket) => {
             // Endpoint, region and credentials come from the usual `AWS_*`
             // variables, as `AmazonS3Builder::from_env` reads them.
+            crate::tls::install_crypto_provider();
             let store = AmazonS3Builder::from_env()
                 .with_bucket_name(bucket)
                 .build()?;

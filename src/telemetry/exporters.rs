@@ -167,6 +167,8 @@ pub struct TelemetryGuard {
 }
 
 pub(super) fn build_providers(choice: &ExporterChoice) -> anyhow::Result<TelemetryGuard> {
+    // OTLP/HTTP's reqwest client needs the TLS provider (crate::tls).
+    crate::tls::install_crypto_provider();
     let tracer_provider = match choice.traces {
         SignalExporter::None if choice.sdk_disabled => None,
         // Not exporting must not mean not tracing: without a provider spans
@@ -234,6 +236,7 @@ pub(super) fn with_metric_push(
     builder: MeterProviderBuilder,
     choice: &ExporterChoice,
 ) -> anyhow::Result<MeterProviderBuilder> {
+    crate::tls::install_crypto_provider();
     Ok(match choice.metrics {
         SignalExporter::None => builder,
         SignalExporter::Console => builder.with_reader(

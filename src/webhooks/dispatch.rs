@@ -56,6 +56,7 @@ impl Dispatcher {
             return Ok(None);
         };
         let settings = webhooks.settings();
+        crate::tls::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(settings.timeout())
             .connect_timeout(settings.timeout())

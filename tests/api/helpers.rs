@@ -228,6 +228,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeSettings)) -> TestA
     configure(&mut settings);
     // A test may move the data directory (onto a small disk, say).
     let data_dir = settings.storage.data_dir.clone();
+    // The test's own reqwest clients need the process's TLS provider too.
+    parquetry::tls::install_crypto_provider();
     let app = Application::build(settings).await.expect("build the app");
     let address = format!("http://127.0.0.1:{}", app.port());
     let (stop, stopped) = oneshot::channel::<()>();

@@ -34,6 +34,8 @@ impl Drop for Service {
 
 impl Service {
     pub(crate) fn start(subcommand: &str, env: &[(&str, String)]) -> Service {
+        // The test then talks to it with reqwest, which needs the TLS provider.
+        parquetry::tls::install_crypto_provider();
         let mut command = Command::new(env!("CARGO_BIN_EXE_parquetry"));
         command
             .arg(subcommand)

@@ -110,6 +110,7 @@ impl Client {
                 "--server must be an http:// or https:// URL, got `{base}`"
             )));
         }
+        crate::tls::install_crypto_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("parquetry/", env!("CARGO_PKG_VERSION")))
