@@ -42,8 +42,8 @@ RUN groupadd --system --gid 10001 parquetry \
     && chown parquetry:parquetry /var/lib/parquetry
 WORKDIR /app
 COPY --from=builder /app/target/release/parquetry /usr/local/bin/parquetry
-# Migrations (PostgreSQL and SQLite) are embedded in the binary by
-# `sqlx::migrate!`: nothing else to copy.
+# Migrations (PostgreSQL and SQLite) are embedded in the binary (build.rs,
+# src/jobs/migrations.rs): nothing else to copy.
 ENV PARQUETRY_BIND=0.0.0.0:8080 \
     PARQUETRY_DATA_DIR=/var/lib/parquetry
 VOLUME ["/var/lib/parquetry"]
