@@ -32,6 +32,8 @@ struct Moto {
 
 impl Moto {
     async fn start() -> Moto {
+        // reqwest (below and in the tests) needs the process's TLS provider.
+        parquetry::tls::install_crypto_provider();
         let binary = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv-moto/bin/moto_server");
         assert!(
             binary.exists(),
