@@ -6,7 +6,9 @@
 #
 #   bench/profile.sh [ROWS] [BIN]   # default 100000 rows ≈ 27 MB, target/release/parquetry
 #
-# Build the binary first (cargo build --release --bin parquetry). Needs valgrind
+# Build the binary first (cargo build --release --bin parquetry). BIN may also be the
+# engine's `convert` example (cargo build --release -p parquetry-convert --example convert),
+# which runs the same engine and builds in a fraction of the time. Needs valgrind
 # (Debian's valgrind package: apt-get install valgrind).
 set -euo pipefail
 
@@ -20,7 +22,15 @@ command -v valgrind >/dev/null || { echo "profile.sh: valgrind is missing (apt-g
 csv="$("$here/data.sh" "$rows")"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+# The example takes IN OUT; the service's binary its `convert` subcommand.
+subcommand=(convert)
+[[ "$(basename "$(dirname "$bin")")" == examples ]] && subcommand=()
 valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" \
-  "$bin" convert "$csv" "$work/out.parquet" >"$work/valgrind.log" 2>&1
+  "$bin" "${subcommand[@]}" "$csv" "$work/out.parquet" >"$work/valgrind.log" 2>&1
 callgrind_annotate --inclusive=no --threshold=100 "$work/callgrind.out" >"$work/functions.txt"
+# PROFILE_KEEP=DIR keeps callgrind's output and the per-function listing there, for a
+# closer look (callgrind_annotate --tree=caller DIR/callgrind.out).
+if [[ -n "${PROFILE_KEEP:-}" ]]; then
+  mkdir -p "$PROFILE_KEEP" && cp "$work/callgrind.out" "$work/functions.txt" "$PROFILE_KEEP/"
+fi
 python3 "$here/profile_stages.py" "$work/functions.txt" "$csv"

@@ -26,6 +26,8 @@ mod progress;
 mod rejects;
 mod report;
 mod rows_json;
+#[doc(hidden)]
+pub mod stages;
 mod tokenize;
 mod values;
 mod write;
