@@ -7,10 +7,12 @@
 
 mod bad_rows;
 mod batch;
+mod columns;
 mod decimal;
 mod detect;
 mod encode;
 mod error;
+mod float;
 mod infer;
 mod input;
 mod inspect;
@@ -26,6 +28,7 @@ mod progress;
 mod rejects;
 mod report;
 mod rows_json;
+mod scan;
 #[doc(hidden)]
 pub mod stages;
 mod tokenize;

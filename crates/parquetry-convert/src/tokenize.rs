@@ -6,6 +6,8 @@
 //! the escaped quote) and a single one closes it. A quote anywhere else is an ordinary byte, so
 //! `TV 32" LED` and `="0123"` are read as written, and `"ab"c"d` is `abc"d`.
 
+use crate::scan::{Block, Specials};
+
 /// The field started with a quote (so an empty value is `""`, not a missing one).
 pub(crate) const QUOTED: u8 = 1;
 /// The raw range holds quotes or escapes that must be removed (see [`Tokenizer::unescape`]).
@@ -29,34 +31,17 @@ pub(crate) struct Tokenizer {
     delimiter: u8,
     quote: u8,
     escape: Option<u8>,
-    special: [bool; 256],
-    /// The special bytes repeated over a word, for the 8-bytes-at-a-time scan.
-    words: [u64; 4],
+    specials: Specials,
 }
 
 impl Tokenizer {
     /// `escape` is `None` for doubled quotes, or the escaping byte (e.g. `\`).
     pub(crate) fn new(delimiter: u8, quote: u8, escape: Option<u8>) -> Self {
-        let mut special = [false; 256];
-        special[delimiter as usize] = true;
-        special[b'\n' as usize] = true;
-        special[quote as usize] = true;
-        if let Some(e) = escape {
-            special[e as usize] = true;
-        }
-        let word = |b: u8| u64::from_ne_bytes([b; 8]);
         Tokenizer {
             delimiter,
             quote,
             escape,
-            special,
-            // Without an escape byte the fourth pattern repeats the delimiter: harmless.
-            words: [
-                word(delimiter),
-                word(b'\n'),
-                word(quote),
-                word(escape.unwrap_or(delimiter)),
-            ],
+            specials: Specials::new(delimiter, quote, escape),
         }
     }
 
@@ -70,6 +55,8 @@ impl Tokenizer {
     ) -> Result<usize, Unterminated> {
         fields.clear();
         let len = data.len();
+        // The classified 64 bytes around `pos`, kept from field to field of this record.
+        let mut block = Block::empty();
         loop {
             let start = pos;
             let mut flags = 0u8;
@@ -77,7 +64,7 @@ impl Tokenizer {
             // `"text"` form that needs no copy.
             let mut last_close = 0usize;
             loop {
-                pos = self.skip_plain(data, pos);
+                pos = self.specials.next(data, pos, &mut block);
                 if pos >= len {
                     self.push(fields, start, len, flags, last_close);
                     return Ok(len);
@@ -141,34 +128,6 @@ impl Tokenizer {
         }
     }
 
-    /// Position of the next special byte (delimiter, newline, quote, escape) at or after `pos`,
-    /// or `data.len()`. Most bytes are plain, so eight are tested at once with the classic
-    /// "has a zero byte" bit trick; its lowest flagged byte is always exact.
-    #[inline(always)]
-    fn skip_plain(&self, data: &[u8], mut pos: usize) -> usize {
-        const LO: u64 = 0x0101_0101_0101_0101;
-        const HI: u64 = 0x8080_8080_8080_8080;
-        let has = |w: u64, pattern: u64| {
-            let x = w ^ pattern;
-            x.wrapping_sub(LO) & !x & HI
-        };
-        while let Some(bytes) = data.get(pos..pos + 8) {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(bytes);
-            let w = u64::from_le_bytes(a);
-            let [d, n, q, e] = self.words;
-            let m = has(w, d) | has(w, n) | has(w, q) | has(w, e);
-            if m != 0 {
-                return pos + (m.trailing_zeros() / 8) as usize;
-            }
-            pos += 8;
-        }
-        while pos < data.len() && !self.special[data[pos] as usize] {
-            pos += 1;
-        }
-        pos
-    }
-
     #[inline]
     fn push(
         &self,
@@ -196,6 +155,7 @@ impl Tokenizer {
     }
 
     /// The bytes of a field, with quotes and escapes removed when needed.
+    #[inline]
     pub(crate) fn value<'a>(
         &self,
         data: &'a [u8],

@@ -14,7 +14,7 @@ pub(crate) fn trim(b: &[u8]) -> &[u8] {
     &b[s..e]
 }
 
-fn split_sign(b: &[u8]) -> (bool, &[u8]) {
+pub(crate) fn split_sign(b: &[u8]) -> (bool, &[u8]) {
     match b.first() {
         Some(b'-') => (true, &b[1..]),
         Some(b'+') => (false, &b[1..]),
@@ -60,6 +60,15 @@ pub(crate) fn is_big_int(t: &[u8]) -> bool {
 /// Parses an integer; with `decimal == b','`, `.` thousands separators are allowed.
 pub(crate) fn parse_i64(b: &[u8], decimal: u8) -> Option<i64> {
     let (neg, digits) = split_sign(trim(b));
+    // Up to 18 digits cannot overflow, so plain digits need no checked arithmetic.
+    if !digits.is_empty() && digits.len() <= 18 {
+        if let Some(v) = digits.iter().try_fold(0i64, |v, &c| {
+            let d = c.wrapping_sub(b'0');
+            (d <= 9).then_some(v * 10 + d as i64)
+        }) {
+            return Some(if neg { -v } else { v });
+        }
+    }
     // Fast path: plain digits, the overwhelmingly common case.
     let mut v: i64 = 0;
     let mut ok = true;
@@ -89,7 +98,7 @@ pub(crate) fn parse_f64(b: &[u8], decimal: u8) -> Option<f64> {
         return None;
     }
     if decimal == b'.' {
-        if let Some(v) = fast_f64(t) {
+        if let Some(v) = crate::float::fast_f64(t) {
             return Some(v);
         }
         if !t
@@ -134,40 +143,16 @@ pub(crate) fn parse_f64(b: &[u8], decimal: u8) -> Option<f64> {
     s.parse().ok()
 }
 
-/// `[-+]digits[.digits]` with at most 15 significant digits: the mantissa and the power of ten
-/// are then exact doubles and one IEEE division rounds correctly (Clinger's fast path).
-/// Anything else is left to the standard parser.
-fn fast_f64(t: &[u8]) -> Option<f64> {
-    const POW10: [f64; 16] = [
-        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-    ];
-    let (neg, body) = split_sign(t);
-    let mut mantissa: u64 = 0;
-    let (mut digits, mut frac) = (0usize, None::<usize>);
-    for (i, &c) in body.iter().enumerate() {
-        if c.is_ascii_digit() {
-            mantissa = mantissa * 10 + (c - b'0') as u64;
-            digits += 1;
-            if digits > 15 {
-                return None;
-            }
-        } else if c == b'.' && frac.is_none() {
-            frac = Some(body.len() - i - 1);
-        } else {
-            return None;
-        }
-    }
-    if digits == 0 {
-        return None;
-    }
-    let v = mantissa as f64 / POW10[frac.unwrap_or(0)];
-    Some(if neg { -v } else { v })
-}
-
 /// Parses common boolean spellings (case-insensitive): true/false, yes/no, sim/não.
 /// `0`/`1` are deliberately not booleans: such columns stay integers.
 pub(crate) fn parse_bool(b: &[u8]) -> Option<bool> {
     let t = trim(b);
+    // The spellings of most files, before the case-insensitive match.
+    match t {
+        b"true" => return Some(true),
+        b"false" => return Some(false),
+        _ => {}
+    }
     if t.len() > 5 {
         return None;
     }
@@ -185,6 +170,7 @@ pub(crate) fn parse_bool(b: &[u8]) -> Option<bool> {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date, `None` if the date does not exist.
+#[inline]
 pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> Option<i32> {
     if !(1..=12).contains(&m) || d == 0 {
         return None;
@@ -233,11 +219,19 @@ fn num(b: &[u8]) -> Option<u32> {
 
 /// `YYYY-MM-DD`.
 pub(crate) fn parse_iso_date(b: &[u8]) -> Option<i32> {
-    let t = trim(b);
-    if t.len() != 10 || t[4] != b'-' || t[7] != b'-' {
+    let t: &[u8; 10] = trim(b).try_into().ok()?;
+    if t[4] != b'-' || t[7] != b'-' {
         return None;
     }
-    days_from_civil(num(&t[0..4])? as i64, num(&t[5..7])?, num(&t[8..10])?)
+    let year = two_digits(&t[0..2])? * 100 + two_digits(&t[2..4])?;
+    days_from_civil(year as i64, two_digits(&t[5..7])?, two_digits(&t[8..10])?)
+}
+
+/// Exactly two ASCII digits, without the loop of [`num`]: dates and times are made of them.
+#[inline]
+fn two_digits(b: &[u8]) -> Option<u32> {
+    let (hi, lo) = (b[0].wrapping_sub(b'0'), b[1].wrapping_sub(b'0'));
+    (hi <= 9 && lo <= 9).then_some(hi as u32 * 10 + lo as u32)
 }
 
 /// Splits `a/b/yyyy` (also with `.` or `-`) into its three numbers.
@@ -307,12 +301,12 @@ fn date_and_time(days: i32, rest: &[u8]) -> Option<(i64, Option<i32>)> {
     if !(rest[0] == b'T' || rest[0] == b' ') || rest.len() < 6 || rest[3] != b':' {
         return None;
     }
-    let hh = num(&rest[1..3])?;
-    let mm = num(&rest[4..6])?;
+    let hh = two_digits(&rest[1..3])?;
+    let mm = two_digits(&rest[4..6])?;
     let mut i = 6;
     let mut ss = 0;
     if rest.len() >= 9 && rest[6] == b':' {
-        ss = num(&rest[7..9])?;
+        ss = two_digits(&rest[7..9])?;
         i = 9;
     }
     let mut frac_us: i64 = 0;
@@ -353,8 +347,8 @@ fn date_and_time(days: i32, rest: &[u8]) -> Option<(i64, Option<i32>)> {
             let d = &tz[1..];
             let (h, m) = match d.len() {
                 2 => (num(d)?, 0),
-                4 => (num(&d[..2])?, num(&d[2..])?),
-                5 if d[2] == b':' => (num(&d[..2])?, num(&d[3..])?),
+                4 => (two_digits(&d[..2])?, two_digits(&d[2..])?),
+                5 if d[2] == b':' => (two_digits(&d[..2])?, two_digits(&d[3..])?),
                 _ => return None,
             };
             if h > 23 || m > 59 {

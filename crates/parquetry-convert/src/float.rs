@@ -1,0 +1,144 @@
+//! Decimal text to `f64` without the standard parser for the forms files are made of:
+//! `[-+]digits[.digits]` with at most 19 digits. The result is the correctly rounded
+//! (round-half-to-even) value, the same as `str::parse::<f64>` returns; anything else is
+//! left to the standard parser (`None`).
+
+/// Powers of ten that are exact doubles (10^22 is the largest).
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+/// Mantissas up to this are exact doubles.
+const EXACT_MANTISSA: u64 = 1 << 53;
+/// Digits that always fit a u64 (10^19 - 1 < 2^64).
+const MAX_DIGITS: usize = 19;
+
+/// `[-+]digits[.digits]` (at least one digit, at most 19) as the nearest double.
+#[inline]
+pub(crate) fn fast_f64(t: &[u8]) -> Option<f64> {
+    let (neg, body) = crate::values::split_sign(t);
+    let mut mantissa: u64 = 0;
+    let (mut digits, mut frac) = (0usize, None::<usize>);
+    for (i, &c) in body.iter().enumerate() {
+        let d = c.wrapping_sub(b'0');
+        if d <= 9 {
+            if digits == MAX_DIGITS {
+                return None;
+            }
+            mantissa = mantissa * 10 + d as u64;
+            digits += 1;
+        } else if c == b'.' && frac.is_none() {
+            frac = Some(body.len() - i - 1);
+        } else {
+            return None;
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    let scale = frac.unwrap_or(0);
+    let v = if scale == 0 {
+        // `as` rounds a u64 to the nearest double, ties to even.
+        mantissa as f64
+    } else if mantissa <= EXACT_MANTISSA {
+        // Clinger's fast path: both operands exact, so one IEEE division rounds correctly.
+        mantissa as f64 / POW10[scale]
+    } else {
+        exact_quotient(mantissa, 10u64.pow(scale as u32))
+    };
+    Some(if neg { -v } else { v })
+}
+
+/// `mantissa / divisor` rounded once to the nearest double (ties to even), for
+/// `mantissa > 2^53` and `10 <= divisor < 2^64`: the quotient is computed in integers with
+/// 64 or more bits, and the remainder decides the rounding together with the dropped bits.
+fn exact_quotient(mantissa: u64, divisor: u64) -> f64 {
+    // Put the mantissa's top bit at bit 127: the quotient then has at least 64 bits
+    // (divisor < 2^64) and at most 125 (divisor >= 10).
+    let shift = mantissa.leading_zeros() + 64;
+    let n = (mantissa as u128) << shift;
+    let (q, r) = (n / divisor as u128, n % divisor as u128);
+    let excess = (128 - q.leading_zeros()) - 53;
+    let mut kept = (q >> excess) as u64;
+    let round_bit = (q >> (excess - 1)) & 1 == 1;
+    let sticky = q & ((1u128 << (excess - 1)) - 1) != 0 || r != 0;
+    let mut exponent = excess as i32 - shift as i32;
+    if round_bit && (sticky || kept & 1 == 1) {
+        kept += 1;
+        if kept == EXACT_MANTISSA << 1 {
+            kept >>= 1;
+            exponent += 1;
+        }
+    }
+    // |exponent| <= 127 here, so 2^exponent is a normal double and the product is exact.
+    kept as f64 * f64::from_bits(((1023 + exponent) as u64) << 52)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn same_as_std(text: &str) {
+        let want: f64 = text.parse().unwrap();
+        let got = fast_f64(text.as_bytes()).unwrap_or_else(|| panic!("{text}: refused"));
+        assert_eq!(got.to_bits(), want.to_bits(), "{text}");
+    }
+
+    #[test]
+    fn agrees_with_the_standard_parser_on_long_mantissas() {
+        // xorshift over mantissas of 16 to 19 digits, every position of the point.
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let digits = (x % 10_000_000_000_000_000_000u64).to_string();
+            let point = (x >> 59) as usize % (digits.len() + 1);
+            let (int, frac) = digits.split_at(point);
+            same_as_std(&format!("{int}.{frac}"));
+            same_as_std(&format!("-{int}.{frac}"));
+        }
+    }
+
+    #[test]
+    fn edges_of_the_fast_paths() {
+        for text in [
+            "0",
+            "-0",
+            "-0.0",
+            "0.",
+            ".5",
+            "+.5",
+            "5.",
+            "9007199254740992",
+            "9007199254740993",
+            "9007199254740993.0",
+            "9007199254740995.0",
+            "18446744073709551.61",
+            "9999999999999999999",
+            ".9999999999999999999",
+            "1234.5678901234567",
+            "0.1234567890123456",
+            ".0000000000000000001",
+            "1.0000000000000000",
+            "2.5000000000000001",
+            "4503599627370497.5",
+            "4503599627370496.5",
+            "9007199254740993.00",
+        ] {
+            same_as_std(text);
+        }
+        for text in [
+            "",
+            ".",
+            "-",
+            "1e3",
+            "1.2.3",
+            "1,5",
+            "00000000000000000001.5",
+            "inf",
+        ] {
+            assert_eq!(fast_f64(text.as_bytes()), None, "{text}");
+        }
+    }
+}
