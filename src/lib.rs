@@ -14,5 +14,6 @@ pub mod startup;
 pub mod storage;
 pub mod telemetry;
 pub mod tls;
+pub mod web;
 pub mod webhooks;
 pub mod worker;

@@ -111,6 +111,7 @@ impl Application {
                 .wrap(TracingLogger::<ParquetryRootSpan>::new())
                 .app_data(state.clone())
                 .app_data(allowed_origins.clone())
+                .configure(crate::web::configure)
                 .configure(http::configure)
         })
         .listen(listener)?

@@ -150,8 +150,8 @@ async fn principal(request: &ServiceRequest, state: &AppState) -> Result<Princip
     }
 }
 
-/// Authenticates every request but `/healthz` and `/readyz` (and `/metrics`
-/// unless `--metrics-auth`), and records the tenant on the request's span.
+/// Authenticates every request but `/healthz`, `/readyz`, the web page (and
+/// `/metrics` unless `--metrics-auth`), and records the tenant on the request's span.
 pub async fn authenticate(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -163,7 +163,15 @@ pub async fn authenticate(
     let metrics = path == "/metrics";
     // A share link's signature is its permission (see `links`).
     let shared = path.starts_with("/v1/shared/");
-    if path == "/healthz" || path == "/readyz" || shared || (metrics && !state.auth.metrics_auth) {
+    // The web page and its files hold no job data; the page asks for a key
+    // itself and sends it to the API (see `crate::web`).
+    let page = crate::web::is_page_path(path);
+    if path == "/healthz"
+        || path == "/readyz"
+        || shared
+        || page
+        || (metrics && !state.auth.metrics_auth)
+    {
         return Ok(next.call(request).await?.map_into_left_body());
     }
     let outcome = match principal(&request, &state).await {

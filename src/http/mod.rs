@@ -87,6 +87,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
+    ("get", "/"),
+    ("get", "/ui/{asset}"),
 ];
 
 /// Registers the routes listed in `ROUTES`.
@@ -217,7 +219,7 @@ async fn metrics(request: HttpRequest, state: web::Data<AppState>) -> HttpRespon
 }
 
 /// 405 with the `Allow` header RFC 9110 asks for, read from `ROUTES`.
-async fn method_not_allowed(request: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn method_not_allowed(request: HttpRequest) -> Result<HttpResponse, ApiError> {
     let pattern = request.match_pattern().unwrap_or_default();
     let allow = ROUTES
         .iter()

@@ -29,6 +29,7 @@ mod telemetry;
 mod tenants;
 mod upload;
 mod upload_checks;
+mod web_page;
 mod webhooks;
 mod worker_metrics;
 mod workers;
