@@ -10,12 +10,14 @@ from pathlib import Path
 # First match wins: the order puts specific names before general ones.
 STAGES = [
     ("detect (dialect, header, types from the sample)", r"parquetry_convert::detect::"),
-    ("tokenize (split records and fields)", r"parquetry_convert::tokenize::|memchr::"),
+    ("tokenize (split records and fields)", r"parquetry_convert::(tokenize|scan)::|memchr::"),
     ("type (parse values, build Arrow columns)",
-     r"parquetry_convert::(values|batch)::|dec2flt|core::str::converts::from_utf8"),
+     r"parquetry_convert::(values|batch|columns|float)::|dec2flt|core::str::converts::from_utf8|__udivti3"),
     ("compress (snappy)", r"snap::"),
     ("encode (Parquet pages, dictionaries, levels, hashing)",
-     r"parquet::|arrow_|Interner|DictEncoder|Hasher|hash_one|ahash"),
+     # Vec's extend loops show up on their own when not inlined: in these profiles they
+     # are called from parquet's definition levels (LevelInfoBuilder::write) only.
+     r"parquet::|arrow_|Interner|DictEncoder|Hasher|hash_one|ahash|spec_extend|extend_desugared"),
     ("copy and allocate (memcpy, memset, memcmp, malloc)", r"memmove|memcpy|memset|memcmp|malloc|free"),
 ]
 LINE = re.compile(r"^\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(.*)$")

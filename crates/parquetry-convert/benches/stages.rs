@@ -29,10 +29,11 @@ fn bench(c: &mut Criterion) {
     group.bench_function("tokenize", |b| b.iter(|| stages.tokenize()));
     group.bench_function("parse", |b| b.iter(|| stages.parse().unwrap()));
     let batches = stages.parse().unwrap();
-    for (name, codec) in [("encode/none", Codec::None), ("encode/snappy", Codec::Snappy)] {
-        group.bench_function(name, |b| {
-            b.iter(|| stages.encode(&batches, codec).unwrap())
-        });
+    for (name, codec) in [
+        ("encode/none", Codec::None),
+        ("encode/snappy", Codec::Snappy),
+    ] {
+        group.bench_function(name, |b| b.iter(|| stages.encode(&batches, codec).unwrap()));
     }
     group.finish();
 
@@ -47,7 +48,11 @@ fn bench(c: &mut Criterion) {
         ("iso_timestamp", ValueParser::IsoTimestamp),
     ] {
         let values = sample_values(parser, N);
-        assert_eq!(parse_values(parser, &values), N, "{name}: every sample parses");
+        assert_eq!(
+            parse_values(parser, &values),
+            N,
+            "{name}: every sample parses"
+        );
         group.bench_function(name, |b| b.iter(|| parse_values(parser, &values)));
     }
     group.finish();
