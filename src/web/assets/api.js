@@ -36,10 +36,25 @@ export function forgetKey() {
 }
 
 let pendingKeyPrompt = null;
+/// Set when the user closed the key dialog without a key: requests made in
+/// the background (the job list refreshing) then fail instead of asking
+/// again every two seconds; "Enter API key" in the header asks again.
+let keyDeclined = false;
+
+export function keyWasDeclined() {
+  return keyDeclined;
+}
+
+/// Asks for a key at the user's request (the header's button); true when one was given.
+export function promptForKey() {
+  keyDeclined = false;
+  return askForKey("This server needs an API key. It is kept in this browser tab only and sent to this server alone.");
+}
 
 /// Asks for a key once, however many requests were refused together.
 function askForKey(reason) {
   if (pendingKeyPrompt) return pendingKeyPrompt;
+  if (keyDeclined) return Promise.resolve(false);
   const dialog = document.getElementById("key-dialog");
   const form = document.getElementById("key-form");
   const input = document.getElementById("key-input");
@@ -50,16 +65,17 @@ function askForKey(reason) {
       dialog.removeEventListener("close", closed);
       pendingKeyPrompt = null;
       const key = dialog.returnValue === "save" ? input.value.trim() : "";
-      if (key) {
-        sessionStorage.setItem(KEY_ITEM, key);
-        document.dispatchEvent(new CustomEvent("parquetry:key"));
-      }
+      if (key) sessionStorage.setItem(KEY_ITEM, key);
+      keyDeclined = !key;
+      document.dispatchEvent(new CustomEvent("parquetry:key"));
       resolve(Boolean(key));
     });
     form.onsubmit = (event) => {
       event.preventDefault();
       dialog.close(event.submitter ? event.submitter.value : "save");
     };
+    // Escape closes without a submit: no earlier answer may count as "save".
+    dialog.returnValue = "";
     dialog.showModal();
     input.focus();
   });
@@ -71,6 +87,12 @@ function keyReason(problem) {
   return problem && problem.code === "unauthorized"
     ? "This server needs an API key. It is kept in this browser tab only and sent to this server alone."
     : `The key was refused${detail}. Type another one.`;
+}
+
+/// A refused request's problem, saying where to type a key.
+function withKeyHint(problem) {
+  const detail = (problem && (problem.detail || problem.title)) || "This server needs an API key.";
+  return { ...(problem || {}), code: (problem && problem.code) || "unauthorized", detail: `${detail}. Use "Enter API key" at the top of the page.`.replace(/\.\. /, ". ") };
 }
 
 function authorization() {
@@ -98,7 +120,7 @@ export async function send(path, init = {}) {
     if (response.status === 401) {
       const problem = await readProblem(response);
       if (await askForKey(keyReason(problem))) continue;
-      throw new ApiProblem(401, problem);
+      throw new ApiProblem(401, withKeyHint(problem));
     }
     if (!response.ok && response.status !== 304) {
       throw new ApiProblem(response.status, await readProblem(response));
@@ -144,11 +166,18 @@ function randomKey() {
 /// Uploads a file as the request body (the job's options in the query),
 /// reporting bytes sent; resolves with the job. One `Idempotency-Key` for
 /// every try, so a retried upload never makes a second job.
-export function upload(file, options, onProgress) {
+export function upload(file, options, onProgress, signal) {
   const idempotencyKey = randomKey();
   const attempt = () =>
     new Promise((resolve, reject) => {
       const request = new XMLHttpRequest();
+      const stopped = () => request.abort();
+      if (signal) {
+        if (signal.aborted) return reject(new ApiProblem(0, { detail: "The upload was stopped.", code: "upload-stopped" }));
+        signal.addEventListener("abort", stopped, { once: true });
+      }
+      request.onloadend = () => signal && signal.removeEventListener("abort", stopped);
+      request.onabort = () => reject(new ApiProblem(0, { detail: "The upload was stopped.", code: "upload-stopped" }));
       request.open("POST", `/v1/jobs${query({ ...options, filename: file.name })}`);
       request.setRequestHeader("Content-Type", "application/octet-stream");
       request.setRequestHeader("Idempotency-Key", idempotencyKey);
@@ -174,8 +203,11 @@ export function upload(file, options, onProgress) {
       try {
         return await attempt();
       } catch (error) {
-        if (error.status === 401 && (await askForKey(keyReason(error.problem)))) continue;
-        if (error.status === 0 && tries < 3) continue;
+        if (error.status === 401) {
+          if (await askForKey(keyReason(error.problem))) continue;
+          throw new ApiProblem(401, withKeyHint(error.problem));
+        }
+        if (error.status === 0 && error.code !== "upload-stopped" && tries < 3) continue;
         throw error;
       }
     }

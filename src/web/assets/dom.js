@@ -99,3 +99,25 @@ export class ProgressLine {
 export function notice(kind, ...children) {
   return h("div", { class: `notice notice-${kind}`, role: kind === "error" ? "alert" : "status" }, children);
 }
+
+/// The lines a conversion left out, quoted, so nothing goes silently: the
+/// first line above the header and the footer lines dropped.
+export function skippedLines(skipped) {
+  if (!skipped) return null;
+  const footer = skipped.footer_lines || [];
+  return [
+    skipped.first_before_table ? h("p", { class: "muted quoted" }, "First line above the header, skipped: ", h("q", {}, skipped.first_before_table)) : null,
+    footer.length
+      ? h("p", { class: "muted quoted" }, `Footer ${footer.length > 1 ? "lines" : "line"} dropped: `, footer.map((line, i) => [i ? ", " : "", h("q", {}, line)]))
+      : null,
+  ];
+}
+
+const CHARACTER_NAMES = { ",": "comma", ";": "semicolon", "|": "pipe", ".": "point", "\t": "tab", " ": "space" };
+
+/// A delimiter or separator as shown in the facts: `; (semicolon)`, so a
+/// lone punctuation mark between the facts' dots is not missed.
+export function character(c) {
+  if (c === "\t") return "tab";
+  return CHARACTER_NAMES[c] ? `${c} (${CHARACTER_NAMES[c]})` : c;
+}

@@ -4,7 +4,7 @@
 // and delete.
 
 import { ApiProblem, followEvents, getJson, postJson, remove, send } from "/ui/api.js";
-import { fill, formatBytes, formatNumber, formatSeconds, formatTime, formatValue, h, notice, ProgressLine, statusBadge, table } from "/ui/dom.js";
+import { fill, formatBytes, formatNumber, formatSeconds, formatTime, formatValue, h, notice, ProgressLine, character, skippedLines, statusBadge, table } from "/ui/dom.js";
 
 const PREVIEW_ROWS = 50;
 /// Rejected lines shown on the page; the whole file is a download away.
@@ -56,7 +56,7 @@ class JobPage {
 
   render() {
     const job = this.job;
-    const heading = h("h1", {}, job.input.filename || "Job", " ", statusBadge(job.status));
+    const heading = h("h1", { tabindex: "-1" }, job.input.filename || "Job", " ", statusBadge(job.status));
     fill(this.main, heading, this.actions(), this.message, this.sections);
     this.renderSections();
   }
@@ -91,6 +91,8 @@ class JobPage {
       if (active) {
         this.job = await getJson(`/v1/jobs/${this.job.id}`);
         this.render();
+        // The button pressed is gone: the keyboard goes to the heading, which says the new status.
+        this.main.querySelector("h1").focus();
       } else {
         location.hash = "#/jobs";
       }
@@ -103,7 +105,8 @@ class JobPage {
       (event, data) => {
         if (event === "progress") {
           const percent = data.percent == null ? null : Math.floor(data.percent);
-          this.progress.set(data.percent, [data.stage, percent == null ? null : `${percent} %`, data.rows == null ? null : `${formatNumber(data.rows)} rows`].filter(Boolean).join(" · "));
+          const left = data.seconds_left == null ? null : `about ${formatSeconds(data.seconds_left)} left`;
+          this.progress.set(data.percent, [data.stage, percent == null ? null : `${percent} %`, data.rows == null ? null : `${formatNumber(data.rows)} rows`, left].filter(Boolean).join(" · "));
         } else if (event === "status") {
           const changed = data.status !== this.job.status;
           this.job = data;
@@ -122,16 +125,17 @@ class JobPage {
     if (ACTIVE.includes(job.status)) parts.push(h("section", {}, h("h2", {}, "Progress"), this.progress.element));
     if (job.error) parts.push(notice("error", describeJobError(job.error)));
     parts.push(timeline(job));
-    if (job.result) {
-      parts.push(report(job.result));
-      const preview = h("section", { "aria-busy": "true" }, h("h2", {}, "First rows of the result"));
-      parts.push(preview);
-      loadPreview(job, preview);
-    }
+    if (job.result) parts.push(report(job.result));
+    // The rows left out come before the (long) first rows, where they are seen.
     if (job.status !== "queued" && job.status !== "running" && job.options.on_error === "skip") {
       const rejects = h("section", {}, h("h2", {}, "Rejected rows"));
       parts.push(rejects);
       loadRejects(job, rejects);
+    }
+    if (job.result) {
+      const preview = h("section", { "aria-busy": "true" }, h("h2", {}, "First rows of the result"));
+      parts.push(preview);
+      loadPreview(job, preview);
     }
     fill(this.sections, parts);
   }
@@ -157,7 +161,8 @@ class JobPage {
 }
 
 function timeline(job) {
-  const rows = job.timeline.map((step) => [step.step, formatTime(step.started_at), formatSeconds(step.seconds)]);
+  // Each step is named by its `stage` (received, queued, claimed, …, the final status).
+  const rows = job.timeline.map((step) => [step.stage ?? step.step, formatTime(step.started_at), formatSeconds(step.seconds)]);
   return h("section", {}, h("h2", {}, "Timeline"), table("Steps of the job", ["Step", "Started", "Took"], rows));
 }
 
@@ -168,14 +173,14 @@ function report(result) {
   const skipped = result.skipped || {};
   const facts = [
     `encoding ${dialect.encoding}`,
-    `delimiter ${dialect.delimiter === "\t" ? "tab" : dialect.delimiter}`,
+    `delimiter ${character(dialect.delimiter)}`,
     `header ${dialect.header ? "yes" : "no"}`,
-    `decimal separator ${dialect.decimal_separator}`,
+    `decimal separator ${character(dialect.decimal_separator)}`,
     `input ${dialect.input_compression === "none" ? "not compressed" : dialect.input_compression}`,
     skipped.before_table ? `${skipped.before_table} line(s) above the header skipped` : null,
     skipped.footer ? `${skipped.footer} footer line(s) dropped` : null,
   ].filter(Boolean);
-  const rows = result.columns.map((column) => {
+  let rows = result.columns.map((column) => {
     const profile = column.profile || {};
     return [
       column.name,
@@ -189,13 +194,19 @@ function report(result) {
       column.note || "",
     ];
   });
+  // Columns that say nothing for any column (no distinct counts, no notes) are left out.
+  let headings = ["Column", "Type", "Type from", "Decimal", "Nulls", "Min", "Max", "Distinct", "Note"];
+  const shown = headings.map((_, i) => i < 3 || rows.some((row) => row[i] !== "" && row[i] !== "–"));
+  headings = headings.filter((_, i) => shown[i]);
+  rows = rows.map((row) => row.filter((_, i) => shown[i]));
   return h(
     "section",
     {},
     h("h2", {}, "What was read"),
     h("p", { class: "facts" }, facts.join(" · ")),
+    skippedLines(skipped),
     result.sample_cut ? notice("warning", result.sample_cut) : null,
-    table("Columns and their profile", ["Column", "Type", "Type from", "Decimal", "Nulls", "Min", "Max", "Distinct", "Note"], rows),
+    table("Columns and their profile", headings, rows),
   );
 }
 
@@ -214,15 +225,53 @@ async function loadPreview(job, section) {
 
 async function loadRejects(job, section) {
   try {
-    const text = await (await send(`/v1/jobs/${job.id}/rejects`, { headers: { Accept: "text/csv" } })).text();
-    const lines = text.split("\n").filter(Boolean);
-    if (lines.length <= 1) {
+    const response = await send(`/v1/jobs/${job.id}/rejects`, { headers: { Accept: "text/csv" } });
+    const text = await response.text();
+    const [heading, ...records] = parseCsv(text);
+    const total = (job.result && job.result.rows_rejected) || records.length;
+    if (!heading || !records.length) {
       section.append(h("p", {}, "No row was rejected."));
       return;
     }
-    section.append(h("p", {}, `${lines.length - 1} rejected row(s); the first ${Math.min(REJECT_LINES, lines.length - 1)}:`));
-    section.append(h("pre", { class: "rejects", tabindex: "0" }, lines.slice(0, REJECT_LINES + 1).join("\n")));
+    const shown = records.slice(0, REJECT_LINES);
+    const caption = shown.length < total ? `First ${shown.length} of ${formatNumber(total)} rejected rows` : `${formatNumber(total)} rejected ${total === 1 ? "row" : "rows"}`;
+    section.append(table(caption, heading, shown.map((record) => record.map((cell, i) => (heading[i] === "raw" ? h("code", {}, cell) : cell)))));
+    const save = () => {
+      const url = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
+      const anchor = h("a", { href: url, download: `${baseName(job.input.filename)}.rejects.csv`, hidden: true });
+      document.body.append(anchor);
+      anchor.click();
+      anchor.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    };
+    section.append(h("div", { class: "buttons" }, h("button", { type: "button", onclick: save }, "Download the rejected rows (CSV)")));
   } catch (error) {
     section.append(notice("error", error.message));
   }
+}
+
+/// The rows of a CSV text (RFC 4180: quoted fields, doubled quotes, line
+/// breaks inside quotes), as the rejects file is written.
+function parseCsv(text) {
+  const records = [];
+  let record = [];
+  let field = "";
+  let quoted = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') (field += '"'), (i += 1);
+      else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ",") record.push(field), (field = "");
+    else if (c === "\n" || c === "\r") {
+      if (c === "\r" && text[i + 1] === "\n") i += 1;
+      record.push(field);
+      records.push(record);
+      (record = []), (field = "");
+    } else field += c;
+  }
+  if (field || record.length) record.push(field), records.push(record);
+  return records;
 }

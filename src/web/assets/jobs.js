@@ -33,7 +33,7 @@ export function renderJobs(main, signal, status) {
         "table",
         { class: "jobs" },
         h("caption", {}, status ? `Jobs ${status}, newest first` : "Jobs, newest first"),
-        h("thead", {}, h("tr", {}, ["File", "Status", "Created", "Size", "Rows", "Progress"].map((t) => h("th", { scope: "col" }, t)))),
+        h("thead", {}, h("tr", {}, ["File", "Status", "Created", "Size", "Rows", "Progress or error"].map((t) => h("th", { scope: "col" }, t)))),
         body,
       ),
     ),
@@ -50,6 +50,9 @@ class JobList {
     this.status = status;
     this.pages = 1;
     this.cursor = null;
+    /// What was last shown, so a refresh that changes nothing touches nothing
+    /// (a link being focused or read by a screen reader stays where it is).
+    this.shown = null;
   }
 
   async refreshWhileShown(signal) {
@@ -74,10 +77,21 @@ class JobList {
         if (!cursor) break;
       }
       this.cursor = cursor;
-      this.more.hidden = !cursor;
-      fill(this.message, jobs.length ? null : h("p", {}, "No job yet. ", h("a", { href: "#/" }, "Convert a file.")));
+      if (this.more.hidden !== !cursor) {
+        // The last page is shown: keep the keyboard in the list, not on a hidden button.
+        if (!cursor && document.activeElement === this.more) this.body.closest(".table-wrap").focus();
+        this.more.hidden = !cursor;
+      }
+      const empty = this.status ? `No ${this.status} job. ` : "No job yet. ";
+      const key = JSON.stringify(jobs.map((job) => [job.id, job.status, job.progress, job.result && job.result.rows, job.error && job.error.code]));
+      if (key === this.shown) return;
+      this.shown = key;
+      fill(this.message, jobs.length ? null : h("p", {}, empty, h("a", { href: "#/" }, "Convert a file.")));
+      const focused = this.body.contains(document.activeElement) ? document.activeElement.getAttribute("href") : null;
       fill(this.body, jobs.map(jobRow));
+      if (focused) this.body.querySelector(`a[href="${CSS.escape(focused)}"]`)?.focus();
     } catch (error) {
+      this.shown = null;
       fill(this.message, notice("error", error.message));
     }
   }
@@ -89,7 +103,8 @@ class JobList {
 }
 
 function jobRow(job) {
-  const progress = job.progress && job.progress.percent != null ? `${Math.floor(job.progress.percent)} % ${job.progress.stage}` : "";
+  let progress = job.progress && job.progress.percent != null ? `${Math.floor(job.progress.percent)} % ${job.progress.stage}` : "";
+  if (job.error) progress = `${job.error.code}${job.error.line != null ? `, line ${job.error.line}` : ""}`;
   return h(
     "tr",
     {},

@@ -1,7 +1,7 @@
 // The page's routes, kept in the address's fragment so the server serves
 // one page: `#/` converts files, `#/jobs` lists jobs, `#/jobs/ID` shows one.
 
-import { currentKey, forgetKey } from "/ui/api.js";
+import { currentKey, forgetKey, keyWasDeclined, promptForKey } from "/ui/api.js";
 import { renderConvert } from "/ui/convert.js";
 import { renderJob } from "/ui/job.js";
 import { renderJobs } from "/ui/jobs.js";
@@ -37,12 +37,21 @@ function route() {
   if (document.activeElement !== document.body) main.focus({ preventScroll: true });
 }
 
+/// The header's key button: "Forget API key" while one is kept, "Enter API
+/// key" after the dialog was closed without one (so it can be typed later).
 function showKeyButton() {
-  document.getElementById("key-button").hidden = !currentKey();
+  const button = document.getElementById("key-button");
+  button.hidden = !currentKey() && !keyWasDeclined();
+  button.textContent = currentKey() ? "Forget API key" : "Enter API key";
 }
 
-document.getElementById("key-button").addEventListener("click", () => {
-  forgetKey();
+document.getElementById("key-button").addEventListener("click", async () => {
+  if (currentKey()) {
+    forgetKey();
+    return;
+  }
+  // Shown again with the key, so what was refused is asked again.
+  if (await promptForKey()) route();
 });
 document.addEventListener("parquetry:key", showKeyButton);
 window.addEventListener("hashchange", route);
