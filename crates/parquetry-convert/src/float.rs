@@ -3,6 +3,8 @@
 //! (round-half-to-even) value, the same as `str::parse::<f64>` returns; anything else is
 //! left to the standard parser (`None`).
 
+use std::cell::RefCell;
+
 /// Powers of ten that are exact doubles (10^22 is the largest).
 const POW10: [f64; 23] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
@@ -12,6 +14,75 @@ const POW10: [f64; 23] = [
 const EXACT_MANTISSA: u64 = 1 << 53;
 /// Digits that always fit a u64 (10^19 - 1 < 2^64).
 const MAX_DIGITS: usize = 19;
+
+/// Parses a float in plain or scientific notation; `inf`/`nan` words are not numbers here
+/// because a column of them is almost always text.
+pub(crate) fn parse_f64(b: &[u8], decimal: u8) -> Option<f64> {
+    let t = crate::values::trim(b);
+    let (_, body) = crate::values::split_sign(t);
+    let first = *body.first()?;
+    if !(first.is_ascii_digit() || first == decimal) {
+        return None;
+    }
+    if decimal == b'.' {
+        if let Some(v) = fast_f64(t) {
+            return Some(v);
+        }
+        if !t
+            .iter()
+            .all(|&c| c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'+' | b'e' | b'E'))
+        {
+            return None;
+        }
+        return std::str::from_utf8(t).ok()?.parse().ok();
+    }
+    DOT_FORM.with_borrow_mut(|s| {
+        s.clear();
+        dot_form(t, s)?;
+        fast_f64(s).or_else(|| std::str::from_utf8(s).ok()?.parse().ok())
+    })
+}
+
+thread_local! {
+    /// The dot form of a decimal-comma number, reused from value to value: a new `String`
+    /// per value was most of the cost of that path.
+    static DOT_FORM: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Writes decimal-comma `t` (`-1.234,5`) in the dot form (`-1234.5`) to `s`, after checking
+/// its thousands grouping; `None` when it is not such a number.
+fn dot_form(t: &[u8], s: &mut Vec<u8>) -> Option<()> {
+    let (int_part, frac) = match t.iter().position(|&c| c == b',') {
+        Some(p) => (&t[..p], Some(&t[p + 1..])),
+        None => (t, None),
+    };
+    let (neg, int_digits) = crate::values::split_sign(int_part);
+    if neg {
+        s.push(b'-');
+    }
+    if int_digits.is_empty() {
+        s.push(b'0');
+    } else if !crate::values::integer_digits(int_digits, b',', &mut |d| {
+        s.push(b'0' + d);
+        true
+    }) {
+        return None;
+    }
+    if let Some(f) = frac {
+        if f.is_empty() && int_digits.is_empty() {
+            return None;
+        }
+        if !f
+            .iter()
+            .all(|&c| c.is_ascii_digit() || matches!(c, b'e' | b'E' | b'-' | b'+'))
+        {
+            return None;
+        }
+        s.push(b'.');
+        s.extend_from_slice(f);
+    }
+    Some(())
+}
 
 /// `[-+]digits[.digits]` (at least one digit, at most 19) as the nearest double.
 #[inline]

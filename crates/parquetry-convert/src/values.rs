@@ -1,6 +1,8 @@
 //! Fast parsers for typed cell values. They take raw UTF-8 bytes and return `None` when the
 //! text is not a value of the type, so callers decide between widening and failing.
 
+pub(crate) use crate::float::parse_f64;
+
 /// Trims ASCII spaces and tabs, which spreadsheets often leave around numbers.
 pub(crate) fn trim(b: &[u8]) -> &[u8] {
     let mut s = 0;
@@ -30,7 +32,7 @@ pub(crate) fn has_leading_zero(t: &[u8]) -> bool {
 
 /// Appends the digits of an integer part to `out`, accepting `.` thousands groups when the
 /// decimal separator is `,` (`1.234.567`). Returns false on a malformed grouping.
-fn integer_digits(b: &[u8], decimal: u8, out: &mut impl FnMut(u8) -> bool) -> bool {
+pub(crate) fn integer_digits(b: &[u8], decimal: u8, out: &mut impl FnMut(u8) -> bool) -> bool {
     if b.is_empty() {
         return false;
     }
@@ -88,61 +90,6 @@ pub(crate) fn parse_i64(b: &[u8], decimal: u8) -> Option<i64> {
     (accepted && ok).then_some(v)
 }
 
-/// Parses a float in plain or scientific notation; `inf`/`nan` words are not numbers here
-/// because a column of them is almost always text.
-pub(crate) fn parse_f64(b: &[u8], decimal: u8) -> Option<f64> {
-    let t = trim(b);
-    let (_, body) = split_sign(t);
-    let first = *body.first()?;
-    if !(first.is_ascii_digit() || first == decimal) {
-        return None;
-    }
-    if decimal == b'.' {
-        if let Some(v) = crate::float::fast_f64(t) {
-            return Some(v);
-        }
-        if !t
-            .iter()
-            .all(|&c| c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'+' | b'e' | b'E'))
-        {
-            return None;
-        }
-        return std::str::from_utf8(t).ok()?.parse().ok();
-    }
-    // Decimal comma: rewrite to the dot form after checking the thousands grouping.
-    let (int_part, frac) = match t.iter().position(|&c| c == b',') {
-        Some(p) => (&t[..p], Some(&t[p + 1..])),
-        None => (t, None),
-    };
-    let mut s = String::with_capacity(t.len());
-    let (neg, int_digits) = split_sign(int_part);
-    if neg {
-        s.push('-');
-    }
-    if int_digits.is_empty() {
-        s.push('0');
-    } else if !integer_digits(int_digits, decimal, &mut |d| {
-        s.push((b'0' + d) as char);
-        true
-    }) {
-        return None;
-    }
-    if let Some(f) = frac {
-        if f.is_empty() && int_digits.is_empty() {
-            return None;
-        }
-        if !f
-            .iter()
-            .all(|&c| c.is_ascii_digit() || matches!(c, b'e' | b'E' | b'-' | b'+'))
-        {
-            return None;
-        }
-        s.push('.');
-        s.push_str(std::str::from_utf8(f).ok()?);
-    }
-    s.parse().ok()
-}
-
 /// Parses common boolean spellings (case-insensitive): true/false, yes/no, sim/não.
 /// `0`/`1` are deliberately not booleans: such columns stay integers.
 pub(crate) fn parse_bool(b: &[u8]) -> Option<bool> {
@@ -176,21 +123,13 @@ pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> Option<i32> {
         return None;
     }
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let mdays = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if d > mdays[(m - 1) as usize] {
+    let month_days = match m {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if d > month_days {
         return None;
     }
     // Howard Hinnant's days_from_civil.
@@ -298,6 +237,9 @@ fn date_and_time(days: i32, rest: &[u8]) -> Option<(i64, Option<i32>)> {
     if rest.is_empty() {
         return Some((micros, None));
     }
+    if let Some((of_day, offset)) = millis_with_offset(rest) {
+        return Some((micros + of_day - offset as i64 * 1_000_000, Some(offset)));
+    }
     if !(rest[0] == b'T' || rest[0] == b' ') || rest.len() < 6 || rest[3] != b':' {
         return None;
     }
@@ -363,6 +305,38 @@ fn date_and_time(days: i32, rest: &[u8]) -> Option<(i64, Option<i32>)> {
         }
     };
     Some((micros - offset as i64 * 1_000_000, Some(offset)))
+}
+
+/// `THH:MM:SS.mmm±HH:MM` (or with a space for `T`), the form most exports write, without the
+/// loops of the general parser: microseconds of the day and the offset in seconds. `None`
+/// leaves anything else, invalid values included, to the general parser.
+#[inline]
+fn millis_with_offset(rest: &[u8]) -> Option<(i64, i32)> {
+    let r: &[u8; 19] = rest.try_into().ok()?;
+    if !matches!(r[0], b'T' | b' ') || r[3] != b':' || r[6] != b':' || r[9] != b'.' {
+        return None;
+    }
+    let negative = match r[13] {
+        b'+' => false,
+        b'-' => true,
+        _ => return None,
+    };
+    if r[16] != b':' {
+        return None;
+    }
+    let (hh, mm, ss) = (
+        two_digits(&r[1..3])?,
+        two_digits(&r[4..6])?,
+        two_digits(&r[7..9])?,
+    );
+    let millis = two_digits(&r[10..12])? * 10 + two_digits(&[b'0', r[12]])?;
+    let (oh, om) = (two_digits(&r[14..16])?, two_digits(&r[17..19])?);
+    if hh > 23 || mm > 59 || ss > 60 || oh > 23 || om > 59 {
+        return None;
+    }
+    let of_day = (hh * 3600 + mm * 60 + ss) as i64 * 1_000_000 + millis as i64 * 1000;
+    let offset = (oh * 3600 + om * 60) as i32;
+    Some((of_day, if negative { -offset } else { offset }))
 }
 
 /// Parses a decimal into its unscaled integer for `Decimal128(precision, scale)`. Digits beyond
@@ -449,6 +423,80 @@ mod tests {
         assert_eq!(parse_decimal(b"19.999", 12, 2, b'.'), None);
         assert_eq!(parse_decimal(b"199.99", 4, 2, b'.'), None);
         assert_eq!(parse_decimal(&[b'9'; 44], 38, 0, b'.'), None);
+    }
+
+    /// The fixed-layout path of `THH:MM:SS.mmm±HH:MM` agrees with chrono's RFC 3339 reading,
+    /// with `T` or a space, and leaves out-of-range fields to the general parser (`None`).
+    #[test]
+    fn timestamps_with_millis_and_offsets_agree_with_chrono() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for _ in 0..20_000 {
+            let (sign, oh, om) = (
+                ["+", "-"][next(2) as usize],
+                next(24),
+                [0, 30, 45][next(3) as usize],
+            );
+            let text = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}{sign}{oh:02}:{om:02}",
+                1900 + next(200),
+                1 + next(12),
+                1 + next(28),
+                next(24),
+                next(60),
+                next(60),
+                next(1000)
+            );
+            let want = chrono::DateTime::parse_from_rfc3339(&text).unwrap();
+            let got = parse_iso_timestamp(text.as_bytes()).unwrap();
+            assert_eq!(
+                got,
+                (
+                    want.timestamp_micros(),
+                    Some(want.offset().local_minus_utc())
+                ),
+                "{text}"
+            );
+            assert_eq!(
+                parse_iso_timestamp(text.replacen('T', " ", 1).as_bytes()),
+                Some(got)
+            );
+        }
+        for bad in [
+            "T24:00:00.000+00:00",
+            "T23:60:00.000+00:00",
+            "T23:00:00.000+24:00",
+            "T23:00:00.00a+00:00",
+            "T23:00:00.000*00:00",
+        ] {
+            assert_eq!(millis_with_offset(bad.as_bytes()), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn decimal_comma_floats_read_as_their_dot_form() {
+        for (comma, dot) in [
+            ("1.234,56", "1234.56"),
+            ("-0,5", "-0.5"),
+            (",5", "0.5"),
+            ("12.345.678,9", "12345678.9"),
+            ("1,5e3", "1.5e3"),
+            ("2036,136916718551234", "2036.136916718551234"),
+        ] {
+            assert_eq!(
+                parse_f64(comma.as_bytes(), b','),
+                Some(dot.parse().unwrap()),
+                "{comma}"
+            );
+        }
+        for bad in ["1.23,4", "1,2,3", ",", "-,", "12.34"] {
+            assert_eq!(parse_f64(bad.as_bytes(), b','), None, "{bad}");
+        }
     }
 
     #[test]
