@@ -3,7 +3,7 @@
 // bytes sent and followed on the job's event stream to its end.
 
 import { ApiProblem, followEvents, upload } from "/ui/api.js";
-import { fill, formatBytes, formatNumber, formatSeconds, h, notice, ProgressLine } from "/ui/dom.js";
+import { fill, formatBytes, formatNumber, formatSeconds, h, notice, ProgressLine, SKIPPABLE } from "/ui/dom.js";
 import { Inspector } from "/ui/inspect.js";
 import { downloadResult, describeJobError } from "/ui/job.js";
 
@@ -86,6 +86,12 @@ class FileCard {
     this.id = id;
     this.state = "ready";
     this.inspector = new Inspector(file, id);
+    // Options changed after a conversion: it may be converted again with them.
+    this.inspector.onChange = () => {
+      if (this.state !== "done") return;
+      this.state = "ready";
+      this.convertButton.disabled = false;
+    };
     this.inspectButton = h("button", { type: "button", "aria-expanded": "false", "aria-controls": `${id}-inspect`, onclick: () => this.toggleInspect() }, "Inspect");
     this.convertButton = h("button", { type: "button", class: "primary", onclick: () => this.convert() }, "Convert");
     this.removeButton = h("button", { type: "button", class: "quiet", onclick: () => this.remove() }, "Remove");
@@ -260,7 +266,7 @@ class FileCard {
   /// For a row that could not be read: one button to set "Bad rows" to skip
   /// them (they go to the rejects file) and send the file again.
   skipButton(error) {
-    if (!error || error.line == null || this.inspector.options.on_error === "skip") return null;
+    if (!error || !SKIPPABLE.includes(error.code) || this.inspector.options.on_error === "skip") return null;
     const retry = () => {
       this.inspector.options.on_error = "skip";
       if (this.inspector.inspection || !this.inspector.element.hidden) this.inspector.refresh();

@@ -84,7 +84,9 @@ export function statusBadge(status) {
 export class ProgressLine {
   constructor(label) {
     this.bar = h("progress", { max: 100, "aria-label": label });
-    this.text = h("span", { class: "progress-text", "aria-live": "polite" });
+    // Not a live region: read out four times a second it would drown
+    // everything else; the card's outcome is announced instead.
+    this.text = h("span", { class: "progress-text" });
     this.element = h("div", { class: "progress" }, this.bar, this.text);
   }
 
@@ -117,6 +119,9 @@ const CHARACTER_NAMES = { ",": "comma", ";": "semicolon", "|": "pipe", ".": "poi
 
 /// A delimiter or separator as shown in the facts: `; (semicolon)`, so a
 /// lone punctuation mark between the facts' dots is not missed.
+/// Row errors that `on_error=skip` gets past (the row goes to the rejects).
+export const SKIPPABLE = ["ragged-row", "unterminated-quote", "invalid-value", "invalid-utf8"];
+
 export function character(c) {
   if (c === "\t") return "tab";
   return CHARACTER_NAMES[c] ? `${c} (${CHARACTER_NAMES[c]})` : c;

@@ -4,7 +4,7 @@
 // options shown as chosen here.
 
 import { ApiProblem, query, send } from "/ui/api.js";
-import { fill, formatValue, h, notice, character, skippedLines, table } from "/ui/dom.js";
+import { fill, formatValue, h, notice, character, skippedLines, SKIPPABLE, table } from "/ui/dom.js";
 
 /// Bytes of the file's start sent for a look (the server's default).
 const HEAD_BYTES = 1 << 20;
@@ -124,6 +124,8 @@ export class Inspector {
     this.inspection = null;
     this.element = h("section", { class: "inspect", "aria-label": `Inspection of ${file.name}` });
     this.generation = 0;
+    /// Called when the user changes an option (the card may convert again).
+    this.onChange = () => {};
     /// For a zip archive: the files it holds (read once, on the first look).
     this.members = null;
   }
@@ -179,7 +181,7 @@ export class Inspector {
     if (error) {
       const words = error instanceof ApiProblem ? error.message : `The file could not be inspected: ${error.message}`;
       const skip =
-        error.problem && error.problem.line != null && this.options.on_error !== "skip"
+        SKIPPABLE.includes(error.code) && this.options.on_error !== "skip"
           ? h("div", { class: "buttons" }, h("button", { type: "button", onclick: () => this.skipBadRows() }, "Skip bad rows"))
           : null;
       parts.push(notice("error", words, error.code ? [" ", h("code", {}, error.code)] : null, skip));
@@ -235,6 +237,7 @@ export class Inspector {
   change(name, value) {
     if (value === "") delete this.options[name];
     else this.options[name] = value;
+    this.onChange();
     this.refresh();
   }
 
@@ -248,6 +251,7 @@ export class Inspector {
   changeColumnType(column, type) {
     if (type) this.columnTypes[column] = type;
     else delete this.columnTypes[column];
+    this.onChange();
     this.refresh();
   }
 

@@ -57,6 +57,7 @@ class JobPage {
   render() {
     const job = this.job;
     const heading = h("h1", { tabindex: "-1" }, job.input.filename || "Job", " ", statusBadge(job.status));
+    document.title = `${job.input.filename || "Job"} (${job.status}) — Parquetry`;
     fill(this.main, heading, this.actions(), this.message, this.sections);
     this.renderSections();
   }
