@@ -23,6 +23,10 @@ let currentList = null;
 // of this page, and every card would be lost: a drop anywhere is taken
 // (as files to convert while the convert view shows, else ignored).
 window.addEventListener("dragover", (event) => event.preventDefault());
+// Leaving or reloading the page stops the uploads under way: ask first.
+window.addEventListener("beforeunload", (event) => {
+  if (uploading > 0) event.preventDefault();
+});
 window.addEventListener("drop", (event) => {
   event.preventDefault();
   if (currentList && currentList.isConnected && event.dataTransfer) addFiles(event.dataTransfer.files, currentList);
