@@ -84,8 +84,9 @@ fn dot_form(t: &[u8], s: &mut Vec<u8>) -> Option<()> {
     Some(())
 }
 
-/// `[-+]digits[.digits]` (at least one digit, at most 19) as the nearest double.
-#[inline]
+/// `[-+]digits[.digits]` (at least one digit, at most 19) as the nearest double. Inlined
+/// into both callers: as a call it cost a tenth more per value (callgrind).
+#[inline(always)]
 pub(crate) fn fast_f64(t: &[u8]) -> Option<f64> {
     let (neg, body) = crate::values::split_sign(t);
     let mut mantissa: u64 = 0;
