@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::batch::BatchParser;
 use crate::detect;
 use crate::error::{ConvertError, ErrorKind};
-use crate::input::{ChunkReader, Source};
+use crate::input::{ChunkReader, InputCompression, Source};
 use crate::options::{ConvertOptions, Encoding, Escape, MaxErrors, OnError, Ragged};
 use crate::plan::{DateFmt, Kind, Plan, TsFmt};
 use crate::report::{self, ColumnReport, DialectReport, SkippedLines};
@@ -52,7 +52,7 @@ pub fn inspect(
     options: &ConvertOptions,
     rows: usize,
 ) -> Result<Inspection, ConvertError> {
-    let (text, whole) = decode_head(head, complete)?;
+    let (text, whole, compression) = decode_head(head, complete)?;
     // Inference reads the cut last line too (a head of one long row still types the fields
     // before the cut); the preview shows whole lines only.
     let source = if whole {
@@ -66,6 +66,7 @@ pub fn inspect(
         &text[..memchr::memrchr(b'\n', &text).map_or(0, |end| end + 1)]
     };
     let mut plan = detect::plan(&source, options, None)?;
+    plan.input_compression = compression;
     let mut passes = 0;
     let (batch, notes) = loop {
         passes += 1;
@@ -80,6 +81,7 @@ pub fn inspect(
             }
             Err(Fault::NotUtf8 { .. }) if !plan.windows_1252 && passes < MAX_PASSES => {
                 plan = detect::plan(&source, options, Some(Encoding::Windows1252))?;
+                plan.input_compression = compression;
             }
             Err(Fault::Error(e)) => return Err(e),
             Err(_) => {
@@ -115,7 +117,12 @@ pub fn inspect(
 
 /// The text of the head, decompressed when it is gzip or zstd (a cut stream ends where it
 /// was cut), and whether it is the whole file's (else its last line is cut).
-fn decode_head(head: &[u8], complete: bool) -> Result<(Vec<u8>, bool), ConvertError> {
+/// The text of the head (decompressed when it is gzip or zstd), whether it is the whole
+/// file, and the compression found: the plan is made from the text, so it cannot see it.
+fn decode_head(
+    head: &[u8],
+    complete: bool,
+) -> Result<(Vec<u8>, bool, InputCompression), ConvertError> {
     if head.starts_with(b"PK\x03\x04") {
         return Err(ConvertError::new(
             ErrorKind::InvalidOption,
@@ -124,12 +131,17 @@ fn decode_head(head: &[u8], complete: bool) -> Result<(Vec<u8>, bool), ConvertEr
              several files)",
         ));
     }
-    let decoder: Option<Box<dyn Read + '_>> = if head.starts_with(&[0x1f, 0x8b]) {
-        Some(Box::new(flate2::read::MultiGzDecoder::new(head)))
+    let (decoder, compression): (Option<Box<dyn Read + '_>>, _) = if head.starts_with(&[0x1f, 0x8b])
+    {
+        let decoder = flate2::read::MultiGzDecoder::new(head);
+        (Some(Box::new(decoder)), InputCompression::Gzip)
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Some(Box::new(zstd::Decoder::new(head)?))
+        (
+            Some(Box::new(zstd::Decoder::new(head)?)),
+            InputCompression::Zstd,
+        )
     } else {
-        None
+        (None, InputCompression::None)
     };
     let (text, whole) = match decoder {
         None => (head.to_vec(), complete),
@@ -143,7 +155,7 @@ fn decode_head(head: &[u8], complete: bool) -> Result<(Vec<u8>, bool), ConvertEr
             (text, whole)
         }
     };
-    Ok((text, whole))
+    Ok((text, whole, compression))
 }
 
 /// The first chunk of the table, parsed with `plan`.
