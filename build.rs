@@ -23,7 +23,11 @@ fn main() {
         files.sort();
         writeln!(code, "pub(super) const {constant}: &[(&str, &str)] = &[").unwrap();
         for path in files {
-            let name = path.file_name().unwrap().to_str().expect("a UTF-8 file name");
+            let name = path
+                .file_name()
+                .unwrap()
+                .to_str()
+                .expect("a UTF-8 file name");
             let path = path.to_str().expect("a UTF-8 path");
             writeln!(code, "    ({name:?}, include_str!({path:?})),").unwrap();
         }

@@ -30,7 +30,9 @@ fn migrator(files: &'static [(&'static str, &'static str)]) -> Migrator {
         .iter()
         .map(|(name, sql)| {
             let (version, rest) = name.split_once('_').expect("<version>_<description>.sql");
-            let version = version.parse().expect("a migration's version is an integer");
+            let version = version
+                .parse()
+                .expect("a migration's version is an integer");
             let description = rest.trim_end_matches(".sql").replace('_', " ");
             Migration::new(
                 version,
@@ -61,7 +63,14 @@ mod tests {
                         let sql = m.sql.as_str().to_owned();
                         let checksum = m.checksum.to_vec();
                         let description = m.description.to_string();
-                        (m.version, description, m.migration_type, sql, checksum, m.no_tx)
+                        (
+                            m.version,
+                            description,
+                            m.migration_type,
+                            sql,
+                            checksum,
+                            m.no_tx,
+                        )
                     })
                     .collect::<Vec<_>>()
             };
