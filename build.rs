@@ -12,9 +12,9 @@ fn main() {
     let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR");
     let out = std::env::var("OUT_DIR").expect("OUT_DIR");
     let mut code = String::new();
-    for (constant, dir) in [("POSTGRES", "migrations"), ("SQLITE", "migrations-sqlite")] {
-        println!("cargo:rerun-if-changed={dir}");
-        let dir = Path::new(&manifest).join(dir);
+    for (constant, dir_name) in [("POSTGRES", "migrations"), ("SQLITE", "migrations-sqlite")] {
+        println!("cargo:rerun-if-changed={dir_name}");
+        let dir = Path::new(&manifest).join(dir_name);
         let mut files: Vec<_> = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
             .map(|entry| entry.expect("a migration directory entry").path())
@@ -28,8 +28,15 @@ fn main() {
                 .unwrap()
                 .to_str()
                 .expect("a UTF-8 file name");
-            let path = path.to_str().expect("a UTF-8 path");
-            writeln!(code, "    ({name:?}, include_str!({path:?})),").unwrap();
+            // Relative to the manifest, not this checkout's absolute path: a
+            // target directory shared by two checkouts (a worktree) must not
+            // read the other one's files.
+            let relative = format!("/{dir_name}/{name}");
+            writeln!(
+                code,
+                "    ({name:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), {relative:?}))),"
+            )
+            .unwrap();
         }
         writeln!(code, "];").unwrap();
     }

@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::helpers::{read_parquet, spawn_app, spawn_app_with, temp_data_dir, TestApp};
+use crate::helpers::{eventually, read_parquet, spawn_app, spawn_app_with, temp_data_dir, TestApp};
 
 const BIN: &str = env!("CARGO_BIN_EXE_parquetry");
 
@@ -354,15 +354,12 @@ async fn on_a_terminal_each_file_has_a_progress_bar() {
     );
     assert!(started.status.success(), "{}", text(&started.stderr));
 
-    // Poll the pane until the command has ended, with a deadline.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let pane = loop {
-        let pane = text(&tmux(&socket, &["capture-pane", "-p"]).stdout);
-        if pane.contains("exit=") || Instant::now() > deadline {
-            break pane;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let capture = || text(&tmux(&socket, &["capture-pane", "-p"]).stdout);
+    eventually("the upload to end", Duration::from_secs(60), async || {
+        capture().contains("exit=")
+    })
+    .await;
+    let pane = capture();
     tmux(&socket, &["kill-server"]);
 
     assert!(pane.contains("exit=0"), "{pane}");

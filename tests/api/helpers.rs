@@ -160,6 +160,24 @@ pub async fn eventually(what: &str, timeout: Duration, mut check: impl AsyncFnMu
     }
 }
 
+/// Makes a key in the app's database, as `parquetry keys create` does.
+pub async fn make_key(app: &TestApp, name: &str, tenant: &str, admin: bool) -> String {
+    let store = parquetry::jobs::JobStore::connect(
+        Some(&app.database_url),
+        &app.data_dir,
+        2,
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    let new = parquetry::jobs::NewKey {
+        name: name.into(),
+        tenant: tenant.into(),
+        admin,
+    };
+    store.create_key(&new).await.unwrap().unwrap().1
+}
+
 pub fn temp_data_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("parquetry-test-{}", Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -4,32 +4,14 @@
 
 use std::time::Duration;
 
-use parquetry::jobs::{JobStore, NewKey};
 use parquetry::startup::Application;
 use serde_json::Value;
 
-use crate::helpers::{eventually, expect_problem, settings, spawn_app_with, TestApp};
+use crate::helpers::{eventually, expect_problem, make_key, settings, spawn_app_with, TestApp};
 
 const CSV: &str = "id,name\n1,alpha\n2,beta\n3,gamma\n";
 const SECRET_A: &str = "link secret A, at least thirty-two characters";
 const SECRET_B: &str = "link secret B, at least thirty-two characters";
-
-async fn make_key(app: &TestApp, name: &str, tenant: &str) -> String {
-    let store = JobStore::connect(
-        Some(&app.database_url),
-        &app.data_dir,
-        2,
-        Duration::from_secs(60),
-    )
-    .await
-    .unwrap();
-    let new = NewKey {
-        name: name.into(),
-        tenant: tenant.into(),
-        admin: false,
-    };
-    store.create_key(&new).await.unwrap().unwrap().1
-}
 
 /// Uploads as `key` and waits (no polling) for the job to succeed.
 async fn succeeded_job(app: &TestApp, key: Option<&str>) -> String {
@@ -90,8 +72,8 @@ async fn body_of(app: &TestApp, response: reqwest::Response) -> String {
 #[tokio::test]
 async fn a_link_downloads_one_result_with_no_key_and_range_etag_head() {
     let app = spawn_app_with(|s| s.worker.workers = Some(1)).await;
-    let acme = make_key(&app, "acme", "acme").await;
-    let other = make_key(&app, "other", "other").await;
+    let acme = make_key(&app, "acme", "acme", false).await;
+    let other = make_key(&app, "other", "other", false).await;
     let id = succeeded_job(&app, Some(&acme)).await;
     let whole = app
         .client

@@ -1,13 +1,11 @@
 //! Issue 14: API keys, and tenants that never see each other's jobs.
 
 use std::sync::Mutex;
-use std::time::Duration;
 
-use parquetry::jobs::{JobStore, NewKey};
 use reqwest::{Method, RequestBuilder};
 use serde_json::Value;
 
-use crate::helpers::{spawn_app_with, TestApp};
+use crate::helpers::{make_key, spawn_app_with, TestApp};
 
 /// An answer, its body read (and kept for the leak check).
 struct Answer {
@@ -103,24 +101,6 @@ impl<'a> Caller<'a> {
             assert!(!body.contains("/tmp/"), "{body}");
         }
     }
-}
-
-/// Makes a key in the app's database, as `parquetry keys create` does.
-async fn make_key(app: &TestApp, name: &str, tenant: &str, admin: bool) -> String {
-    let store = JobStore::connect(
-        Some(&app.database_url),
-        &app.data_dir,
-        2,
-        Duration::from_secs(60),
-    )
-    .await
-    .unwrap();
-    let new = NewKey {
-        name: name.into(),
-        tenant: tenant.into(),
-        admin,
-    };
-    store.create_key(&new).await.unwrap().unwrap().1
 }
 
 /// The routes of one job that a caller may or may not see.

@@ -10,9 +10,8 @@ use std::time::Duration;
 use arrow_array::{Array, Float64Array, StringArray};
 use arrow_schema::DataType;
 use parquetry::config::AuthMode;
-use parquetry::jobs::{JobStore, NewKey};
 
-use crate::helpers::{read_parquet, spawn_app_with, temp_data_dir, TestApp};
+use crate::helpers::{make_key, read_parquet, spawn_app_with, temp_data_dir};
 
 /// Rows of the Brazilian-style file: enough that converting it takes a few
 /// heartbeats, so the page shows progress before the end.
@@ -23,7 +22,7 @@ const BROWSER_TIMEOUT: Duration = Duration::from_secs(240);
 #[tokio::test]
 async fn the_page_and_its_files_are_served_without_a_key() {
     let app = spawn_app_with(|s| s.auth.auth = AuthMode::On).await;
-    make_key(&app, "someone").await;
+    make_key(&app, "someone", "web", false).await;
     let no_key = app.client.get(app.url("/v1/jobs")).send().await.unwrap();
     assert_eq!(no_key.status(), 401, "auth is on");
 
@@ -77,7 +76,7 @@ async fn the_page_and_its_files_are_served_without_a_key() {
 async fn the_page_converts_a_brazilian_file_in_a_real_browser() {
     ensure_browser();
     let app = spawn_app_with(|s| s.auth.auth = AuthMode::On).await;
-    let key = make_key(&app, "browser").await;
+    let key = make_key(&app, "browser", "web", false).await;
     let files = temp_data_dir();
     let good = files.join("vendas_sao_paulo.csv");
     std::fs::write(&good, brazilian_csv(GOOD_ROWS)).unwrap();
@@ -193,22 +192,4 @@ fn ensure_browser() {
         .status()
         .expect("run scripts/ensure-browser");
     assert!(status.success(), "scripts/ensure-browser failed: {status}");
-}
-
-/// Makes a key in the app's database, as `parquetry keys create` does.
-async fn make_key(app: &TestApp, name: &str) -> String {
-    let store = JobStore::connect(
-        Some(&app.database_url),
-        &app.data_dir,
-        2,
-        Duration::from_secs(60),
-    )
-    .await
-    .unwrap();
-    let new = NewKey {
-        name: name.into(),
-        tenant: "web".into(),
-        admin: false,
-    };
-    store.create_key(&new).await.unwrap().unwrap().1
 }
