@@ -173,6 +173,8 @@ async fn convert(
         })
         .await
     };
+    // The engine keeps freed buffers for reuse during a pass; between jobs they go back.
+    parquetry_convert::release_free_memory();
     let stop = lease.signal.reason();
     match (converted, stop) {
         // Whatever the engine made of it, a job canceled or taken over is not

@@ -18,6 +18,7 @@ mod input;
 mod inspect;
 mod layout;
 mod locate;
+mod memory;
 mod option_pairs;
 mod option_values;
 mod options;
@@ -43,6 +44,7 @@ use tracing::field::Empty;
 
 pub use error::{ConvertError, ErrorKind};
 pub use inspect::{inspect, Inspection};
+pub use memory::release_free_memory;
 pub use option_pairs::{
     OptionsRefused, MAX_OPTION_PAIRS, MAX_OPTION_VALUE_BYTES, MAX_SCHEMA_BYTES,
 };
@@ -121,6 +123,7 @@ pub fn convert_observed(
         parquetry.rows_rejected = Empty,
     );
     let _guard = span.enter();
+    memory::keep_freed_buffers();
     let mut created = false;
     let result = convert_inner(
         input,
