@@ -9,12 +9,16 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::FieldRef;
+use bytes::Bytes;
 use parquet::arrow::arrow_writer::{
     compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory,
 };
-use parquet::file::writer::SerializedFileWriter;
+use parquet::column::writer::ColumnCloseResult;
+use parquet::file::properties::WriterProperties;
+use parquet::file::writer::{SerializedFileWriter, SerializedRowGroupWriter};
 use tracing::Span;
 
+use crate::chunk::{ChunkSpec, ChunkWriter};
 use crate::error::{ConvertError, ErrorKind};
 use crate::plan::{Kind, Plan};
 
@@ -26,13 +30,64 @@ pub(crate) type Output = BufWriter<File>;
 
 pub(crate) enum EncodeMsg {
     /// Column writers for a new row group: (column index, writer).
-    Start(Vec<(usize, ArrowColumnWriter)>),
+    Start(Vec<(usize, ColumnEncoder)>),
     Write(Arc<RecordBatch>),
     /// Close the row group and send the column chunks back.
     Finish,
 }
 
-type Finished = Result<Vec<(usize, ArrowColumnChunk)>, ConvertError>;
+/// The writer of one column chunk: the engine's own for the plain types (chunk.rs), parquet's
+/// for the others.
+pub(crate) enum ColumnEncoder {
+    Own(Box<ChunkWriter>),
+    Parquet(Box<ArrowColumnWriter>),
+}
+
+/// A finished column chunk, ready to be appended to its row group.
+pub(crate) enum EncodedChunk {
+    Own(Bytes, ColumnCloseResult),
+    Parquet(ArrowColumnChunk),
+}
+
+impl ColumnEncoder {
+    fn write(
+        &mut self,
+        field: &FieldRef,
+        column: &arrow_array::ArrayRef,
+    ) -> Result<(), ConvertError> {
+        match self {
+            ColumnEncoder::Own(w) => w.write(column)?,
+            ColumnEncoder::Parquet(w) => compute_leaves(field, column)
+                .and_then(|leaves| leaves.iter().try_for_each(|l| w.write(l)))?,
+        }
+        Ok(())
+    }
+
+    fn close(self) -> Result<EncodedChunk, ConvertError> {
+        Ok(match self {
+            ColumnEncoder::Own(w) => {
+                let (bytes, close) = w.close()?;
+                EncodedChunk::Own(bytes, close)
+            }
+            ColumnEncoder::Parquet(w) => EncodedChunk::Parquet(w.close()?),
+        })
+    }
+}
+
+impl EncodedChunk {
+    fn append_to(
+        self,
+        row_group: &mut SerializedRowGroupWriter<'_, Output>,
+    ) -> Result<(), ConvertError> {
+        match self {
+            EncodedChunk::Own(bytes, close) => row_group.append_column(&bytes, close)?,
+            EncodedChunk::Parquet(chunk) => chunk.append_to_row_group(row_group)?,
+        }
+        Ok(())
+    }
+}
+
+type Finished = Result<Vec<(usize, EncodedChunk)>, ConvertError>;
 
 /// Groups columns for the encoder threads, text columns weighing more.
 fn assign_columns(plan: &Plan) -> Vec<Vec<usize>> {
@@ -61,7 +116,7 @@ fn assign_columns(plan: &Plan) -> Vec<Vec<usize>> {
 }
 
 fn encoder(fields: Vec<FieldRef>, rx: Receiver<EncodeMsg>, done: SyncSender<Finished>) {
-    let mut writers: Vec<(usize, ArrowColumnWriter)> = Vec::new();
+    let mut writers: Vec<(usize, ColumnEncoder)> = Vec::new();
     let mut failed: Option<ConvertError> = None;
     for msg in rx {
         match msg {
@@ -71,10 +126,8 @@ fn encoder(fields: Vec<FieldRef>, rx: Receiver<EncodeMsg>, done: SyncSender<Fini
                     continue;
                 }
                 for (j, w) in writers.iter_mut() {
-                    let res = compute_leaves(&fields[*j], batch.column(*j))
-                        .and_then(|leaves| leaves.iter().try_for_each(|l| w.write(l)));
-                    if let Err(e) = res {
-                        failed = Some(e.into());
+                    if let Err(e) = w.write(&fields[*j], batch.column(*j)) {
+                        failed = Some(e);
                         break;
                     }
                 }
@@ -84,7 +137,7 @@ fn encoder(fields: Vec<FieldRef>, rx: Receiver<EncodeMsg>, done: SyncSender<Fini
                     Some(e) => Err(e),
                     None => std::mem::take(&mut writers)
                         .into_iter()
-                        .map(|(j, w)| w.close().map(|c| (j, c)).map_err(ConvertError::from))
+                        .map(|(j, w)| w.close().map(|c| (j, c)))
                         .collect(),
                 };
                 if done.send(result).is_err() {
@@ -101,6 +154,8 @@ pub(crate) struct Encoders {
     pub senders: Vec<SyncSender<EncodeMsg>>,
     done: Receiver<Finished>,
     factory: ArrowRowGroupWriterFactory,
+    /// Per column, how the engine writes its chunks; `None`: parquet's writer does.
+    own: Vec<Option<Arc<ChunkSpec>>>,
     pub file: SerializedFileWriter<Output>,
     row_group_open: bool,
     pub row_groups: usize,
@@ -114,12 +169,19 @@ impl Encoders {
     }
 
     pub(crate) fn start_row_group(&mut self) -> Result<(), ConvertError> {
-        let mut writers: Vec<Option<ArrowColumnWriter>> = self
+        let mut writers: Vec<Option<ColumnEncoder>> = self
             .factory
             .create_column_writers(self.row_groups)?
             .into_iter()
-            .map(Some)
-            .collect();
+            .zip(&self.own)
+            .map(|(parquet, own)| match own {
+                Some(spec) => {
+                    ChunkWriter::new(spec.clone()).map(|w| ColumnEncoder::Own(Box::new(w)))
+                }
+                None => Ok(ColumnEncoder::Parquet(Box::new(parquet))),
+            })
+            .map(|w| w.map(Some))
+            .collect::<Result<_, _>>()?;
         for i in 0..self.groups.len() {
             let mine = self.groups[i]
                 .iter()
@@ -159,7 +221,7 @@ impl Encoders {
         chunks.sort_by_key(|(j, _)| *j);
         let mut rg = self.file.next_row_group()?;
         for (_, chunk) in chunks {
-            chunk.append_to_row_group(&mut rg)?;
+            chunk.append_to(&mut rg)?;
         }
         rg.close()?;
         self.row_group_open = false;
@@ -173,11 +235,20 @@ pub(crate) fn spawn_encoders<'scope>(
     s: &'scope std::thread::Scope<'scope, '_>,
     plan: &Plan,
     schema: &arrow_schema::SchemaRef,
-    file: SerializedFileWriter<Output>,
-    factory: ArrowRowGroupWriterFactory,
+    (file, factory, props): (
+        SerializedFileWriter<Output>,
+        ArrowRowGroupWriterFactory,
+        &WriterProperties,
+    ),
     span: &Span,
 ) -> Encoders {
     let groups = assign_columns(plan);
+    let own = schema
+        .fields()
+        .iter()
+        .zip(file.schema_descr().columns())
+        .map(|(field, descr)| ChunkSpec::new(descr.clone(), field.data_type(), props).map(Arc::new))
+        .collect();
     let (done_tx, done_rx) = sync_channel::<Finished>(groups.len());
     let mut senders = Vec::with_capacity(groups.len());
     for _ in &groups {
@@ -195,6 +266,7 @@ pub(crate) fn spawn_encoders<'scope>(
         senders,
         done: done_rx,
         factory,
+        own,
         file,
         row_group_open: false,
         row_groups: 0,

@@ -7,6 +7,7 @@
 
 mod bad_rows;
 mod batch;
+mod chunk;
 mod columns;
 mod decimal;
 mod detect;

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use arrow_array::RecordBatch;
 use parquet::arrow::arrow_writer::ArrowRowGroupWriterFactory;
 use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use tracing::field::Empty;
 use tracing::Span;
@@ -137,7 +138,7 @@ fn run_pass(
         CHUNK_BYTES,
     )
     .with_layout(plan.skip_lines, plan.cr_line_ends);
-    let (file_writer, factory) = open_output(output, options, plan, &schema)?;
+    let (file_writer, factory, props) = open_output(output, options, plan, &schema)?;
     let stop = AtomicBool::new(false);
     let repaired = AtomicU64::new(0);
     let flags = Flags {
@@ -168,7 +169,8 @@ fn run_pass(
         drop(parsed_tx);
         drop(recycle_tx);
 
-        let mut enc = spawn_encoders(s, plan, &schema, file_writer, factory, &flags.span);
+        let output = (file_writer, factory, &props);
+        let mut enc = spawn_encoders(s, plan, &schema, output, &flags.span);
         let mut lines = Lines {
             counts: LineCounts::default(),
             rejects: RejectsFile::new(rejects_path),
@@ -241,7 +243,14 @@ fn open_output(
     options: &ConvertOptions,
     plan: &Plan,
     schema: &arrow_schema::SchemaRef,
-) -> Result<(SerializedFileWriter<Output>, ArrowRowGroupWriterFactory), Fault> {
+) -> Result<
+    (
+        SerializedFileWriter<Output>,
+        ArrowRowGroupWriterFactory,
+        WriterProperties,
+    ),
+    Fault,
+> {
     let file = File::create(output).map_err(|e| {
         ConvertError::new(
             ErrorKind::Io,
@@ -249,12 +258,13 @@ fn open_output(
         )
     })?;
     let props = writer_properties(options, plan)?;
-    Ok(ArrowWriter::try_new(
+    let (file, factory) = ArrowWriter::try_new(
         BufWriter::with_capacity(1 << 20, file),
         schema.clone(),
-        Some(props),
+        Some(props.clone()),
     )?
-    .into_serialized_writer()?)
+    .into_serialized_writer()?;
+    Ok((file, factory, props))
 }
 
 /// The reader: its faults travel with the index the next chunk would have had, so the

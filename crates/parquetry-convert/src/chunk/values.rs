@@ -1,0 +1,474 @@
+//! The values of a column chunk by physical type: PLAIN bytes or dictionary indices for
+//! the page being filled, the dictionary, and the chunk's minimum and maximum.
+
+use parquet::data_type::ByteArray;
+use parquet::file::statistics::{Statistics, ValueStatistics};
+
+use super::dict::{BytesDict, FixedDict};
+
+/// A run of valid rows, `start..end`, within the slice being written.
+pub(crate) type Run = (usize, usize);
+
+/// The current page's values: PLAIN bytes, or indices into the dictionary.
+#[derive(Default)]
+pub(crate) struct PageValues {
+    pub plain: Vec<u8>,
+    pub indices: Vec<u32>,
+}
+
+/// A fixed-width Parquet value as Arrow holds it.
+pub(crate) trait FixedValue: Copy + PartialOrd + arrow_buffer::ArrowNativeType {
+    /// Bytes of its PLAIN encoding.
+    const WIDTH: usize;
+    /// Floating point: NaN is counted and left out of the bounds.
+    const IS_FLOAT: bool;
+    /// Starting points of a run's minimum and maximum (every value compares below/above).
+    const HIGHEST: Self;
+    const LOWEST: Self;
+    fn key(self) -> u64;
+    fn from_key(key: u64) -> Self;
+    fn plain(self, out: &mut Vec<u8>);
+    /// Statistics of a chunk; `nans` counted for floating types only.
+    fn statistics(bounds: Option<(Self, Self)>, nulls: u64, nans: Option<u64>) -> Statistics;
+    /// Parquet's rule for floating zero bounds: the minimum -0, the maximum +0.
+    fn signed_zero_bounds(min: Self, max: Self) -> (Self, Self) {
+        (min, max)
+    }
+}
+
+macro_rules! fixed_value {
+    ($t:ty, $bits:ty, $float:expr, $highest:expr, $lowest:expr, $stats:ident $(, $zero:item)?) => {
+        impl FixedValue for $t {
+            const WIDTH: usize = std::mem::size_of::<$t>();
+            const IS_FLOAT: bool = $float;
+            const HIGHEST: Self = $highest;
+            const LOWEST: Self = $lowest;
+            #[inline]
+            fn key(self) -> u64 {
+                <$bits>::from_le_bytes(self.to_le_bytes()) as u64
+            }
+            #[inline]
+            fn from_key(key: u64) -> Self {
+                <$t>::from_le_bytes((key as $bits).to_le_bytes())
+            }
+            #[inline]
+            fn plain(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+            fn statistics(bounds: Option<(Self, Self)>, nulls: u64, nans: Option<u64>) -> Statistics {
+                let (min, max) = bounds.unzip();
+                let s = ValueStatistics::new(min, max, None, Some(nulls), false);
+                Statistics::$stats(s.with_nan_count(nans))
+            }
+            $($zero)*
+        }
+    };
+}
+fixed_value!(i64, u64, false, i64::MAX, i64::MIN, Int64);
+fixed_value!(i32, u32, false, i32::MAX, i32::MIN, Int32);
+fixed_value!(
+    f64,
+    u64,
+    true,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+    Double,
+    fn signed_zero_bounds(min: Self, max: Self) -> (Self, Self) {
+        let min = if min == 0.0 { -0.0 } else { min };
+        let max = if max == 0.0 { 0.0 } else { max };
+        (min, max)
+    }
+);
+
+/// Minimum and maximum of the values seen, as parquet's writer has them: NaN left out
+/// (and counted) unless every value is NaN.
+pub(crate) struct Bounds<T> {
+    min: T,
+    max: T,
+    seen: bool,
+    /// Values seen, NaN included: floating columns count their NaN from the first one.
+    values: u64,
+    nans: u64,
+    first_nan: Option<T>,
+}
+
+impl<T: FixedValue> Bounds<T> {
+    fn new() -> Self {
+        Bounds {
+            min: T::HIGHEST,
+            max: T::LOWEST,
+            seen: false,
+            values: 0,
+            nans: 0,
+            first_nan: None,
+        }
+    }
+
+    /// Adds values to the bounds and the counts.
+    #[inline]
+    fn add(&mut self, values: &[T]) {
+        let (mut min, mut max, mut nans) = (self.min, self.max, 0u64);
+        for &v in values {
+            // Comparisons with NaN are false: NaN changes neither.
+            if v < min {
+                min = v;
+            }
+            if v > max {
+                max = v;
+            }
+            nans += u64::from(is_nan(v));
+        }
+        (self.min, self.max) = (min, max);
+        // Only NaN so far leaves min above max (an infinity alone gives min == max).
+        self.seen = self.min <= self.max;
+        self.values += values.len() as u64;
+        self.nans += nans;
+        if nans > 0 && self.first_nan.is_none() {
+            self.first_nan = values.iter().copied().find(|&v| is_nan(v));
+        }
+    }
+
+    /// Counts a value written as a dictionary index: the bounds see only the dictionary's
+    /// distinct values ([`Bounds::add`] then [`Bounds::uncount`]).
+    #[inline]
+    fn count(&mut self, v: T) {
+        self.values += 1;
+        self.nans += u64::from(is_nan(v));
+    }
+
+    fn uncount(&mut self, v: T) {
+        self.values -= 1;
+        self.nans -= u64::from(is_nan(v));
+    }
+}
+
+/// NaN is the one value not equal to itself (never true for integers).
+#[inline]
+#[allow(clippy::eq_op)]
+fn is_nan<T: PartialEq + Copy>(v: T) -> bool {
+    v != v
+}
+
+/// A column of a fixed-width type.
+pub(crate) struct Fixed<T> {
+    pub dict: Option<FixedDict>,
+    /// False once the dictionary outgrew its limit: the rest of the chunk is PLAIN.
+    pub dict_open: bool,
+    bounds: Bounds<T>,
+}
+
+impl<T: FixedValue> Fixed<T> {
+    pub(crate) fn new(dictionary: bool) -> Self {
+        Fixed {
+            dict: dictionary.then(FixedDict::new),
+            dict_open: dictionary,
+            bounds: Bounds::new(),
+        }
+    }
+
+    /// Appends the valid `runs` of `values` (whose PLAIN bytes are `bytes`) to the page.
+    /// True when the dictionary has just outgrown `dict_limit` bytes.
+    pub(crate) fn write(
+        &mut self,
+        values: &[T],
+        bytes: &[u8],
+        runs: &[Run],
+        page: &mut PageValues,
+        dict_limit: usize,
+    ) -> bool {
+        match self.dict.as_mut().filter(|_| self.dict_open) {
+            Some(dict) => {
+                for &(s, e) in runs {
+                    for &v in &values[s..e] {
+                        let (index, new) = dict.index(v.key());
+                        if new {
+                            self.bounds.add(&[v]);
+                            self.bounds.uncount(v);
+                        }
+                        self.bounds.count(v);
+                        page.indices.push(index);
+                    }
+                }
+                dict.keys.len() * T::WIDTH > dict_limit
+            }
+            None => {
+                for &(s, e) in runs {
+                    if cfg!(target_endian = "little") {
+                        // Arrow's buffers are native-endian: here they are PLAIN already.
+                        page.plain
+                            .extend_from_slice(&bytes[s * T::WIDTH..e * T::WIDTH]);
+                    } else {
+                        values[s..e].iter().for_each(|v| v.plain(&mut page.plain));
+                    }
+                    self.bounds.add(&values[s..e]);
+                }
+                false
+            }
+        }
+    }
+
+    /// The dictionary page's PLAIN body and its number of entries.
+    pub(crate) fn dictionary(&self) -> Option<(Vec<u8>, usize)> {
+        let dict = self.dict.as_ref()?;
+        let mut out = Vec::with_capacity(dict.keys.len() * T::WIDTH);
+        dict.keys
+            .iter()
+            .for_each(|&k| T::from_key(k).plain(&mut out));
+        Some((out, dict.keys.len()))
+    }
+
+    /// The chunk's statistics; only nulls (or no rows) give the null count alone.
+    pub(crate) fn statistics(&self, nulls: u64) -> Statistics {
+        let b = &self.bounds;
+        let nans = (T::IS_FLOAT && b.values > 0).then_some(b.nans);
+        let bounds = if b.seen {
+            Some(T::signed_zero_bounds(b.min, b.max))
+        } else {
+            // Every value NaN: parquet's writer gives NaN as both bounds.
+            b.first_nan.map(|nan| (nan, nan))
+        };
+        T::statistics(bounds, nulls, nans)
+    }
+}
+
+/// A boolean column: PLAIN is one bit per value, least significant first; no dictionary.
+#[derive(Default)]
+pub(crate) struct Bools {
+    bits: usize,
+    seen_true: bool,
+    seen_false: bool,
+}
+
+impl Bools {
+    pub(crate) fn write(
+        &mut self,
+        values: &arrow_buffer::BooleanBuffer,
+        runs: &[Run],
+        page: &mut PageValues,
+    ) {
+        for &(s, e) in runs {
+            for i in s..e {
+                let v = values.value(i);
+                if self.bits.is_multiple_of(8) {
+                    page.plain.push(0);
+                }
+                if v {
+                    *page.plain.last_mut().expect("pushed above") |= 1 << (self.bits % 8);
+                }
+                self.bits += 1;
+                self.seen_true |= v;
+                self.seen_false |= !v;
+            }
+        }
+    }
+
+    /// A new page starts on a byte of its own.
+    pub(crate) fn new_page(&mut self) {
+        self.bits = 0;
+    }
+
+    pub(crate) fn statistics(&self, nulls: u64) -> Statistics {
+        let (min, max) = match self.seen_true || self.seen_false {
+            true => (Some(!self.seen_false), Some(self.seen_true)),
+            false => (None, None),
+        };
+        Statistics::boolean(min, max, None, Some(nulls), false)
+    }
+}
+
+/// A text column (BYTE_ARRAY): PLAIN is each value's length in 4 bytes, then its bytes.
+pub(crate) struct Text {
+    pub dict: Option<BytesDict>,
+    pub dict_open: bool,
+    /// Bytes of the dictionary page so far.
+    dict_bytes: usize,
+    bounds: TextBounds,
+    /// Byte arrays longer than this are cut in the statistics (parquet's default, 64).
+    truncate: Option<usize>,
+}
+
+/// Minimum and maximum of a text column, byte by byte.
+#[derive(Default)]
+struct TextBounds {
+    min: Vec<u8>,
+    max: Vec<u8>,
+    /// First eight bytes of `min` and `max`, big-endian: most comparisons end there.
+    min_key: u64,
+    max_key: u64,
+    seen: bool,
+}
+
+/// The first eight bytes of `v` as a big-endian number, zero-padded: ordered as `v` is,
+/// except that prefixes padded with zeros tie (and are then compared in full).
+#[inline]
+fn prefix_key(v: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = v.len().min(8);
+    b[..n].copy_from_slice(&v[..n]);
+    u64::from_be_bytes(b)
+}
+
+impl TextBounds {
+    #[inline]
+    fn add(&mut self, v: &[u8]) {
+        let key = prefix_key(v);
+        if !self.seen {
+            self.seen = true;
+            (self.min_key, self.max_key) = (key, key);
+            self.min = v.to_vec();
+            self.max = v.to_vec();
+            return;
+        }
+        if key < self.min_key || (key == self.min_key && v < self.min.as_slice()) {
+            self.min_key = key;
+            self.min.clear();
+            self.min.extend_from_slice(v);
+        }
+        if key > self.max_key || (key == self.max_key && v > self.max.as_slice()) {
+            self.max_key = key;
+            self.max.clear();
+            self.max.extend_from_slice(v);
+        }
+    }
+}
+
+impl Text {
+    pub(crate) fn new(dictionary: bool, truncate: Option<usize>) -> Self {
+        Text {
+            dict: dictionary.then(BytesDict::new),
+            dict_open: dictionary,
+            dict_bytes: 0,
+            bounds: TextBounds::default(),
+            truncate,
+        }
+    }
+
+    /// Appends the valid `runs` of a string array (`offsets` into `data`) to the page.
+    /// True when the dictionary has just outgrown `dict_limit` bytes.
+    pub(crate) fn write(
+        &mut self,
+        offsets: &[i32],
+        data: &[u8],
+        runs: &[Run],
+        page: &mut PageValues,
+        dict_limit: usize,
+    ) -> bool {
+        let value = |i: usize| &data[offsets[i] as usize..offsets[i + 1] as usize];
+        if let Some(dict) = self.dict.as_mut().filter(|_| self.dict_open) {
+            for &(s, e) in runs {
+                for i in s..e {
+                    let v = value(i);
+                    let (index, new) = dict.index(v);
+                    if new {
+                        // Each distinct value is seen once here: the bounds of the
+                        // dictionary are those of the values.
+                        self.dict_bytes += 4 + v.len();
+                        self.bounds.add(v);
+                    }
+                    page.indices.push(index);
+                }
+            }
+            return self.dict_bytes > dict_limit;
+        }
+        for &(s, e) in runs {
+            let bytes = (offsets[e] - offsets[s]) as usize;
+            page.plain.reserve(bytes + 4 * (e - s));
+            for i in s..e {
+                let v = value(i);
+                page.plain
+                    .extend_from_slice(&(v.len() as u32).to_le_bytes());
+                page.plain.extend_from_slice(v);
+                self.bounds.add(v);
+            }
+        }
+        false
+    }
+
+    pub(crate) fn dictionary(&self) -> Option<(Vec<u8>, usize)> {
+        let dict = self.dict.as_ref()?;
+        let mut out = Vec::with_capacity(self.dict_bytes);
+        for i in 0..dict.len() {
+            let v = dict.entry(i);
+            out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            out.extend_from_slice(v);
+        }
+        Some((out, dict.len()))
+    }
+
+    pub(crate) fn statistics(&self, nulls: u64) -> Statistics {
+        let b = &self.bounds;
+        if !b.seen {
+            return Statistics::ByteArray(ValueStatistics::new(
+                None,
+                None,
+                None,
+                Some(nulls),
+                false,
+            ));
+        }
+        let (min, min_exact) = truncate_min(&b.min, self.truncate);
+        let (max, max_exact) = truncate_max(&b.max, self.truncate);
+        let stats = ValueStatistics::new(
+            Some(ByteArray::from(min)),
+            Some(ByteArray::from(max)),
+            None,
+            Some(nulls),
+            false,
+        )
+        .with_min_is_exact(min_exact)
+        .with_max_is_exact(max_exact);
+        Statistics::ByteArray(stats)
+    }
+}
+
+/// A prefix of at most `limit` bytes ending on a character boundary (bytes that are not
+/// UTF-8 are cut anywhere), and whether it is the whole value.
+fn cut(v: &[u8], limit: usize) -> &[u8] {
+    let mut end = limit.min(v.len());
+    if let Ok(s) = std::str::from_utf8(v) {
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+    }
+    &v[..end]
+}
+
+/// The minimum cut to `limit` bytes: a prefix is never greater than the value.
+fn truncate_min(v: &[u8], limit: Option<usize>) -> (Vec<u8>, bool) {
+    match limit {
+        Some(limit) if v.len() > limit => (cut(v, limit).to_vec(), false),
+        _ => (v.to_vec(), true),
+    }
+}
+
+/// The maximum cut to `limit` bytes and then increased, so it stays above the value; kept
+/// whole when no prefix can be increased.
+fn truncate_max(v: &[u8], limit: Option<usize>) -> (Vec<u8>, bool) {
+    let Some(limit) = limit.filter(|&l| v.len() > l) else {
+        return (v.to_vec(), true);
+    };
+    let prefix = cut(v, limit);
+    match std::str::from_utf8(prefix) {
+        Ok(s) => {
+            let mut chars: Vec<char> = s.chars().collect();
+            while let Some(last) = chars.pop() {
+                let next = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32);
+                if let Some(next) = next {
+                    chars.push(next);
+                    return (chars.into_iter().collect::<String>().into_bytes(), false);
+                }
+            }
+            (v.to_vec(), true)
+        }
+        Err(_) => {
+            let mut bytes = prefix.to_vec();
+            while let Some(last) = bytes.pop() {
+                if last < u8::MAX {
+                    bytes.push(last + 1);
+                    return (bytes, false);
+                }
+            }
+            (v.to_vec(), true)
+        }
+    }
+}
