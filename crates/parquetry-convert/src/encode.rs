@@ -50,7 +50,7 @@ pub(crate) enum EncodedChunk {
 }
 
 impl ColumnEncoder {
-    fn write(
+    pub(crate) fn write(
         &mut self,
         field: &FieldRef,
         column: &arrow_array::ArrayRef,
@@ -63,7 +63,7 @@ impl ColumnEncoder {
         Ok(())
     }
 
-    fn close(self) -> Result<EncodedChunk, ConvertError> {
+    pub(crate) fn close(self) -> Result<EncodedChunk, ConvertError> {
         Ok(match self {
             ColumnEncoder::Own(w) => {
                 let (bytes, close) = w.close()?;
@@ -75,9 +75,9 @@ impl ColumnEncoder {
 }
 
 impl EncodedChunk {
-    fn append_to(
+    pub(crate) fn append_to<W: std::io::Write + Send>(
         self,
-        row_group: &mut SerializedRowGroupWriter<'_, Output>,
+        row_group: &mut SerializedRowGroupWriter<'_, W>,
     ) -> Result<(), ConvertError> {
         match self {
             EncodedChunk::Own(bytes, close) => row_group.append_column(&bytes, close)?,
@@ -169,19 +169,11 @@ impl Encoders {
     }
 
     pub(crate) fn start_row_group(&mut self) -> Result<(), ConvertError> {
-        let mut writers: Vec<Option<ColumnEncoder>> = self
-            .factory
-            .create_column_writers(self.row_groups)?
-            .into_iter()
-            .zip(&self.own)
-            .map(|(parquet, own)| match own {
-                Some(spec) => {
-                    ChunkWriter::new(spec.clone()).map(|w| ColumnEncoder::Own(Box::new(w)))
-                }
-                None => Ok(ColumnEncoder::Parquet(Box::new(parquet))),
-            })
-            .map(|w| w.map(Some))
-            .collect::<Result<_, _>>()?;
+        let mut writers: Vec<Option<ColumnEncoder>> =
+            row_group_writers(&self.factory, &self.own, self.row_groups)?
+                .into_iter()
+                .map(Some)
+                .collect();
         for i in 0..self.groups.len() {
             let mine = self.groups[i]
                 .iter()
@@ -230,6 +222,38 @@ impl Encoders {
     }
 }
 
+/// Per column, how the engine writes its chunks, or `None` where parquet's writer does.
+pub(crate) fn chunk_specs<W: std::io::Write + Send>(
+    schema: &arrow_schema::SchemaRef,
+    file: &SerializedFileWriter<W>,
+    props: &WriterProperties,
+) -> Vec<Option<Arc<ChunkSpec>>> {
+    schema
+        .fields()
+        .iter()
+        .zip(file.schema_descr().columns())
+        .map(|(field, descr)| ChunkSpec::new(descr.clone(), field.data_type(), props).map(Arc::new))
+        .collect()
+}
+
+/// The writers of row group `index`, one per column: the engine's where `own` has a spec.
+pub(crate) fn row_group_writers(
+    factory: &ArrowRowGroupWriterFactory,
+    own: &[Option<Arc<ChunkSpec>>],
+    index: usize,
+) -> Result<Vec<ColumnEncoder>, ConvertError> {
+    factory
+        .create_column_writers(index)?
+        .into_iter()
+        .zip(own)
+        .map(|(parquet, own)| match own {
+            Some(spec) => ChunkWriter::new(spec.clone()).map(|w| ColumnEncoder::Own(Box::new(w))),
+            None => Ok(ColumnEncoder::Parquet(Box::new(parquet))),
+        })
+        .map(|w| w.map_err(ConvertError::from))
+        .collect()
+}
+
 /// One encoder thread per group of columns, and the handle that feeds them.
 pub(crate) fn spawn_encoders<'scope>(
     s: &'scope std::thread::Scope<'scope, '_>,
@@ -243,12 +267,7 @@ pub(crate) fn spawn_encoders<'scope>(
     span: &Span,
 ) -> Encoders {
     let groups = assign_columns(plan);
-    let own = schema
-        .fields()
-        .iter()
-        .zip(file.schema_descr().columns())
-        .map(|(field, descr)| ChunkSpec::new(descr.clone(), field.data_type(), props).map(Arc::new))
-        .collect();
+    let own = chunk_specs(schema, &file, props);
     let (done_tx, done_rx) = sync_channel::<Finished>(groups.len());
     let mut senders = Vec::with_capacity(groups.len());
     for _ in &groups {

@@ -10,6 +10,7 @@ use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
 
 use crate::batch::BatchParser;
+use crate::encode::{chunk_specs, row_group_writers};
 use crate::error::{ConvertError, ErrorKind};
 use crate::input::{Chunk, ChunkReader, Source};
 use crate::options::{Codec, ConvertOptions};
@@ -102,11 +103,22 @@ impl Stages {
         options.compression = codec;
         let props = writer_properties(&options, &self.plan)?;
         let mut out = Vec::with_capacity(self.bytes() / 2);
-        let mut writer = ArrowWriter::try_new(&mut out, Arc::clone(&self.schema), Some(props))?;
+        // As a pass encodes (encode.rs), in one row group and on this thread.
+        let writer = ArrowWriter::try_new(&mut out, Arc::clone(&self.schema), Some(props.clone()))?;
+        let (mut file, factory) = writer.into_serialized_writer()?;
+        let own = chunk_specs(&self.schema, &file, &props);
+        let mut writers = row_group_writers(&factory, &own, 0)?;
         for batch in batches {
-            writer.write(batch)?;
+            for (j, w) in writers.iter_mut().enumerate() {
+                w.write(&self.schema.fields()[j], batch.column(j))?;
+            }
         }
-        writer.close()?;
+        let mut row_group = file.next_row_group()?;
+        for w in writers {
+            w.close()?.append_to(&mut row_group)?;
+        }
+        row_group.close()?;
+        file.close()?;
         Ok(out.len())
     }
 }

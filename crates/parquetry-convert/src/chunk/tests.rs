@@ -51,13 +51,11 @@ fn write_parquet_rs(batch: &RecordBatch, props: &WriterProperties) -> Vec<u8> {
 }
 
 fn read_back(file: Vec<u8>) -> RecordBatch {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(file))
-        .unwrap()
-        .with_batch_size(1 << 20)
-        .build()
-        .unwrap();
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(file)).unwrap();
+    let schema = builder.schema().clone();
+    let reader = builder.with_batch_size(1 << 20).build().unwrap();
     let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
-    arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap()
+    arrow_select::concat::concat_batches(&schema, &batches).unwrap()
 }
 
 fn metadata(file: &[u8]) -> ParquetMetaData {
@@ -259,6 +257,10 @@ proptest! {
         prop_assert_eq!(fa.nulls(), fb.nulls());
         for i in (0..fa.len()).filter(|&i| fb.is_valid(i)) {
             prop_assert_eq!(fa.value(i).to_bits(), fb.value(i).to_bits());
+        }
+        if b.num_rows() == 0 {
+            // parquet's writer writes no row group at all for no rows.
+            return Ok(());
         }
         let (a, t) = (metadata(&ours), metadata(&write_parquet_rs(&b, &p)));
         for j in 0..4 {
