@@ -119,27 +119,25 @@ pub(crate) fn parse_bool(b: &[u8]) -> Option<bool> {
 /// Days since 1970-01-01 of a proleptic Gregorian date, `None` if the date does not exist.
 #[inline]
 pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> Option<i32> {
+    /// Days of a common year before each month.
+    const BEFORE: [u16; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
     if !(1..=12).contains(&m) || d == 0 {
         return None;
     }
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
     let month_days = match m {
-        2 if leap => 29,
-        2 => 28,
+        2 => 28 + u32::from(leap),
         4 | 6 | 9 | 11 => 30,
         _ => 31,
     };
     if d > month_days {
         return None;
     }
-    // Howard Hinnant's days_from_civil.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m as i64 + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    i32::try_from(era * 146097 + doe - 719468).ok()
+    // Leap days of the years before `y`, less the 477 before 1970.
+    let before = y - 1;
+    let leap_days = before.div_euclid(4) - before.div_euclid(100) + before.div_euclid(400) - 477;
+    let in_year = i64::from(BEFORE[m as usize - 1]) + i64::from(m > 2 && leap) + i64::from(d) - 1;
+    i32::try_from((y - 1970) * 365 + leap_days + in_year).ok()
 }
 
 fn num(b: &[u8]) -> Option<u32> {
@@ -423,6 +421,21 @@ mod tests {
         assert_eq!(parse_decimal(b"19.999", 12, 2, b'.'), None);
         assert_eq!(parse_decimal(b"199.99", 4, 2, b'.'), None);
         assert_eq!(parse_decimal(&[b'9'; 44], 38, 0, b'.'), None);
+    }
+
+    /// Every day of years -400..=2800 (and the non-days around month ends) as chrono has it.
+    #[test]
+    fn days_from_civil_agrees_with_chrono() {
+        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        for y in -400..=2800i32 {
+            for m in 0..=13u32 {
+                for d in 0..=32u32 {
+                    let want = chrono::NaiveDate::from_ymd_opt(y, m, d)
+                        .map(|date| (date - epoch).num_days() as i32);
+                    assert_eq!(days_from_civil(i64::from(y), m, d), want, "{y}-{m}-{d}");
+                }
+            }
+        }
     }
 
     /// The fixed-layout path of `THH:MM:SS.mmm±HH:MM` agrees with chrono's RFC 3339 reading,

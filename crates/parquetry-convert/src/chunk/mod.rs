@@ -31,6 +31,7 @@ use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::{ColumnChunkMetaData, OffsetIndexBuilder};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnDescPtr;
+use snap::raw::{max_compress_len, Encoder as Snappy};
 
 use rle::{bit_packed_indices, index_width, Levels};
 use thrift::{page_header, Page};
@@ -91,6 +92,48 @@ impl ChunkSpec {
     }
 }
 
+/// How pages are compressed. Snappy directly: parquet's codec zero-fills the largest output
+/// a page could have before every page; here the output buffer only grows.
+enum Compressor {
+    Snappy(Snappy),
+    Other(Box<dyn Codec>),
+    None,
+}
+
+impl Compressor {
+    fn new(codec: Compression) -> Result<Compressor> {
+        Ok(match codec {
+            Compression::SNAPPY => Compressor::Snappy(Snappy::new()),
+            other => match create_codec(other, &CodecOptions::default())? {
+                Some(codec) => Compressor::Other(codec),
+                None => Compressor::None,
+            },
+        })
+    }
+
+    /// `page` compressed, in `scratch`, or `page` itself without a codec.
+    fn compress<'a>(&mut self, page: &'a [u8], scratch: &'a mut Vec<u8>) -> Result<&'a [u8]> {
+        match self {
+            Compressor::Snappy(encoder) => {
+                let max = max_compress_len(page.len());
+                if scratch.len() < max {
+                    scratch.resize(max, 0);
+                }
+                let n = encoder
+                    .compress(page, scratch)
+                    .map_err(|e| ParquetError::External(Box::new(e)))?;
+                Ok(&scratch[..n])
+            }
+            Compressor::Other(codec) => {
+                scratch.clear();
+                codec.compress(page, scratch)?;
+                Ok(&scratch[..])
+            }
+            Compressor::None => Ok(page),
+        }
+    }
+}
+
 /// The values part of a chunk, by physical type.
 enum Values {
     Long(Fixed<i64>),
@@ -104,7 +147,7 @@ enum Values {
 pub(crate) struct ChunkWriter {
     spec: Arc<ChunkSpec>,
     values: Values,
-    codec: Option<Box<dyn Codec>>,
+    codec: Compressor,
     levels: Levels,
     page: PageValues,
     page_rows: usize,
@@ -133,7 +176,7 @@ impl ChunkWriter {
             DataType::Boolean => Values::Bool(Bools::default()),
             _ => Values::Text(Text::new(dictionary, spec.truncate)),
         };
-        let codec = create_codec(spec.codec, &CodecOptions::default())?;
+        let codec = Compressor::new(spec.codec)?;
         let mut page = PageValues::default();
         page.plain.resize(LEVELS_ROOM, 0);
         Ok(ChunkWriter {
@@ -300,14 +343,7 @@ impl ChunkWriter {
             &self.body[..]
         };
         let uncompressed = page.len();
-        let stored = match self.codec.as_mut() {
-            Some(codec) => {
-                self.compressed.clear();
-                codec.compress(page, &mut self.compressed)?;
-                &self.compressed[..]
-            }
-            None => page,
-        };
+        let stored = self.codec.compress(page, &mut self.compressed)?;
         let offset = self.data.len();
         let header = Page::Data {
             num_values: i32_of(self.page_rows)?,
@@ -351,14 +387,7 @@ impl ChunkWriter {
         let dictionary = dictionary.filter(|(_, entries)| *entries > 0);
         let mut head = Vec::new();
         if let Some((plain, entries)) = &dictionary {
-            let stored = match self.codec.as_mut() {
-                Some(codec) => {
-                    self.compressed.clear();
-                    codec.compress(plain, &mut self.compressed)?;
-                    &self.compressed[..]
-                }
-                None => &plain[..],
-            };
+            let stored = self.codec.compress(plain, &mut self.compressed)?;
             let header = Page::Dictionary {
                 num_values: i32_of(*entries)?,
             };

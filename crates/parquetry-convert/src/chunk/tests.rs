@@ -176,7 +176,7 @@ fn only_nulls_and_empty_chunks_have_no_statistics_and_no_dictionary() {
 }
 
 #[test]
-fn float_bounds_skip_nan_and_sign_zeros_as_parquet_does() {
+fn float_bounds_skip_nan_and_order_zeros_as_parquet_does() {
     let values = [Some(f64::NAN), Some(0.0), None, Some(-0.0), Some(f64::NAN)];
     let b = batch(vec![("f", Arc::new(Float64Array::from(values.to_vec())))]);
     let file = write_ours(&b, &props(20_000, 1 << 20, Compression::SNAPPY), 2);

@@ -30,9 +30,11 @@ pub(crate) trait FixedValue: Copy + PartialOrd + arrow_buffer::ArrowNativeType {
     fn plain(self, out: &mut Vec<u8>);
     /// Statistics of a chunk; `nans` counted for floating types only.
     fn statistics(bounds: Option<(Self, Self)>, nulls: u64, nans: Option<u64>) -> Statistics;
-    /// Parquet's rule for floating zero bounds: the minimum -0, the maximum +0.
-    fn signed_zero_bounds(min: Self, max: Self) -> (Self, Self) {
-        (min, max)
+    /// The order of the bounds: `<`, and for floats IEEE 754's total order (-0 below +0),
+    /// as parquet's writer has it; NaN is never less (nor more) than anything here.
+    #[inline]
+    fn less(a: Self, b: Self) -> bool {
+        a < b
     }
 }
 
@@ -73,10 +75,9 @@ fixed_value!(
     f64::INFINITY,
     f64::NEG_INFINITY,
     Double,
-    fn signed_zero_bounds(min: Self, max: Self) -> (Self, Self) {
-        let min = if min == 0.0 { -0.0 } else { min };
-        let max = if max == 0.0 { 0.0 } else { max };
-        (min, max)
+    #[inline]
+    fn less(a: Self, b: Self) -> bool {
+        !a.is_nan() && !b.is_nan() && a.total_cmp(&b).is_lt()
     }
 );
 
@@ -109,18 +110,18 @@ impl<T: FixedValue> Bounds<T> {
     fn add(&mut self, values: &[T]) {
         let (mut min, mut max, mut nans) = (self.min, self.max, 0u64);
         for &v in values {
-            // Comparisons with NaN are false: NaN changes neither.
-            if v < min {
+            // NaN is never less nor more: it changes neither.
+            if T::less(v, min) {
                 min = v;
             }
-            if v > max {
+            if T::less(max, v) {
                 max = v;
             }
             nans += u64::from(is_nan(v));
         }
         (self.min, self.max) = (min, max);
         // Only NaN so far leaves min above max (an infinity alone gives min == max).
-        self.seen = self.min <= self.max;
+        self.seen = !T::less(self.max, self.min);
         self.values += values.len() as u64;
         self.nans += nans;
         if nans > 0 && self.first_nan.is_none() {
@@ -222,7 +223,7 @@ impl<T: FixedValue> Fixed<T> {
         let b = &self.bounds;
         let nans = (T::IS_FLOAT && b.values > 0).then_some(b.nans);
         let bounds = if b.seen {
-            Some(T::signed_zero_bounds(b.min, b.max))
+            Some((b.min, b.max))
         } else {
             // Every value NaN: parquet's writer gives NaN as both bounds.
             b.first_nan.map(|nan| (nan, nan))
