@@ -17,7 +17,7 @@ STAGES = [
     ("encode (Parquet pages, dictionaries, levels, hashing)",
      # Vec's extend loops show up on their own when not inlined: in these profiles they
      # are called from parquet's definition levels (LevelInfoBuilder::write) only.
-     r"parquet::|arrow_|Interner|DictEncoder|Hasher|hash_one|ahash|spec_extend|extend_desugared"),
+     r"parquet::|parquetry_convert::chunk::|arrow_|Interner|DictEncoder|Hasher|hash_one|ahash|spec_extend|extend_desugared"),
     ("copy and allocate (memcpy, memset, memcmp, malloc)", r"memmove|memcpy|memset|memcmp|malloc|free"),
 ]
 LINE = re.compile(r"^\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(.*)$")

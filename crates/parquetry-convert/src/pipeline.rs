@@ -11,7 +11,6 @@
 //! encoded and compressed in parallel; the coordinator appends the finished column chunks.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -150,6 +149,8 @@ fn run_pass(
     };
 
     std::thread::scope(|s| {
+        // A previous output moved aside by `create_output` is removed beside the pass.
+        s.spawn(|| crate::write::remove_moved_aside(output));
         let (chunk_tx, chunk_rx) = sync_channel::<input::Chunk>(PARSERS);
         let (parsed_tx, parsed_rx) = sync_channel::<Parsed>(PARSERS);
         let (recycle_tx, recycle_rx) = sync_channel::<Vec<u8>>(PARSERS * 2 + 2);
@@ -251,7 +252,7 @@ fn open_output(
     ),
     Fault,
 > {
-    let file = File::create(output).map_err(|e| {
+    let file = crate::write::create_output(output).map_err(|e| {
         ConvertError::new(
             ErrorKind::Io,
             format!("cannot create output {}: {e}", output.display()),

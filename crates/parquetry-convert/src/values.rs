@@ -125,7 +125,7 @@ pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> Option<i32> {
         return None;
     }
     let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-    let month_days = match m {
+    let month_days: u32 = match m {
         2 => 28 + u32::from(leap),
         4 | 6 | 9 | 11 => 30,
         _ => 31,
@@ -133,11 +133,19 @@ pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> Option<i32> {
     if d > month_days {
         return None;
     }
+    let in_year = u32::from(BEFORE[m as usize - 1]) + u32::from(m > 2 && leap) + d - 1;
+    if (1..=9999).contains(&y) {
+        // Four-digit years, as dates are written: unsigned division by constants is a
+        // multiplication, where the signed floor division below is not.
+        let before = y as u32 - 1;
+        let leap_days = before / 4 - before / 100 + before / 400;
+        let days = before as i32 * 365 + leap_days as i32 + in_year as i32;
+        return Some(days - 719_162); // days from 0001-01-01 to 1970-01-01
+    }
     // Leap days of the years before `y`, less the 477 before 1970.
     let before = y - 1;
     let leap_days = before.div_euclid(4) - before.div_euclid(100) + before.div_euclid(400) - 477;
-    let in_year = i64::from(BEFORE[m as usize - 1]) + i64::from(m > 2 && leap) + i64::from(d) - 1;
-    i32::try_from((y - 1970) * 365 + leap_days + in_year).ok()
+    i32::try_from((y - 1970) * 365 + leap_days + i64::from(in_year)).ok()
 }
 
 fn num(b: &[u8]) -> Option<u32> {
@@ -427,7 +435,7 @@ mod tests {
     #[test]
     fn days_from_civil_agrees_with_chrono() {
         let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
-        for y in -400..=2800i32 {
+        for y in (-400..=2800i32).chain(9990..=10_010) {
             for m in 0..=13u32 {
                 for d in 0..=32u32 {
                     let want = chrono::NaiveDate::from_ymd_opt(y, m, d)

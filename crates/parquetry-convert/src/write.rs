@@ -1,5 +1,8 @@
 //! Parquet writer settings and what a conversion pass reports back.
 
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
 use parquet::basic::{Compression, GzipLevel, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
@@ -15,6 +18,42 @@ pub(crate) const CHUNK_BYTES: usize = if cfg!(debug_assertions) {
 } else {
     4 << 20
 };
+
+/// Creates `output` empty for a pass. An existing regular file is renamed aside first
+/// (removed by [`remove_moved_aside`] on another thread) rather than truncated: truncating
+/// frees its cached pages before `open` returns, 40–65 ms for the 320 MB output of the
+/// benchmark file written again, all of it before the first chunk is read. Anything else
+/// (a missing file, a device, a rename refused) is opened as `File::create` would.
+pub(crate) fn create_output(output: &Path) -> std::io::Result<File> {
+    let regular = std::fs::symlink_metadata(output).is_ok_and(|m| m.file_type().is_file());
+    let aside = moved_aside(output);
+    if regular && std::fs::rename(output, &aside).is_ok() {
+        let created = OpenOptions::new().write(true).create_new(true).open(output);
+        if created.is_err() {
+            // Someone made `output` in between: the previous file is gone, as a truncation
+            // would have left it, with no pass to remove it later.
+            let _ = std::fs::remove_file(&aside);
+        }
+        return created;
+    }
+    File::create(output)
+}
+
+/// Where [`create_output`] moves a previous `output`: beside it, so the rename stays on its
+/// file system.
+fn moved_aside(output: &Path) -> PathBuf {
+    let mut name = output.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".parquetry-old-{}", std::process::id()));
+    output.with_file_name(name)
+}
+
+/// Removes what [`create_output`] moved aside, if anything.
+pub(crate) fn remove_moved_aside(output: &Path) {
+    let aside = moved_aside(output);
+    if aside.exists() {
+        let _ = std::fs::remove_file(aside);
+    }
+}
 
 /// What a successful pass produced.
 pub(crate) struct PassStats {
@@ -109,4 +148,28 @@ pub(crate) fn writer_properties(
         props = props.set_column_dictionary_enabled(ColumnPath::new(vec![c.name.clone()]), false);
     }
     Ok(props.build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_existing_output_is_replaced_and_its_old_file_removed_aside() {
+        let dir = std::env::temp_dir().join(format!("parquetry-create-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let output = dir.join("out.parquet");
+        std::fs::write(&output, b"the previous conversion").unwrap();
+        let mut file = create_output(&output).unwrap();
+        std::io::Write::write_all(&mut file, b"new").unwrap();
+        assert_eq!(std::fs::read(&output).unwrap(), b"new");
+        assert!(moved_aside(&output).exists());
+        remove_moved_aside(&output);
+        assert!(!moved_aside(&output).exists());
+        // No previous file: nothing moved, nothing to remove.
+        std::fs::remove_file(&output).unwrap();
+        drop(create_output(&output).unwrap());
+        assert!(output.exists() && !moved_aside(&output).exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
