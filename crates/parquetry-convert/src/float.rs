@@ -5,15 +5,25 @@
 
 use std::cell::RefCell;
 
+use crate::digits::{leading_digits, MAX_DIGITS};
+
 /// Powers of ten that are exact doubles (10^22 is the largest).
 const POW10: [f64; 23] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
     1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
+/// Powers of ten that fit a u64.
+const POW10_U64: [u64; 20] = {
+    let mut p = [1u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        p[i] = p[i - 1] * 10;
+        i += 1;
+    }
+    p
+};
 /// Mantissas up to this are exact doubles.
 const EXACT_MANTISSA: u64 = 1 << 53;
-/// Digits that always fit a u64 (10^19 - 1 < 2^64).
-const MAX_DIGITS: usize = 19;
 
 /// Parses a float in plain or scientific notation; `inf`/`nan` words are not numbers here
 /// because a column of them is almost always text.
@@ -89,22 +99,21 @@ fn dot_form(t: &[u8], s: &mut Vec<u8>) -> Option<()> {
 #[inline(always)]
 pub(crate) fn fast_f64(t: &[u8]) -> Option<f64> {
     let (neg, body) = crate::values::split_sign(t);
-    let mut mantissa: u64 = 0;
-    let (mut digits, mut frac) = (0usize, None::<usize>);
-    for (i, &c) in body.iter().enumerate() {
-        let d = c.wrapping_sub(b'0');
-        if d <= 9 {
-            if digits == MAX_DIGITS {
+    let (int, int_digits) = leading_digits(body)?;
+    let (mantissa, digits, frac) = match body.get(int_digits) {
+        None => (int, int_digits, None),
+        Some(b'.') => {
+            let rest = &body[int_digits + 1..];
+            let (frac, frac_digits) = leading_digits(rest)?;
+            if frac_digits != rest.len() || int_digits + frac_digits > MAX_DIGITS {
                 return None;
             }
-            mantissa = mantissa * 10 + d as u64;
-            digits += 1;
-        } else if c == b'.' && frac.is_none() {
-            frac = Some(body.len() - i - 1);
-        } else {
-            return None;
+            // At most 19 digits in all: the mantissa fits.
+            let mantissa = int * POW10_U64[frac_digits] + frac;
+            (mantissa, int_digits + frac_digits, Some(frac_digits))
         }
-    }
+        Some(_) => return None,
+    };
     if digits == 0 {
         return None;
     }
@@ -116,7 +125,7 @@ pub(crate) fn fast_f64(t: &[u8]) -> Option<f64> {
         // Clinger's fast path: both operands exact, so one IEEE division rounds correctly.
         mantissa as f64 / POW10[scale]
     } else {
-        exact_quotient(mantissa, 10u64.pow(scale as u32))
+        exact_quotient(mantissa, POW10_U64[scale])
     };
     Some(if neg { -v } else { v })
 }

@@ -11,6 +11,7 @@ mod chunk;
 mod columns;
 mod decimal;
 mod detect;
+mod digits;
 mod encode;
 mod error;
 mod float;

@@ -64,11 +64,11 @@ pub(crate) fn parse_i64(b: &[u8], decimal: u8) -> Option<i64> {
     let (neg, digits) = split_sign(trim(b));
     // Up to 18 digits cannot overflow, so plain digits need no checked arithmetic.
     if !digits.is_empty() && digits.len() <= 18 {
-        if let Some(v) = digits.iter().try_fold(0i64, |v, &c| {
-            let d = c.wrapping_sub(b'0');
-            (d <= 9).then_some(v * 10 + d as i64)
-        }) {
-            return Some(if neg { -v } else { v });
+        if let Some((v, n)) = crate::digits::leading_digits(digits) {
+            if n == digits.len() {
+                let v = v as i64;
+                return Some(if neg { -v } else { v });
+            }
         }
     }
     // Fast path: plain digits, the overwhelmingly common case.
