@@ -95,7 +95,7 @@ impl ChunkSpec {
 /// How pages are compressed. Snappy directly: parquet's codec zero-fills the largest output
 /// a page could have before every page; here the output buffer only grows.
 enum Compressor {
-    Snappy(Snappy),
+    Snappy(Box<Snappy>),
     Other(Box<dyn Codec>),
     None,
 }
@@ -103,7 +103,7 @@ enum Compressor {
 impl Compressor {
     fn new(codec: Compression) -> Result<Compressor> {
         Ok(match codec {
-            Compression::SNAPPY => Compressor::Snappy(Snappy::new()),
+            Compression::SNAPPY => Compressor::Snappy(Box::new(Snappy::new())),
             other => match create_codec(other, &CodecOptions::default())? {
                 Some(codec) => Compressor::Other(codec),
                 None => Compressor::None,
