@@ -14,6 +14,7 @@
 
 mod dict;
 mod rle;
+mod text;
 mod thrift;
 mod values;
 
@@ -34,8 +35,9 @@ use parquet::schema::types::ColumnDescPtr;
 use snap::raw::{max_compress_len, Encoder as Snappy};
 
 use rle::{bit_packed_indices, index_width, Levels};
+use text::Text;
 use thrift::{page_header, Page};
-use values::{Bools, Fixed, PageValues, Run, Text};
+use values::{Bools, Fixed, PageValues, Run};
 
 /// Room kept before a page's values for its definition levels, so that the page is
 /// compressed from where its values were written instead of from a copy. Pages whose
