@@ -11,6 +11,7 @@
 //! encoded and compressed in parallel; the coordinator appends the finished column chunks.
 
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -137,7 +138,13 @@ fn run_pass(
         CHUNK_BYTES,
     )
     .with_layout(plan.skip_lines, plan.cr_line_ends);
-    let (file_writer, factory, props) = open_output(output, options, plan, &schema)?;
+    let (file, moved_aside) = crate::write::create_output(output).map_err(|e| {
+        ConvertError::new(
+            ErrorKind::Io,
+            format!("cannot create output {}: {e}", output.display()),
+        )
+    })?;
+    let (file_writer, factory, props) = open_output(file, options, plan, &schema)?;
     let stop = AtomicBool::new(false);
     let repaired = AtomicU64::new(0);
     let flags = Flags {
@@ -149,8 +156,10 @@ fn run_pass(
     };
 
     std::thread::scope(|s| {
-        // A previous output moved aside by `create_output` is removed beside the pass.
-        s.spawn(|| crate::write::remove_moved_aside(output));
+        if let Some(previous) = moved_aside {
+            // Removed beside the pass: freeing its pages takes a while.
+            s.spawn(move || std::fs::remove_file(previous));
+        }
         let (chunk_tx, chunk_rx) = sync_channel::<input::Chunk>(PARSERS);
         let (parsed_tx, parsed_rx) = sync_channel::<Parsed>(PARSERS);
         let (recycle_tx, recycle_rx) = sync_channel::<Vec<u8>>(PARSERS * 2 + 2);
@@ -237,10 +246,10 @@ struct Flags<'a> {
     span: Span,
 }
 
-/// The Parquet writer of `output`. ArrowWriter embeds the Arrow schema (time zones, …) in
-/// the footer; then the pass takes over its serialized writer.
+/// The Parquet writer of the output `file`. ArrowWriter embeds the Arrow schema (time
+/// zones, …) in the footer; then the pass takes over its serialized writer.
 fn open_output(
-    output: &Path,
+    file: File,
     options: &ConvertOptions,
     plan: &Plan,
     schema: &arrow_schema::SchemaRef,
@@ -252,12 +261,6 @@ fn open_output(
     ),
     Fault,
 > {
-    let file = crate::write::create_output(output).map_err(|e| {
-        ConvertError::new(
-            ErrorKind::Io,
-            format!("cannot create output {}: {e}", output.display()),
-        )
-    })?;
     let props = writer_properties(options, plan)?;
     let (file, factory) = ArrowWriter::try_new(
         BufWriter::with_capacity(1 << 20, file),

@@ -161,16 +161,34 @@ pub fn parse_values(parser: ValueParser, values: &[Vec<u8>]) -> usize {
     values.iter().filter(|v| ok(v)).count()
 }
 
+/// Deterministic pseudo-random numbers (xorshift64) without a random-number crate, for
+/// generated benchmark values and the engine's own tests.
+pub struct XorShift(u64);
+
+impl XorShift {
+    /// A sequence from `seed` (not 0).
+    pub fn new(seed: u64) -> XorShift {
+        XorShift(seed)
+    }
+
+    /// The next 64 bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// The next number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
 /// `n` deterministic values for `parser`, shaped like the benchmark file's columns.
 pub fn sample_values(parser: ValueParser, n: usize) -> Vec<Vec<u8>> {
-    // xorshift: deterministic without a random-number crate.
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move |below: u64| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state % below
-    };
+    let mut random = XorShift::new(0x9E37_79B9_7F4A_7C15);
+    let mut next = move |below: u64| random.below(below);
     (0..n)
         .map(|i| {
             let s = match parser {

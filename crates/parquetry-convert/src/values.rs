@@ -450,13 +450,8 @@ mod tests {
     /// with `T` or a space, and leaves out-of-range fields to the general parser (`None`).
     #[test]
     fn timestamps_with_millis_and_offsets_agree_with_chrono() {
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut random = crate::stages::XorShift::new(0x9E37_79B9_7F4A_7C15);
+        let mut next = |n: u64| random.below(n);
         for _ in 0..20_000 {
             let (sign, oh, om) = (
                 ["+", "-"][next(2) as usize],

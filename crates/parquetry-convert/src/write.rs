@@ -19,24 +19,26 @@ pub(crate) const CHUNK_BYTES: usize = if cfg!(debug_assertions) {
     4 << 20
 };
 
-/// Creates `output` empty for a pass. An existing regular file is renamed aside first
-/// (removed by [`remove_moved_aside`] on another thread) rather than truncated: truncating
+/// Creates `output` empty for a pass, with where an existing regular file was moved: it is
+/// renamed aside (for the pass to remove on another thread) rather than truncated: truncating
 /// frees its cached pages before `open` returns, 40–65 ms for the 320 MB output of the
 /// benchmark file written again, all of it before the first chunk is read. Anything else
 /// (a missing file, a device, a rename refused) is opened as `File::create` would.
-pub(crate) fn create_output(output: &Path) -> std::io::Result<File> {
+pub(crate) fn create_output(output: &Path) -> std::io::Result<(File, Option<PathBuf>)> {
     let regular = std::fs::symlink_metadata(output).is_ok_and(|m| m.file_type().is_file());
     let aside = moved_aside(output);
     if regular && std::fs::rename(output, &aside).is_ok() {
-        let created = OpenOptions::new().write(true).create_new(true).open(output);
-        if created.is_err() {
-            // Someone made `output` in between: the previous file is gone, as a truncation
-            // would have left it, with no pass to remove it later.
-            let _ = std::fs::remove_file(&aside);
-        }
-        return created;
+        return match OpenOptions::new().write(true).create_new(true).open(output) {
+            Ok(file) => Ok((file, Some(aside))),
+            Err(e) => {
+                // Someone made `output` in between: the previous file is gone, as a
+                // truncation would have left it, with no pass to remove it later.
+                let _ = std::fs::remove_file(&aside);
+                Err(e)
+            }
+        };
     }
-    File::create(output)
+    Ok((File::create(output)?, None))
 }
 
 /// Where [`create_output`] moves a previous `output`: beside it, so the rename stays on its
@@ -45,14 +47,6 @@ fn moved_aside(output: &Path) -> PathBuf {
     let mut name = output.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".parquetry-old-{}", std::process::id()));
     output.with_file_name(name)
-}
-
-/// Removes what [`create_output`] moved aside, if anything.
-pub(crate) fn remove_moved_aside(output: &Path) {
-    let aside = moved_aside(output);
-    if aside.exists() {
-        let _ = std::fs::remove_file(aside);
-    }
 }
 
 /// What a successful pass produced.
@@ -160,15 +154,17 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let output = dir.join("out.parquet");
         std::fs::write(&output, b"the previous conversion").unwrap();
-        let mut file = create_output(&output).unwrap();
+        let (mut file, aside) = create_output(&output).unwrap();
         std::io::Write::write_all(&mut file, b"new").unwrap();
         assert_eq!(std::fs::read(&output).unwrap(), b"new");
+        assert_eq!(aside.as_deref(), Some(moved_aside(&output).as_path()));
         assert!(moved_aside(&output).exists());
-        remove_moved_aside(&output);
+        std::fs::remove_file(aside.unwrap()).unwrap();
         assert!(!moved_aside(&output).exists());
         // No previous file: nothing moved, nothing to remove.
         std::fs::remove_file(&output).unwrap();
-        drop(create_output(&output).unwrap());
+        let (_, aside) = create_output(&output).unwrap();
+        assert!(aside.is_none());
         assert!(output.exists() && !moved_aside(&output).exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }

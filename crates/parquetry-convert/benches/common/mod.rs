@@ -5,20 +5,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-/// A small deterministic generator (xorshift) so the bench needs no extra crates.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use parquetry_convert::stages::XorShift;
 
 /// Writes `rows` rows to a new file in the temporary directory and returns its path.
 pub fn generate(rows: usize) -> PathBuf {
@@ -43,7 +30,7 @@ pub fn generate(rows: usize) -> PathBuf {
         "id,store_id,qty,amount,price,is_member,order_date,created_at,category,customer,comment"
     )
     .unwrap();
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = XorShift::new(0x9E37_79B9_7F4A_7C15);
     for i in 0..rows {
         let day = 1 + rng.below(28);
         let month = 1 + rng.below(12);

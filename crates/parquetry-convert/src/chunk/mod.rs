@@ -31,6 +31,7 @@ use parquet::compression::{create_codec, Codec, CodecOptions};
 use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::{ColumnChunkMetaData, OffsetIndexBuilder};
 use parquet::file::properties::WriterProperties;
+use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnDescPtr;
 use snap::raw::{max_compress_len, Encoder as Snappy};
 
@@ -145,6 +146,42 @@ enum Values {
     Text(Text),
 }
 
+impl Values {
+    /// Entries of the dictionary so far, and whether new values still go into it (the
+    /// page being filled then holds indices).
+    fn dictionary_state(&self) -> (usize, bool) {
+        match self {
+            Values::Long(v) => v.dictionary_state(),
+            Values::Int(v) => v.dictionary_state(),
+            Values::Double(v) => v.dictionary_state(),
+            Values::Bool(_) => (0, false),
+            Values::Text(v) => v.dictionary_state(),
+        }
+    }
+
+    /// After the dictionary outgrew its limit: the rest of the chunk is PLAIN.
+    fn close_dictionary(&mut self) {
+        match self {
+            Values::Long(v) => v.close_dictionary(),
+            Values::Int(v) => v.close_dictionary(),
+            Values::Double(v) => v.close_dictionary(),
+            Values::Bool(_) => {}
+            Values::Text(v) => v.close_dictionary(),
+        }
+    }
+
+    /// The dictionary page's PLAIN body with its number of entries, and the statistics.
+    fn finish(&self, nulls: u64) -> (Option<(Vec<u8>, usize)>, Statistics) {
+        match self {
+            Values::Long(v) => (v.dictionary(), v.statistics(nulls)),
+            Values::Int(v) => (v.dictionary(), v.statistics(nulls)),
+            Values::Double(v) => (v.dictionary(), v.statistics(nulls)),
+            Values::Bool(v) => (None, v.statistics(nulls)),
+            Values::Text(v) => (v.dictionary(), v.statistics(nulls)),
+        }
+    }
+}
+
 /// Where a chunk is being written: its encoded pages so far, and the page being filled.
 pub(crate) struct ChunkWriter {
     spec: Arc<ChunkSpec>,
@@ -153,8 +190,6 @@ pub(crate) struct ChunkWriter {
     levels: Levels,
     page: PageValues,
     page_rows: usize,
-    /// The page being filled holds dictionary indices.
-    page_dict: bool,
     /// Data pages so far, headers and bodies.
     data: Vec<u8>,
     body: Vec<u8>,
@@ -187,7 +222,6 @@ impl ChunkWriter {
             levels: Levels::default(),
             page,
             page_rows: 0,
-            page_dict: dictionary,
             data: Vec::new(),
             body: Vec::new(),
             compressed: Vec::new(),
@@ -233,7 +267,7 @@ impl ChunkWriter {
             if outgrown {
                 // The rest of the chunk is PLAIN; pages so far keep their indices.
                 self.flush_page()?;
-                self.close_dictionary();
+                self.values.close_dictionary();
             } else if self.page_rows >= self.spec.page_rows
                 || self.page.plain.len() - LEVELS_ROOM >= self.spec.page_bytes
             {
@@ -295,27 +329,6 @@ impl ChunkWriter {
         }
     }
 
-    fn dict_len(&self) -> usize {
-        match &self.values {
-            Values::Long(v) => v.dict.as_ref().map_or(0, |d| d.keys.len()),
-            Values::Int(v) => v.dict.as_ref().map_or(0, |d| d.keys.len()),
-            Values::Double(v) => v.dict.as_ref().map_or(0, |d| d.keys.len()),
-            Values::Bool(_) => 0,
-            Values::Text(v) => v.dict.as_ref().map_or(0, |d| d.len()),
-        }
-    }
-
-    fn close_dictionary(&mut self) {
-        match &mut self.values {
-            Values::Long(v) => v.dict_open = false,
-            Values::Int(v) => v.dict_open = false,
-            Values::Double(v) => v.dict_open = false,
-            Values::Bool(_) => {}
-            Values::Text(v) => v.dict_open = false,
-        }
-        self.page_dict = false;
-    }
-
     /// Encodes, compresses and appends the page being filled.
     fn flush_page(&mut self) -> Result<()> {
         if self.page_rows == 0 {
@@ -325,14 +338,15 @@ impl ChunkWriter {
         self.levels.finish_into(&mut self.body);
         // A page of nulls only, before the dictionary has an entry, is PLAIN: a chunk of
         // nulls only has no dictionary page for it to refer to.
-        let dictionary_page = self.page_dict && self.dict_len() > 0;
+        let (entries, open) = self.values.dictionary_state();
+        let dictionary_page = open && entries > 0;
         let encoding = if dictionary_page {
             Encoding::RLE_DICTIONARY
         } else {
             Encoding::PLAIN
         };
         let page = if dictionary_page {
-            let width = index_width(self.dict_len());
+            let width = index_width(entries);
             bit_packed_indices(&mut self.body, &self.page.indices, width);
             &self.body[..]
         } else if self.body.len() <= LEVELS_ROOM {
@@ -378,13 +392,7 @@ impl ChunkWriter {
     /// writer needs to append them.
     pub(crate) fn close(mut self) -> Result<(Bytes, ColumnCloseResult)> {
         self.flush_page()?;
-        let (dictionary, statistics) = match &self.values {
-            Values::Long(v) => (v.dictionary(), v.statistics(self.nulls)),
-            Values::Int(v) => (v.dictionary(), v.statistics(self.nulls)),
-            Values::Double(v) => (v.dictionary(), v.statistics(self.nulls)),
-            Values::Bool(v) => (None, v.statistics(self.nulls)),
-            Values::Text(v) => (v.dictionary(), v.statistics(self.nulls)),
-        };
+        let (dictionary, statistics) = self.values.finish(self.nulls);
         // A dictionary no page refers to (an empty chunk, or only nulls) is left out.
         let dictionary = dictionary.filter(|(_, entries)| *entries > 0);
         let mut head = Vec::new();

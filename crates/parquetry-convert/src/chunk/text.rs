@@ -9,8 +9,8 @@ use super::values::{PageValues, Run};
 
 /// A text column (BYTE_ARRAY): PLAIN is each value's length in 4 bytes, then its bytes.
 pub(crate) struct Text {
-    pub dict: Option<BytesDict>,
-    pub dict_open: bool,
+    dict: Option<BytesDict>,
+    dict_open: bool,
     /// Bytes of the dictionary page so far.
     dict_bytes: usize,
     bounds: TextBounds,
@@ -113,6 +113,14 @@ impl Text {
             }
         }
         false
+    }
+
+    pub(crate) fn dictionary_state(&self) -> (usize, bool) {
+        (self.dict.as_ref().map_or(0, |d| d.len()), self.dict_open)
+    }
+
+    pub(crate) fn close_dictionary(&mut self) {
+        self.dict_open = false;
     }
 
     pub(crate) fn dictionary(&self) -> Option<(Vec<u8>, usize)> {

@@ -129,17 +129,12 @@ impl<T: FixedValue> Bounds<T> {
         }
     }
 
-    /// Counts a value written as a dictionary index: the bounds see only the dictionary's
-    /// distinct values ([`Bounds::add`] then [`Bounds::uncount`]).
+    /// Counts a value already in the dictionary: the bounds need only its distinct values,
+    /// each of which went through [`Bounds::add`] once.
     #[inline]
     fn count(&mut self, v: T) {
         self.values += 1;
         self.nans += u64::from(is_nan(v));
-    }
-
-    fn uncount(&mut self, v: T) {
-        self.values -= 1;
-        self.nans -= u64::from(is_nan(v));
     }
 }
 
@@ -152,9 +147,9 @@ fn is_nan<T: PartialEq + Copy>(v: T) -> bool {
 
 /// A column of a fixed-width type.
 pub(crate) struct Fixed<T> {
-    pub dict: Option<FixedDict>,
+    dict: Option<FixedDict>,
     /// False once the dictionary outgrew its limit: the rest of the chunk is PLAIN.
-    pub dict_open: bool,
+    dict_open: bool,
     bounds: Bounds<T>,
 }
 
@@ -184,9 +179,9 @@ impl<T: FixedValue> Fixed<T> {
                         let (index, new) = dict.index(v.key());
                         if new {
                             self.bounds.add(&[v]);
-                            self.bounds.uncount(v);
+                        } else {
+                            self.bounds.count(v);
                         }
-                        self.bounds.count(v);
                         page.indices.push(index);
                     }
                 }
@@ -206,6 +201,17 @@ impl<T: FixedValue> Fixed<T> {
                 false
             }
         }
+    }
+
+    pub(crate) fn dictionary_state(&self) -> (usize, bool) {
+        (
+            self.dict.as_ref().map_or(0, |d| d.keys.len()),
+            self.dict_open,
+        )
+    }
+
+    pub(crate) fn close_dictionary(&mut self) {
+        self.dict_open = false;
     }
 
     /// The dictionary page's PLAIN body and its number of entries.
