@@ -1,4 +1,10 @@
-//! Turns one chunk of records into an Arrow `RecordBatch` following the plan.
+//! Turns one chunk of records into an Arrow `RecordBatch` following the plan: through a table
+//! of cells typed column by column when the chunk is clean (`clean.rs`), record by record
+//! otherwise.
+
+mod clean;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
@@ -10,6 +16,7 @@ use crate::bad_rows::{
 };
 use crate::columns::Builder;
 use crate::error::{ConvertError, ErrorKind};
+use crate::field_table::{Cell, TableTokenizer};
 use crate::input::{count_lines, Chunk};
 use crate::plan::{self, Kind, Plan};
 use crate::rejects::{ChunkNotes, Reject};
@@ -22,6 +29,11 @@ use crate::write::{Fault, Widening};
 pub(crate) struct BatchParser {
     tok: Tokenizer,
     fields: Vec<Field>,
+    /// The fast path's tokenizer, for the dialects it reads.
+    table: Option<TableTokenizer>,
+    cells: Vec<Cell>,
+    /// Chunks in a row that the fast path gave up on.
+    table_misses: u32,
     scratch: Vec<u8>,
     /// Text bytes and rows of each column in the previous chunk: chunks are alike, so this
     /// sizes the builders right the first time instead of regrowing (and copying) them.
@@ -35,6 +47,9 @@ impl BatchParser {
         BatchParser {
             tok: Tokenizer::new(plan.delimiter, plan.quote, plan.escape),
             fields: Vec::with_capacity(plan.columns.len() + 1),
+            table: TableTokenizer::new(plan.delimiter, plan.quote, plan.escape, plan.comment),
+            cells: Vec::new(),
+            table_misses: 0,
             scratch: Vec::new(),
             hints: Vec::new(),
             repaired: 0,
@@ -49,6 +64,21 @@ impl BatchParser {
     /// Parses every record of `chunk` (skipping the header in chunk 0): the batch of its
     /// rows, and what else it met (blank, comment and footer lines, rejected rows).
     pub(crate) fn parse(
+        &mut self,
+        plan: &Plan,
+        schema: &Arc<Schema>,
+        chunk: &Chunk,
+    ) -> Result<(RecordBatch, ChunkNotes), Fault> {
+        if self.tries_table(chunk) {
+            if let Some(parsed) = self.parse_table(plan, schema, chunk) {
+                return parsed;
+            }
+        }
+        self.parse_records(plan, schema, chunk)
+    }
+
+    /// [`BatchParser::parse`] one record at a time, for any chunk.
+    fn parse_records(
         &mut self,
         plan: &Plan,
         schema: &Arc<Schema>,
@@ -114,23 +144,34 @@ impl BatchParser {
         if !widened.is_empty() {
             return Err(Fault::Widen(widened));
         }
+        let batch = self.finish_chunk(cols, plan, schema, rows, chunk)?;
+        Ok((without_rows(batch, &rejected_rows)?, notes))
+    }
+
+    /// The batch of a chunk's columns; remembers their sizes for the next chunk.
+    fn finish_chunk(
+        &mut self,
+        cols: Vec<Column>,
+        plan: &Plan,
+        schema: &Arc<Schema>,
+        rows: usize,
+        chunk: &Chunk,
+    ) -> Result<RecordBatch, Fault> {
         self.hints = cols
             .iter()
             .map(|c| (c.builder.text_bytes(), rows))
             .collect();
-        let batch = self
-            .finish_batch(cols, plan, schema, rows)
+        self.finish_batch(cols, plan, schema, rows)
             .map_err(|fault| match fault {
                 // Text offsets are right by construction, so a text array fails on bad UTF-8.
-                Fault::Error(e) => match std::str::from_utf8(data) {
+                Fault::Error(e) => match std::str::from_utf8(&chunk.data) {
                     Err(bad) => Fault::NotUtf8 {
-                        line: line_of(bad.valid_up_to()),
+                        line: chunk.first_line + count_lines(&chunk.data[..bad.valid_up_to()]),
                     },
                     Ok(_) => Fault::Error(e),
                 },
                 other => other,
-            })?;
-        Ok((without_rows(batch, &rejected_rows)?, notes))
+            })
     }
 
     /// Empty columns for a chunk of `bytes`, sized from the previous chunk.

@@ -30,6 +30,24 @@ pub(crate) struct Prim<T> {
     nulls: Nulls,
 }
 
+impl TextBuilder {
+    /// Appends a value; false when the column would pass Arrow's 2 GiB of text.
+    #[inline]
+    pub(crate) fn push(&mut self, v: &[u8]) -> bool {
+        self.values.extend_from_slice(v);
+        match i32::try_from(self.values.len()) {
+            Ok(end) => self.offsets.push(end),
+            Err(_) => return false,
+        }
+        true
+    }
+
+    pub(crate) fn push_null(&mut self) {
+        self.nulls.rows.push(self.offsets.len() - 1);
+        self.offsets.push(self.values.len() as i32);
+    }
+}
+
 impl<T: Default> Prim<T> {
     fn with_capacity(rows: usize) -> Self {
         Prim {
@@ -39,11 +57,11 @@ impl<T: Default> Prim<T> {
     }
 
     #[inline]
-    fn push(&mut self, v: T) {
+    pub(crate) fn push(&mut self, v: T) {
         self.values.push(v);
     }
 
-    fn push_null(&mut self) {
+    pub(crate) fn push_null(&mut self) {
         self.nulls.rows.push(self.values.len());
         self.values.push(T::default());
     }
@@ -118,10 +136,7 @@ impl Builder {
 
     pub(crate) fn append_null(&mut self) {
         match self {
-            Builder::Text(t) => {
-                t.nulls.rows.push(t.offsets.len() - 1);
-                t.offsets.push(t.values.len() as i32);
-            }
+            Builder::Text(t) => t.push_null(),
             Builder::Int(b) => b.push_null(),
             Builder::Float(b) => b.push_null(),
             Builder::Bool(b) => b.push_null(),
@@ -136,14 +151,7 @@ impl Builder {
     #[inline]
     pub(crate) fn append(&mut self, kind: Kind, decimal: u8, v: &[u8], plan: &Plan) -> bool {
         match self {
-            Builder::Text(t) => {
-                t.values.extend_from_slice(v);
-                match i32::try_from(t.values.len()) {
-                    Ok(end) => t.offsets.push(end),
-                    Err(_) => return false,
-                }
-                true
-            }
+            Builder::Text(t) => t.push(v),
             Builder::Int(b) => values::parse_i64(v, decimal).map(|x| b.push(x)).is_some(),
             Builder::Float(b) => values::parse_f64(v, decimal).map(|x| b.push(x)).is_some(),
             Builder::Bool(b) => values::parse_bool(v).map(|x| b.push(x)).is_some(),

@@ -14,6 +14,7 @@ mod detect;
 mod digits;
 mod encode;
 mod error;
+mod field_table;
 mod float;
 mod infer;
 mod input;

@@ -70,6 +70,23 @@ impl Specials {
         data.len()
     }
 
+    /// The masks of `data` (at most 64 bytes): every special byte, and the quotes alone.
+    #[inline]
+    pub(crate) fn classify_with_quotes(&self, data: &[u8]) -> (u64, u64) {
+        match data.first_chunk::<BLOCK>() {
+            Some(block) => self.classify_block_with_quotes(block),
+            None => {
+                let quote = self.bytes[2];
+                let quotes = data
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &b)| b == quote)
+                    .fold(0, |mask, (i, _)| mask | 1 << i);
+                (self.classify_tail(data), quotes)
+            }
+        }
+    }
+
     /// The mask of `data` (at most 64 bytes).
     #[inline]
     fn classify(&self, data: &[u8]) -> u64 {
@@ -90,11 +107,11 @@ impl Specials {
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     #[inline]
     fn classify_block(&self, block: &[u8; BLOCK]) -> u64 {
-        // SAFETY: `sse2_mask` is only unsafe to call because it is compiled with SSE2
+        // SAFETY: `sse2_masks` is only unsafe to call because it is compiled with SSE2
         // enabled; this function exists only when SSE2 is enabled for the whole build (the
         // `cfg` above; SSE2 is part of the x86_64 baseline), so the CPU running it has SSE2.
         // The function itself reads only through the `&[u8; 64]` it is given.
-        unsafe { sse2_mask(block, self.bytes) }
+        unsafe { sse2_masks(block, self.bytes).0 }
     }
 
     #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
@@ -102,29 +119,52 @@ impl Specials {
     fn classify_block(&self, block: &[u8; BLOCK]) -> u64 {
         self.classify_tail(block)
     }
+
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    #[inline]
+    fn classify_block_with_quotes(&self, block: &[u8; BLOCK]) -> (u64, u64) {
+        // SAFETY: as in `classify_block`: SSE2 is enabled for the whole build, and the
+        // function reads only through the `&[u8; 64]` it is given.
+        unsafe { sse2_masks(block, self.bytes) }
+    }
+
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    #[inline]
+    fn classify_block_with_quotes(&self, block: &[u8; BLOCK]) -> (u64, u64) {
+        let quote = self.bytes[2];
+        let quotes = block
+            .iter()
+            .enumerate()
+            .filter(|&(_, &b)| b == quote)
+            .fold(0, |mask, (i, _)| mask | 1 << i);
+        (self.classify_tail(block), quotes)
+    }
 }
 
-/// 16 bytes at a time: four byte-wise compares, ORed, and the high bit of each byte gathered.
+/// 16 bytes at a time: four byte-wise compares, ORed, and the high bit of each byte gathered;
+/// the quotes (the third special byte) also on their own.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[target_feature(enable = "sse2")]
-fn sse2_mask(block: &[u8; BLOCK], bytes: [u8; 4]) -> u64 {
+fn sse2_masks(block: &[u8; BLOCK], bytes: [u8; 4]) -> (u64, u64) {
     use std::arch::x86_64::{
         _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_set_epi64x,
     };
     let [a, b, c, d] = bytes.map(|x| _mm_set1_epi8(x as i8));
-    let mut mask = 0u64;
+    let (mut mask, mut quotes) = (0u64, 0u64);
     for (k, part) in block.chunks_exact(16).enumerate() {
         // Two safe 8-byte reads: the compiler makes one unaligned 16-byte load of them.
         let lo = u64::from_le_bytes(part[..8].try_into().expect("8 bytes"));
         let hi = u64::from_le_bytes(part[8..].try_into().expect("8 bytes"));
         let v = _mm_set_epi64x(hi as i64, lo as i64);
+        let quote = _mm_cmpeq_epi8(v, c);
         let hit = _mm_or_si128(
             _mm_or_si128(_mm_cmpeq_epi8(v, a), _mm_cmpeq_epi8(v, b)),
-            _mm_or_si128(_mm_cmpeq_epi8(v, c), _mm_cmpeq_epi8(v, d)),
+            _mm_or_si128(quote, _mm_cmpeq_epi8(v, d)),
         );
         mask |= (_mm_movemask_epi8(hit) as u16 as u64) << (16 * k);
+        quotes |= (_mm_movemask_epi8(quote) as u16 as u64) << (16 * k);
     }
-    mask
+    (mask, quotes)
 }
 
 #[cfg(test)]

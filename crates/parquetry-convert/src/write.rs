@@ -67,6 +67,7 @@ pub(crate) type Widening = (usize, Kind, u8);
 
 /// Why a chunk could not become a batch, and so why a pass stopped: the one
 /// fault type of parsing and of the pass around it.
+#[derive(Debug)]
 pub(crate) enum Fault {
     Error(ConvertError),
     /// Sampled columns whose values did not fit: widen them and run again.

@@ -1,0 +1,306 @@
+//! The fast path's tokenizer: a run of well-formed records into one table of field bounds,
+//! `ncols` cells per record, for the columns to be typed one at a time afterwards.
+//!
+//! It reads fields exactly as [`crate::tokenize::Tokenizer::record`] does (the same quote
+//! rules, the same `"text"` short form, the same CR before LF dropped), but only records that
+//! need nothing else: it gives up (`None`) at a record with another number of fields, a blank
+//! line, a comment line or a quoted section that never closes, and on files with an escape
+//! byte. The caller then reads the chunk record by record, which handles all of those. Giving
+//! up is cheap to get right: the table holds nothing the caller keeps.
+
+use crate::scan::Specials;
+use crate::tokenize::{COMPLEX, QUOTED};
+
+/// Chunks at or beyond this size are not tabled: a cell keeps its flags in the top two bits
+/// of its end.
+const MAX_DATA: usize = 1 << 30;
+const END_MASK: u32 = (1 << 30) - 1;
+
+/// One field: its byte range in the chunk and the tokenizer's flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cell {
+    start: u32,
+    /// The end, with `QUOTED` and `COMPLEX` in bits 30 and 31.
+    end_and_flags: u32,
+}
+
+impl Cell {
+    #[inline]
+    fn new(start: usize, end: usize, flags: u8) -> Cell {
+        Cell {
+            start: start as u32,
+            end_and_flags: end as u32 | u32::from(flags) << 30,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..(self.end_and_flags & END_MASK) as usize
+    }
+
+    /// The field started with a quote (`""` is an empty text, not a missing value).
+    #[inline]
+    pub(crate) fn quoted(self) -> bool {
+        self.end_and_flags >> 30 & u32::from(QUOTED) != 0
+    }
+
+    /// The range still holds quotes to remove ([`crate::tokenize::Tokenizer::unescape`]).
+    #[inline]
+    pub(crate) fn complex(self) -> bool {
+        self.end_and_flags >> 30 & u32::from(COMPLEX) != 0
+    }
+}
+
+/// Splits well-formed records of one dialect into cells.
+#[derive(Clone)]
+pub(crate) struct TableTokenizer {
+    specials: Specials,
+    delimiter: u8,
+    quote: u8,
+    comment: Option<u8>,
+}
+
+/// The bits of a block at and above `offset`.
+#[inline]
+fn from_bit(offset: u32) -> u64 {
+    if offset >= 64 {
+        0
+    } else {
+        !0u64 << offset
+    }
+}
+
+/// The field being read.
+struct Open {
+    start: usize,
+    flags: u8,
+    /// Just after the quote that closed the field's quoted section.
+    last_close: usize,
+}
+
+impl Open {
+    fn at(start: usize) -> Open {
+        Open {
+            start,
+            flags: 0,
+            last_close: 0,
+        }
+    }
+
+    /// The cell of the field ending at `end`, as `Tokenizer::push` makes it.
+    #[inline]
+    fn cell(&self, end: usize) -> Cell {
+        if self.flags & QUOTED == 0 {
+            Cell::new(self.start, end, 0)
+        } else if self.flags == QUOTED && self.last_close == end {
+            Cell::new(self.start + 1, end - 1, QUOTED)
+        } else {
+            Cell::new(self.start, end, QUOTED | COMPLEX)
+        }
+    }
+}
+
+impl TableTokenizer {
+    /// `None` for dialects the table does not read (an escape byte).
+    pub(crate) fn new(
+        delimiter: u8,
+        quote: u8,
+        escape: Option<u8>,
+        comment: Option<u8>,
+    ) -> Option<TableTokenizer> {
+        if escape.is_some() {
+            return None;
+        }
+        Some(TableTokenizer {
+            specials: Specials::new(delimiter, quote, None),
+            delimiter,
+            quote,
+            comment,
+        })
+    }
+
+    /// Reads up to `max_rows` records from `pos` (a record start) into `cells`, `ncols` per
+    /// record; returns the position after the last one read (`data.len()` at the end). `None`
+    /// when a record is not one the table reads (see the module docs); `cells` is then
+    /// meaningless.
+    pub(crate) fn rows(
+        &self,
+        data: &[u8],
+        pos: usize,
+        ncols: usize,
+        max_rows: usize,
+        cells: &mut Vec<Cell>,
+    ) -> Option<usize> {
+        cells.clear();
+        let len = data.len();
+        if len >= MAX_DATA || ncols == 0 || self.is_comment(data, pos) {
+            return None;
+        }
+        let (mut rows, mut count) = (0usize, 0usize);
+        let mut field = Open::at(pos);
+        let mut in_quote = false;
+        let mut base = pos;
+        // Bits of the current block below this offset are read.
+        let mut cursor = 0u32;
+        while base < len {
+            let n = (len - base).min(64);
+            let (specials, quotes) = self.specials.classify_with_quotes(&data[base..base + n]);
+            loop {
+                if in_quote {
+                    let next = quotes & from_bit(cursor);
+                    if next == 0 {
+                        break;
+                    }
+                    let at = base + next.trailing_zeros() as usize;
+                    if data.get(at + 1) == Some(&self.quote) {
+                        // A doubled quote: a literal one, still inside.
+                        field.flags |= COMPLEX;
+                        cursor = (at + 2 - base) as u32;
+                        continue;
+                    }
+                    in_quote = false;
+                    field.last_close = at + 1;
+                    cursor = (at + 1 - base) as u32;
+                    continue;
+                }
+                let next = specials & from_bit(cursor);
+                if next == 0 {
+                    break;
+                }
+                let offset = next.trailing_zeros();
+                cursor = offset + 1;
+                let at = base + offset as usize;
+                let b = data[at];
+                if b == self.delimiter {
+                    // Another field follows this one: more than `ncols` is not a table row.
+                    if count + 1 >= ncols {
+                        return None;
+                    }
+                    cells.push(field.cell(at));
+                    count += 1;
+                    field = Open::at(at + 1);
+                } else if b == b'\n' {
+                    let end = if at > field.start && data[at - 1] == b'\r' {
+                        at - 1
+                    } else {
+                        at
+                    };
+                    let blank = count == 0 && end == field.start && field.flags == 0;
+                    if count + 1 != ncols || blank {
+                        return None;
+                    }
+                    cells.push(field.cell(end));
+                    rows += 1;
+                    count = 0;
+                    field = Open::at(at + 1);
+                    if rows == max_rows || at + 1 == len {
+                        return Some(at + 1);
+                    }
+                    if self.is_comment(data, at + 1) {
+                        return None;
+                    }
+                } else if at == field.start {
+                    // A quote opens a quoted section only at the start of a field.
+                    field.flags |= QUOTED;
+                    in_quote = true;
+                }
+            }
+            base += n;
+            cursor = cursor.saturating_sub(n as u32);
+        }
+        // The last record has no line end.
+        let blank = count == 0 && len == field.start && field.flags == 0;
+        if in_quote || count + 1 != ncols || blank {
+            return None;
+        }
+        cells.push(field.cell(len));
+        Some(len)
+    }
+
+    #[inline]
+    fn is_comment(&self, data: &[u8], pos: usize) -> bool {
+        self.comment.is_some() && data.get(pos) == self.comment.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokenize::{is_blank, Tokenizer};
+
+    /// The table of `data` and the record-by-record tokenizer's fields, when the table reads
+    /// it; `None` when it gives up.
+    fn both(data: &[u8], ncols: usize, max_rows: usize) -> Option<(Vec<Cell>, Vec<Cell>)> {
+        let table = TableTokenizer::new(b',', b'"', None, Some(b'#')).unwrap();
+        let tok = Tokenizer::new(b',', b'"', None);
+        let (mut got, mut cells, mut pos) = (Vec::new(), Vec::new(), 0);
+        while pos < data.len() {
+            pos = table.rows(data, pos, ncols, max_rows, &mut cells)?;
+            got.extend_from_slice(&cells);
+        }
+        let (mut want, mut fields, mut pos) = (Vec::new(), Vec::new(), 0);
+        while pos < data.len() {
+            pos = tok.record(data, pos, &mut fields).ok()?;
+            assert!(!is_blank(&fields) && fields.len() == ncols);
+            want.extend(fields.iter().map(|f| Cell::new(f.start, f.end, f.flags)));
+        }
+        Some((got, want))
+    }
+
+    #[test]
+    fn reads_fields_as_the_record_tokenizer_does() {
+        let texts: &[&[u8]] = &[
+            b"a,b\nc,d\n",
+            b"a,b\r\nc,d",
+            b"\"a,b\",\"x\"\"y\"\n\"\",z\n",
+            b"TV 32\" LED,=\"0123\"\n\"ab\"c\"d,x\"\n",
+            b"\"multi\nline\",2\n3,\"\"\"\"\n",
+            b",\n,\r\n",
+            b"\"a\",1\r\n\"b\"\r,c\n",
+        ];
+        for text in texts {
+            for max_rows in [1, 2, 100] {
+                let (got, want) = both(text, 2, max_rows).expect("a table");
+                assert_eq!(got, want, "{}", String::from_utf8_lossy(text));
+            }
+        }
+    }
+
+    #[test]
+    fn long_quoted_fields_across_blocks() {
+        let mut text = Vec::new();
+        for i in 0..50 {
+            let inner = "x,\n\"\"".repeat(i * 3);
+            text.extend_from_slice(format!("{i},\"{inner}\"\n").as_bytes());
+        }
+        let (got, want) = both(&text, 2, 7).expect("a table");
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn gives_up_on_what_it_does_not_read() {
+        let table = TableTokenizer::new(b',', b'"', None, Some(b'#')).unwrap();
+        let mut cells = Vec::new();
+        for text in [
+            &b"a,b\nc\n"[..],
+            b"a,b\nc,d,e\n",
+            b"a,b\n\nc,d\n",
+            b"a,b\n#note\n",
+            b"a,\"b\n",
+            b"a,b,\n",
+        ] {
+            let mut pos = 0;
+            let gave_up = loop {
+                match table.rows(text, pos, 2, 1, &mut cells) {
+                    None => break true,
+                    Some(p) if p == text.len() => break false,
+                    Some(p) => pos = p,
+                }
+            };
+            assert!(gave_up, "{}", String::from_utf8_lossy(text));
+        }
+        assert!(TableTokenizer::new(b',', b'"', Some(b'\\'), None).is_none());
+        // A single column's blank line is a skipped line, not an empty value.
+        assert_eq!(table.rows(b"\n", 0, 1, 10, &mut cells), None);
+    }
+}
