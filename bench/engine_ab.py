@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Alternating engine benchmark: `parquetry convert IN OUT` with two binaries.
+"""Alternating engine benchmark: `parquetry convert IN OUT` with two binaries (or the engine's
+`convert` example, `target/release/examples/convert IN OUT`).
 
   bench/engine_ab.py --rounds N IN.csv NAME=BIN NAME=BIN
 Wall time and peak RSS of each run from os.wait4; one warm-up run of each first.
@@ -16,7 +17,9 @@ out = "/tmp/engine-ab-out.parquet"
 
 def run(binary):
     t = time.perf_counter()
-    p = subprocess.Popen([binary, "convert", a.csv, out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # The engine's `convert` example takes IN OUT; the service's binary its `convert` subcommand.
+    sub = [] if os.path.basename(os.path.dirname(binary)) == "examples" else ["convert"]
+    p = subprocess.Popen([binary, *sub, a.csv, out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, ru = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t
     assert status == 0, (binary, status)

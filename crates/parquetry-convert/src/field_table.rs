@@ -136,81 +136,89 @@ impl TableTokenizer {
         if len >= MAX_DATA || ncols == 0 || self.is_comment(data, pos) {
             return None;
         }
-        let (mut rows, mut count) = (0usize, 0usize);
+        cells.reserve(max_rows.saturating_mul(ncols));
+        let mut rows = 0usize;
+        // Where the current record's cells start in `cells`.
+        let mut record = 0usize;
         let mut field = Open::at(pos);
         let mut in_quote = false;
         let mut base = pos;
-        // Bits of the current block below this offset are read.
-        let mut cursor = 0u32;
+        // Bits of the next block below this offset were read already (a doubled quote
+        // whose second half starts the block).
+        let mut carry = 0u32;
         while base < len {
             let n = (len - base).min(64);
-            let (specials, quotes) = self.specials.classify_with_quotes(&data[base..base + n]);
+            let masks = self.specials.classify_table(&data[base..base + n]);
+            let mut ends = masks.ends & from_bit(carry);
+            let mut quotes = masks.quotes & from_bit(carry);
+            carry = 0;
             loop {
                 if in_quote {
-                    let next = quotes & from_bit(cursor);
-                    if next == 0 {
+                    if quotes == 0 {
                         break;
                     }
-                    let at = base + next.trailing_zeros() as usize;
+                    let at = base + quotes.trailing_zeros() as usize;
+                    quotes &= quotes - 1;
                     if data.get(at + 1) == Some(&self.quote) {
                         // A doubled quote: a literal one, still inside.
                         field.flags |= COMPLEX;
-                        cursor = (at + 2 - base) as u32;
+                        if at + 1 - base == 64 {
+                            carry = 1;
+                        }
+                        quotes &= quotes.wrapping_sub(1);
                         continue;
                     }
                     in_quote = false;
                     field.last_close = at + 1;
-                    cursor = (at + 1 - base) as u32;
+                    ends &= from_bit((at + 1 - base) as u32);
                     continue;
                 }
-                let next = specials & from_bit(cursor);
-                if next == 0 {
+                let end_bit = ends.trailing_zeros();
+                if quotes.trailing_zeros() < end_bit {
+                    let at = base + quotes.trailing_zeros() as usize;
+                    quotes &= quotes - 1;
+                    // A quote opens a quoted section only at the start of a field.
+                    if at == field.start {
+                        field.flags |= QUOTED;
+                        in_quote = true;
+                    }
+                    continue;
+                }
+                if end_bit == 64 {
                     break;
                 }
-                let offset = next.trailing_zeros();
-                cursor = offset + 1;
-                let at = base + offset as usize;
-                let b = data[at];
-                if b == self.delimiter {
-                    // Another field follows this one: more than `ncols` is not a table row.
-                    if count + 1 >= ncols {
-                        return None;
-                    }
+                ends &= ends - 1;
+                let at = base + end_bit as usize;
+                if masks.newlines >> end_bit & 1 == 0 {
                     cells.push(field.cell(at));
-                    count += 1;
                     field = Open::at(at + 1);
-                } else if b == b'\n' {
-                    let end = if at > field.start && data[at - 1] == b'\r' {
-                        at - 1
-                    } else {
-                        at
-                    };
-                    let blank = count == 0 && end == field.start && field.flags == 0;
-                    if count + 1 != ncols || blank {
-                        return None;
-                    }
-                    cells.push(field.cell(end));
-                    rows += 1;
-                    count = 0;
-                    field = Open::at(at + 1);
-                    if rows == max_rows || at + 1 == len {
-                        return Some(at + 1);
-                    }
-                    if self.is_comment(data, at + 1) {
-                        return None;
-                    }
-                } else if at == field.start {
-                    // A quote opens a quoted section only at the start of a field.
-                    field.flags |= QUOTED;
-                    in_quote = true;
+                    continue;
+                }
+                let end = if at > field.start && data[at - 1] == b'\r' {
+                    at - 1
+                } else {
+                    at
+                };
+                let blank = cells.len() == record && end == field.start && field.flags == 0;
+                if cells.len() + 1 - record != ncols || blank {
+                    return None;
+                }
+                cells.push(field.cell(end));
+                record = cells.len();
+                rows += 1;
+                field = Open::at(at + 1);
+                if rows == max_rows || at + 1 == len {
+                    return Some(at + 1);
+                }
+                if self.is_comment(data, at + 1) {
+                    return None;
                 }
             }
             base += n;
-            cursor = cursor.saturating_sub(n as u32);
         }
         // The last record has no line end.
-        let blank = count == 0 && len == field.start && field.flags == 0;
-        if in_quote || count + 1 != ncols || blank {
+        let blank = cells.len() == record && len == field.start && field.flags == 0;
+        if in_quote || cells.len() + 1 - record != ncols || blank {
             return None;
         }
         cells.push(field.cell(len));

@@ -70,20 +70,28 @@ impl Specials {
         data.len()
     }
 
-    /// The masks of `data` (at most 64 bytes): every special byte, and the quotes alone.
+    /// The masks of `data` (at most 64 bytes) that [`crate::field_table`] reads: field ends,
+    /// quotes and line ends (a dialect without an escape byte).
     #[inline]
-    pub(crate) fn classify_with_quotes(&self, data: &[u8]) -> (u64, u64) {
+    pub(crate) fn classify_table(&self, data: &[u8]) -> TableMasks {
         match data.first_chunk::<BLOCK>() {
-            Some(block) => self.classify_block_with_quotes(block),
-            None => {
-                let quote = self.bytes[2];
-                let quotes = data
-                    .iter()
-                    .enumerate()
-                    .filter(|&(_, &b)| b == quote)
-                    .fold(0, |mask, (i, _)| mask | 1 << i);
-                (self.classify_tail(data), quotes)
-            }
+            Some(block) => self.classify_block_table(block),
+            None => self.classify_tail_table(data),
+        }
+    }
+
+    fn classify_tail_table(&self, data: &[u8]) -> TableMasks {
+        let [delimiter, newline, quote, _] = self.bytes;
+        let mask = |want: &dyn Fn(u8) -> bool| {
+            data.iter()
+                .enumerate()
+                .filter(|&(_, &b)| want(b))
+                .fold(0, |mask, (i, _)| mask | 1 << i)
+        };
+        TableMasks {
+            ends: mask(&|b| b == delimiter || b == newline),
+            quotes: mask(&|b| b == quote),
+            newlines: mask(&|b| b == newline),
         }
     }
 
@@ -107,11 +115,11 @@ impl Specials {
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     #[inline]
     fn classify_block(&self, block: &[u8; BLOCK]) -> u64 {
-        // SAFETY: `sse2_masks` is only unsafe to call because it is compiled with SSE2
+        // SAFETY: `sse2_mask` is only unsafe to call because it is compiled with SSE2
         // enabled; this function exists only when SSE2 is enabled for the whole build (the
         // `cfg` above; SSE2 is part of the x86_64 baseline), so the CPU running it has SSE2.
         // The function itself reads only through the `&[u8; 64]` it is given.
-        unsafe { sse2_masks(block, self.bytes).0 }
+        unsafe { sse2_mask(block, self.bytes) }
     }
 
     #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
@@ -122,49 +130,86 @@ impl Specials {
 
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     #[inline]
-    fn classify_block_with_quotes(&self, block: &[u8; BLOCK]) -> (u64, u64) {
+    fn classify_block_table(&self, block: &[u8; BLOCK]) -> TableMasks {
         // SAFETY: as in `classify_block`: SSE2 is enabled for the whole build, and the
         // function reads only through the `&[u8; 64]` it is given.
-        unsafe { sse2_masks(block, self.bytes) }
+        unsafe { sse2_table_masks(block, self.bytes) }
     }
 
     #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
     #[inline]
-    fn classify_block_with_quotes(&self, block: &[u8; BLOCK]) -> (u64, u64) {
-        let quote = self.bytes[2];
-        let quotes = block
-            .iter()
-            .enumerate()
-            .filter(|&(_, &b)| b == quote)
-            .fold(0, |mask, (i, _)| mask | 1 << i);
-        (self.classify_tail(block), quotes)
+    fn classify_block_table(&self, block: &[u8; BLOCK]) -> TableMasks {
+        self.classify_tail_table(block)
     }
 }
 
-/// 16 bytes at a time: four byte-wise compares, ORed, and the high bit of each byte gathered;
-/// the quotes (the third special byte) also on their own.
+/// The masks of one block for [`crate::field_table`]: bit `i` is byte `i` of the block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TableMasks {
+    /// Delimiters and line ends.
+    pub ends: u64,
+    pub quotes: u64,
+    pub newlines: u64,
+}
+
+/// Bytes ahead of the block being classified that [`sse2_table_masks`] asks the cache for.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+const PREFETCH_AHEAD: usize = 1024;
+
+/// Three compares per 16 bytes (delimiter, line end, quote), their high bits gathered.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[target_feature(enable = "sse2")]
-fn sse2_masks(block: &[u8; BLOCK], bytes: [u8; 4]) -> (u64, u64) {
+fn sse2_table_masks(block: &[u8; BLOCK], bytes: [u8; 4]) -> TableMasks {
     use std::arch::x86_64::{
         _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_set_epi64x,
     };
-    let [a, b, c, d] = bytes.map(|x| _mm_set1_epi8(x as i8));
-    let (mut mask, mut quotes) = (0u64, 0u64);
+    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+    // The table reads a chunk once, front to back, right after another core wrote it: asking
+    // for the bytes a few blocks ahead hides the wait for them. A prefetch never faults, so
+    // an address past the chunk's end is harmless (`wrapping_add` keeps it a plain number).
+    _mm_prefetch::<_MM_HINT_T0>(block.as_ptr().wrapping_add(PREFETCH_AHEAD).cast());
+    let [delimiter, newline, quote, _] = bytes.map(|x| _mm_set1_epi8(x as i8));
+    let mut masks = TableMasks {
+        ends: 0,
+        quotes: 0,
+        newlines: 0,
+    };
     for (k, part) in block.chunks_exact(16).enumerate() {
         // Two safe 8-byte reads: the compiler makes one unaligned 16-byte load of them.
         let lo = u64::from_le_bytes(part[..8].try_into().expect("8 bytes"));
         let hi = u64::from_le_bytes(part[8..].try_into().expect("8 bytes"));
         let v = _mm_set_epi64x(hi as i64, lo as i64);
-        let quote = _mm_cmpeq_epi8(v, c);
+        let lines = _mm_cmpeq_epi8(v, newline);
+        let ends = _mm_or_si128(_mm_cmpeq_epi8(v, delimiter), lines);
+        let gather = |m| (_mm_movemask_epi8(m) as u16 as u64) << (16 * k);
+        masks.ends |= gather(ends);
+        masks.newlines |= gather(lines);
+        masks.quotes |= gather(_mm_cmpeq_epi8(v, quote));
+    }
+    masks
+}
+
+/// 16 bytes at a time: four byte-wise compares, ORed, and the high bit of each byte gathered.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[target_feature(enable = "sse2")]
+fn sse2_mask(block: &[u8; BLOCK], bytes: [u8; 4]) -> u64 {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_set_epi64x,
+    };
+    let [a, b, c, d] = bytes.map(|x| _mm_set1_epi8(x as i8));
+    let mut mask = 0u64;
+    for (k, part) in block.chunks_exact(16).enumerate() {
+        // Two safe 8-byte reads: the compiler makes one unaligned 16-byte load of them.
+        let lo = u64::from_le_bytes(part[..8].try_into().expect("8 bytes"));
+        let hi = u64::from_le_bytes(part[8..].try_into().expect("8 bytes"));
+        let v = _mm_set_epi64x(hi as i64, lo as i64);
         let hit = _mm_or_si128(
             _mm_or_si128(_mm_cmpeq_epi8(v, a), _mm_cmpeq_epi8(v, b)),
-            _mm_or_si128(quote, _mm_cmpeq_epi8(v, d)),
+            _mm_or_si128(_mm_cmpeq_epi8(v, c), _mm_cmpeq_epi8(v, d)),
         );
         mask |= (_mm_movemask_epi8(hit) as u16 as u64) << (16 * k);
-        quotes |= (_mm_movemask_epi8(quote) as u16 as u64) << (16 * k);
     }
-    (mask, quotes)
+    mask
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use crate::write::Fault;
 
 /// Cells tabled at once: the table (8 bytes a cell) and the text it points into stay in the
 /// core's cache while each column is typed.
-const TABLE_CELLS: usize = 16 << 10;
+const TABLE_CELLS: usize = 4096;
 
 /// Chunks in a row the fast path gave up on before a parser stops trying it (a file whose
 /// every chunk holds a rejected row would otherwise be read twice); it tries again every
