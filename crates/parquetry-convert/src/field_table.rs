@@ -55,7 +55,6 @@ impl Cell {
 #[derive(Clone)]
 pub(crate) struct TableTokenizer {
     specials: Specials,
-    delimiter: u8,
     quote: u8,
     comment: Option<u8>,
 }
@@ -113,7 +112,6 @@ impl TableTokenizer {
         }
         Some(TableTokenizer {
             specials: Specials::new(delimiter, quote, None),
-            delimiter,
             quote,
             comment,
         })
