@@ -1,11 +1,13 @@
 //! The encoding stage of a pass: encoder threads, each owning the column
 //! writers of a group of columns, fed batch by batch by the coordinator, which
-//! closes row groups and appends their column chunks to the file.
+//! closes row groups; a writer thread appends their column chunks to the file.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufWriter;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
+use std::thread::ScopedJoinHandle;
 
 use arrow_array::RecordBatch;
 use arrow_schema::FieldRef;
@@ -32,8 +34,8 @@ pub(crate) enum EncodeMsg {
     /// Column writers for a new row group: (column index, writer).
     Start(Vec<(usize, ColumnEncoder)>),
     Write(Arc<RecordBatch>),
-    /// Close the row group and send the column chunks back.
-    Finish,
+    /// Close row group `index` and send its column chunks to the writer thread.
+    Finish(usize),
 }
 
 /// The writer of one column chunk: the engine's own for the plain types (chunk.rs), parquet's
@@ -87,7 +89,11 @@ impl EncodedChunk {
     }
 }
 
-type Finished = Result<Vec<(usize, EncodedChunk)>, ConvertError>;
+/// The column chunks of row group `.0` from one encoder thread.
+type Finished = (usize, Result<Vec<(usize, EncodedChunk)>, ConvertError>);
+
+/// The file once every row group is in it.
+type Written = Result<SerializedFileWriter<Output>, ConvertError>;
 
 /// Groups columns for the encoder threads, text columns weighing more.
 fn assign_columns(plan: &Plan) -> Vec<Vec<usize>> {
@@ -132,7 +138,7 @@ fn encoder(fields: Vec<FieldRef>, rx: Receiver<EncodeMsg>, done: SyncSender<Fini
                     }
                 }
             }
-            EncodeMsg::Finish => {
+            EncodeMsg::Finish(index) => {
                 let result = match failed.take() {
                     Some(e) => Err(e),
                     None => std::mem::take(&mut writers)
@@ -140,7 +146,7 @@ fn encoder(fields: Vec<FieldRef>, rx: Receiver<EncodeMsg>, done: SyncSender<Fini
                         .map(|(j, w)| w.close().map(|c| (j, c)))
                         .collect(),
                 };
-                if done.send(result).is_err() {
+                if done.send((index, result)).is_err() {
                     return;
                 }
             }
@@ -148,24 +154,77 @@ fn encoder(fields: Vec<FieldRef>, rx: Receiver<EncodeMsg>, done: SyncSender<Fini
     }
 }
 
-/// The coordinator's view of the encoders.
-pub(crate) struct Encoders {
-    groups: Vec<Vec<usize>>,
-    pub senders: Vec<SyncSender<EncodeMsg>>,
+/// Appends the row groups to `file` in order as their chunks arrive from the `encoders`
+/// threads. On a thread of its own, so that closing a row group never stops the coordinator:
+/// it goes on feeding the encoders the next row group while the last pages of this one are
+/// compressed and its chunks copied into the file (waiting for that left both cores idle at
+/// every row group).
+fn write_row_groups(
+    mut file: SerializedFileWriter<Output>,
     done: Receiver<Finished>,
+    encoders: usize,
+) -> Written {
+    // Row group -> (encoders that sent theirs, chunks so far).
+    let mut waiting: BTreeMap<usize, (usize, Vec<(usize, EncodedChunk)>)> = BTreeMap::new();
+    let mut next = 0;
+    for (index, part) in done {
+        let group = waiting.entry(index).or_default();
+        group.0 += 1;
+        group.1.extend(part?);
+        while waiting
+            .get(&next)
+            .is_some_and(|(sent, _)| *sent == encoders)
+        {
+            let (_, mut chunks) = waiting.remove(&next).expect("checked above");
+            chunks.sort_by_key(|(j, _)| *j);
+            let mut rg = file.next_row_group()?;
+            for (_, chunk) in chunks {
+                chunk.append_to(&mut rg)?;
+            }
+            rg.close()?;
+            next += 1;
+        }
+    }
+    if !waiting.is_empty() {
+        return Err(stopped());
+    }
+    Ok(file)
+}
+
+fn stopped() -> ConvertError {
+    ConvertError::new(ErrorKind::Internal, "a column encoder stopped unexpectedly")
+}
+
+/// The coordinator's view of the encoders.
+pub(crate) struct Encoders<'scope> {
+    groups: Vec<Vec<usize>>,
+    senders: Vec<SyncSender<EncodeMsg>>,
+    writer: ScopedJoinHandle<'scope, Written>,
     factory: ArrowRowGroupWriterFactory,
     /// Per column, how the engine writes its chunks; `None`: parquet's writer does.
     own: Vec<Option<Arc<ChunkSpec>>>,
-    pub file: SerializedFileWriter<Output>,
     row_group_open: bool,
-    pub row_groups: usize,
+    /// Row groups started and closed.
+    row_groups: usize,
 }
 
-impl Encoders {
+impl Encoders<'_> {
     fn send(&self, i: usize, msg: EncodeMsg) -> Result<(), ConvertError> {
-        self.senders[i].send(msg).map_err(|_| {
-            ConvertError::new(ErrorKind::Internal, "a column encoder stopped unexpectedly")
-        })
+        self.senders[i].send(msg).map_err(|_| stopped())
+    }
+
+    /// Lets the encoders end and waits for the file to hold every closed row group: the file
+    /// and how many row groups it has. An error of the encoders or of the file comes first
+    /// (the coordinator only sees that an encoder stopped).
+    pub(crate) fn close(self) -> Result<(SerializedFileWriter<Output>, usize), ConvertError> {
+        drop(self.senders);
+        let file = self.writer.join().map_err(|_| {
+            ConvertError::new(
+                ErrorKind::Internal,
+                "the Parquet file writer stopped unexpectedly",
+            )
+        })??;
+        Ok((file, self.row_groups))
     }
 
     pub(crate) fn start_row_group(&mut self) -> Result<(), ConvertError> {
@@ -201,21 +260,8 @@ impl Encoders {
             return Ok(());
         }
         for i in 0..self.senders.len() {
-            self.send(i, EncodeMsg::Finish)?;
+            self.send(i, EncodeMsg::Finish(self.row_groups))?;
         }
-        let mut chunks = Vec::new();
-        for _ in 0..self.senders.len() {
-            let part = self.done.recv().map_err(|_| {
-                ConvertError::new(ErrorKind::Internal, "a column encoder stopped unexpectedly")
-            })??;
-            chunks.extend(part);
-        }
-        chunks.sort_by_key(|(j, _)| *j);
-        let mut rg = self.file.next_row_group()?;
-        for (_, chunk) in chunks {
-            chunk.append_to(&mut rg)?;
-        }
-        rg.close()?;
         self.row_group_open = false;
         self.row_groups += 1;
         Ok(())
@@ -265,10 +311,12 @@ pub(crate) fn spawn_encoders<'scope>(
         &WriterProperties,
     ),
     span: &Span,
-) -> Encoders {
+) -> Encoders<'scope> {
     let groups = assign_columns(plan);
     let own = chunk_specs(schema, &file, props);
-    let (done_tx, done_rx) = sync_channel::<Finished>(groups.len());
+    // Room for two row groups' chunks: the encoders may finish the next one before the
+    // writer has taken the last of this one.
+    let (done_tx, done_rx) = sync_channel::<Finished>(groups.len() * 2);
     let mut senders = Vec::with_capacity(groups.len());
     for _ in &groups {
         let (tx, rx) = sync_channel::<EncodeMsg>(2);
@@ -280,13 +328,17 @@ pub(crate) fn spawn_encoders<'scope>(
         });
         senders.push(tx);
     }
+    let (encoders, span) = (groups.len(), span.clone());
+    let writer = s.spawn(move || {
+        let _g = span.enter();
+        write_row_groups(file, done_rx, encoders)
+    });
     Encoders {
         groups,
         senders,
-        done: done_rx,
+        writer,
         factory,
         own,
-        file,
         row_group_open: false,
         row_groups: 0,
     }

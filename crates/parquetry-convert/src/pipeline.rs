@@ -5,10 +5,14 @@
 //!                                                            │ Arc<RecordBatch>
 //!                                                            ▼
 //!                                             column encoders (one per column group)
+//!                                                            │ column chunks, tagged by row group
+//!                                                            ▼
+//!                                             file writer (appends row groups in order)
 //! ```
 //! Every channel is bounded, so a slow stage holds the others back and memory stays flat.
-//! Column encoders use parquet's `ArrowColumnWriter`, so the columns of one row group are
-//! encoded and compressed in parallel; the coordinator appends the finished column chunks.
+//! The columns of one row group are encoded and compressed in parallel (the engine's own chunk
+//! writer, or parquet's `ArrowColumnWriter` for the types it leaves to parquet); the file
+//! writer appends the finished column chunks while the encoders go on with the next group.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -195,15 +199,10 @@ fn run_pass(
         );
         // Whatever happened, let every thread run to its end.
         stop.store(true, Ordering::Relaxed);
-        let Encoders {
-            senders,
-            file,
-            row_groups,
-            ..
-        } = enc;
-        drop(senders);
+        let written = enc.close();
         // Finished first: a job failed by too many rejects still has them to show.
         let rejects_finished = lines.rejects.finish();
+        let (file, row_groups) = written?;
         let rows = result?;
         rejects_finished?;
         lines.counts.check(options.max_errors, rows, true)?;
@@ -361,7 +360,7 @@ impl Lines<'_> {
 
 /// Receives parsed batches, puts them back in file order and feeds the encoders.
 fn coordinate(
-    enc: &mut Encoders,
+    enc: &mut Encoders<'_>,
     parsed: Receiver<Parsed>,
     row_group_size: usize,
     (cancel, progress): (&AtomicBool, &Progress),
