@@ -337,53 +337,18 @@ impl ChunkReader {
         Ok(())
     }
 
-    /// Position just after the last record boundary of `data`, if any. `data` starts at a
-    /// record boundary, and the quote rules are the tokenizer's: a quote opens a quoted field
-    /// only at the start of a field, so `32" TV` is plain text.
-    fn boundary(&self, data: &[u8]) -> Option<usize> {
+    /// Position just after the last record boundary of `data`, if any, and the line ends
+    /// before it when the scan counted them. `data` starts at a record boundary, and the quote
+    /// rules are the tokenizer's: a quote opens a quoted field only at the start of a field,
+    /// so `32" TV` is plain text.
+    fn boundary(&self, data: &[u8]) -> Option<(usize, Option<u64>)> {
         match self.escape {
-            Some(escape) => self.boundary_with_escape(data, escape),
-            None => self.boundary_with_doubled_quotes(data),
+            Some(escape) => self
+                .boundary_with_escape(data, escape)
+                .map(|cut| (cut, None)),
+            None => crate::cut::last_boundary(data, self.delimiter, self.quote)
+                .map(|(cut, lines)| (cut, Some(lines))),
         }
-    }
-
-    /// Quotes are rare next to plain bytes, so this jumps from quote to quote with `memchr`
-    /// and looks for newlines only in the stretches outside quoted fields.
-    fn boundary_with_doubled_quotes(&self, data: &[u8]) -> Option<usize> {
-        let quote = self.quote;
-        let last_newline = |from: usize, to: usize| {
-            memchr::memrchr(b'\n', &data[from..to]).map(|at| from + at + 1)
-        };
-        let mut found = None;
-        let mut outside_from = 0;
-        let mut pos = 0;
-        while let Some(offset) = memchr::memchr(quote, &data[pos..]) {
-            let at = pos + offset;
-            let opens_field = at == 0 || data[at - 1] == self.delimiter || data[at - 1] == b'\n';
-            if !opens_field {
-                pos = at + 1;
-                continue;
-            }
-            found = last_newline(outside_from, at).or(found);
-            // The closing quote is the first single one; doubled ones are literal quotes.
-            let mut scan = at + 1;
-            loop {
-                let Some(offset) = memchr::memchr(quote, &data[scan..]) else {
-                    // The quoted field runs past the data read so far.
-                    return found;
-                };
-                let close = scan + offset;
-                if data.get(close + 1) == Some(&quote) {
-                    scan = close + 2;
-                    continue;
-                }
-                scan = close + 1;
-                break;
-            }
-            outside_from = scan;
-            pos = scan;
-        }
-        last_newline(outside_from, data.len()).or(found)
     }
 
     /// With an escape byte, the full state machine, a byte at a time (such files are rare).
@@ -427,11 +392,11 @@ impl ChunkReader {
                 continue;
             }
             let last = self.eof;
-            let cut = if self.eof {
+            let (cut, lines) = if self.eof {
                 if self.pending.is_empty() {
                     return Ok(None);
                 }
-                self.pending.len()
+                (self.pending.len(), None)
             } else {
                 let before_lookahead = self.pending.len() - LOOKAHEAD;
                 match self.boundary(&self.pending[..before_lookahead]) {
@@ -464,7 +429,7 @@ impl ChunkReader {
                     .at_line(line));
                 }
             }
-            self.next_line += count_lines(&data);
+            self.next_line += lines.unwrap_or_else(|| count_lines(&data));
             let index = self.next_index;
             self.next_index += 1;
             return Ok(Some(Chunk {

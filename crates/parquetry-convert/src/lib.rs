@@ -9,6 +9,7 @@ mod bad_rows;
 mod batch;
 mod chunk;
 mod columns;
+mod cut;
 mod decimal;
 mod detect;
 mod digits;
