@@ -10,7 +10,7 @@ from pathlib import Path
 # First match wins: the order puts specific names before general ones.
 STAGES = [
     ("detect (dialect, header, types from the sample)", r"parquetry_convert::detect::"),
-    ("tokenize (split records and fields)", r"parquetry_convert::(tokenize|scan|field_table)::|memchr::"),
+    ("tokenize (split records and fields)", r"parquetry_convert::(tokenize|scan|field_table|cut)::|memchr::"),
     ("type (parse values, build Arrow columns)",
      r"parquetry_convert::(values|batch|columns|float)::|dec2flt|core::str::converts::from_utf8|__udivti3"),
     ("compress (snappy)", r"snap::"),
