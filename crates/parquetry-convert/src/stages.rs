@@ -27,27 +27,37 @@ pub struct Stages {
     options: ConvertOptions,
 }
 
+/// The plan of `csv` as a conversion with `options` would detect it, and the text cut into
+/// the pipeline's chunks.
+pub(crate) fn plan_and_chunks(
+    csv: &[u8],
+    options: &ConvertOptions,
+) -> Result<(Plan, Vec<Chunk>), ConvertError> {
+    let source = Source::Text(csv);
+    let plan = crate::detect::plan(&source, options, None)?;
+    let (reader, _) = source.open(None)?;
+    let mut reader = ChunkReader::new(
+        reader,
+        plan.windows_1252,
+        plan.utf8_forced,
+        plan.delimiter,
+        plan.quote,
+        plan.escape,
+        CHUNK_BYTES,
+    )
+    .with_layout(plan.skip_lines, plan.cr_line_ends);
+    let mut chunks = Vec::new();
+    while let Some(chunk) = reader.next_chunk()? {
+        chunks.push(chunk);
+    }
+    Ok((plan, chunks))
+}
+
 impl Stages {
     /// Detects the plan of `csv` as a conversion with `options` would, and cuts it into the
     /// pipeline's chunks (all held in memory: keep the text to some tens of MB).
     pub fn prepare(csv: &[u8], options: &ConvertOptions) -> Result<Stages, ConvertError> {
-        let source = Source::Text(csv);
-        let plan = crate::detect::plan(&source, options, None)?;
-        let (reader, _) = source.open(None)?;
-        let mut reader = ChunkReader::new(
-            reader,
-            plan.windows_1252,
-            plan.utf8_forced,
-            plan.delimiter,
-            plan.quote,
-            plan.escape,
-            CHUNK_BYTES,
-        )
-        .with_layout(plan.skip_lines, plan.cr_line_ends);
-        let mut chunks = Vec::new();
-        while let Some(chunk) = reader.next_chunk()? {
-            chunks.push(chunk);
-        }
+        let (plan, chunks) = plan_and_chunks(csv, options)?;
         Ok(Stages {
             schema: plan.schema(),
             plan,

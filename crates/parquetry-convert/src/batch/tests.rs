@@ -79,31 +79,19 @@ fn text_of(rows: &[String], ncols: usize, crlf: bool, extra: Option<usize>) -> V
 /// Every chunk of `text` (small chunks in test builds, so several of them) read both ways;
 /// how many chunks the table path read, of how many.
 fn agree(text: &[u8], options: &ConvertOptions) -> (usize, usize) {
-    let source = Source::Text(text);
-    let Ok(plan) = crate::detect::plan(&source, options, None) else {
+    let Ok((plan, chunks)) = crate::stages::plan_and_chunks(text, options) else {
         return (0, 0);
     };
     let schema = plan.schema();
-    let (reader, _) = source.open(None).unwrap();
-    let mut chunks = ChunkReader::new(
-        reader,
-        plan.windows_1252,
-        plan.utf8_forced,
-        plan.delimiter,
-        plan.quote,
-        plan.escape,
-        crate::write::CHUNK_BYTES,
-    )
-    .with_layout(plan.skip_lines, plan.cr_line_ends);
     let (mut table, mut records) = (BatchParser::new(&plan), BatchParser::new(&plan));
     let (mut tabled, mut all) = (0, 0);
-    while let Some(chunk) = chunks.next_chunk().unwrap() {
+    for chunk in &chunks {
         all += 1;
-        let Some(fast) = table.parse_table(&plan, &schema, &chunk) else {
+        let Some(fast) = table.parse_table(&plan, &schema, chunk) else {
             continue;
         };
         tabled += 1;
-        let slow = records.parse_records(&plan, &schema, &chunk);
+        let slow = records.parse_records(&plan, &schema, chunk);
         // Batches and notes compare whole; faults (text that is not UTF-8) by their text.
         assert_eq!(format!("{fast:?}"), format!("{slow:?}"));
     }
