@@ -207,6 +207,18 @@ fn long_text_bounds_are_cut_to_64_bytes_as_parquet_does() {
     check(&b, &props(20_000, 1 << 20, Compression::SNAPPY), 3);
 }
 
+/// A cut maximum whose last character would grow wider when increased (DEL, U+07FF, U+FFFF)
+/// or land in the surrogate gap (U+D7FF): parquet increases the character before it instead.
+#[test]
+fn long_text_maxima_ending_in_characters_that_cannot_grow_are_cut_as_parquet_does() {
+    for last in ['\u{7f}', '\u{7ff}', '\u{d7ff}', '\u{ffff}'] {
+        let max = format!("{}{last}zzz", "y".repeat(64 - last.len_utf8()));
+        let text = StringArray::from(vec![Some("a"), Some(max.as_str())]);
+        let b = batch(vec![("s", Arc::new(text))]);
+        check(&b, &props(20_000, 1 << 20, Compression::SNAPPY), 2);
+    }
+}
+
 #[test]
 fn unsupported_types_go_to_parquets_writer() {
     let props = props(20_000, 1 << 20, Compression::SNAPPY);

@@ -181,33 +181,43 @@ fn truncate_min(v: &[u8], limit: Option<usize>) -> (Vec<u8>, bool) {
 }
 
 /// The maximum cut to `limit` bytes and then increased, so it stays above the value; kept
-/// whole when no prefix can be increased.
+/// whole when no prefix can be increased. Parquet's rule, so the bounds are alike: the cut
+/// falls on a character boundary at most 3 bytes before `limit`, and a character is increased
+/// only to one of the same width, else the one before it is (what follows it dropped).
 fn truncate_max(v: &[u8], limit: Option<usize>) -> (Vec<u8>, bool) {
-    let Some(limit) = limit.filter(|&l| v.len() > l) else {
-        return (v.to_vec(), true);
-    };
-    let prefix = cut(v, limit);
-    match std::str::from_utf8(prefix) {
-        Ok(s) => {
-            let mut chars: Vec<char> = s.chars().collect();
-            while let Some(last) = chars.pop() {
-                let next = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32);
-                if let Some(next) = next {
-                    chars.push(next);
-                    return (chars.into_iter().collect::<String>().into_bytes(), false);
-                }
+    let increased = limit
+        .filter(|&l| v.len() > l)
+        .and_then(|l| match std::str::from_utf8(v) {
+            Ok(s) => {
+                let split = (l.saturating_sub(3)..=l).rfind(|&at| s.is_char_boundary(at))?;
+                increase_last_char(&s[..split])
             }
-            (v.to_vec(), true)
-        }
-        Err(_) => {
-            let mut bytes = prefix.to_vec();
-            while let Some(last) = bytes.pop() {
-                if last < u8::MAX {
-                    bytes.push(last + 1);
-                    return (bytes, false);
-                }
-            }
-            (v.to_vec(), true)
+            Err(_) => increase_bytes(v[..l].to_vec()),
+        });
+    match increased {
+        Some(max) => (max, false),
+        None => (v.to_vec(), true),
+    }
+}
+
+/// `s` with its last character that has a successor of the same width replaced by it.
+fn increase_last_char(s: &str) -> Option<Vec<u8>> {
+    s.char_indices().rev().find_map(|(at, c)| {
+        let next = char::from_u32(c as u32 + 1).filter(|n| n.len_utf8() == c.len_utf8())?;
+        let mut out = s.as_bytes()[..at].to_vec();
+        out.extend_from_slice(next.encode_utf8(&mut [0; 4]).as_bytes());
+        Some(out)
+    })
+}
+
+/// `bytes` plus one as a big-endian number of the same length; `None` when all are 0xFF.
+fn increase_bytes(mut bytes: Vec<u8>) -> Option<Vec<u8>> {
+    for b in bytes.iter_mut().rev() {
+        let (next, overflow) = b.overflowing_add(1);
+        *b = next;
+        if !overflow {
+            return Some(bytes);
         }
     }
+    None
 }
