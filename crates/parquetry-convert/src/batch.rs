@@ -17,7 +17,7 @@ use crate::bad_rows::{
 use crate::columns::Builder;
 use crate::error::{ConvertError, ErrorKind};
 use crate::field_table::{Cell, TableTokenizer};
-use crate::input::{count_lines, Chunk};
+use crate::input::Chunk;
 use crate::plan::{self, Kind, Plan};
 use crate::rejects::{ChunkNotes, Reject};
 use crate::report::TypeSource;
@@ -90,7 +90,6 @@ impl BatchParser {
         let mut row = RowNotes::default();
         let mut notes = ChunkNotes::default();
         let mut skip_header = chunk.index == 0 && plan.header;
-        let line_of = |start: usize| chunk.first_line + count_lines(&data[..start]);
         let (mut pos, mut rows) = (0, 0usize);
         while pos < data.len() {
             let start = pos;
@@ -111,13 +110,13 @@ impl BatchParser {
                         skip_header = false;
                         continue;
                     }
-                    self.fit_record(ncols, plan.pad_short_rows, || line_of(start))
-                        .and_then(|()| check_utf8(plan, &data[start..pos], || line_of(start)))
+                    self.fit_record(ncols, plan.pad_short_rows, || chunk.line_at(start))
+                        .and_then(|()| check_utf8(plan, &data[start..pos], || chunk.line_at(start)))
                         .err()
                 }
                 Err(_) => {
                     pos = next_line(data, start);
-                    Some(unterminated(line_of(start)))
+                    Some(unterminated(chunk.line_at(start)))
                 }
             };
             if let Some(error) = fault {
@@ -127,7 +126,8 @@ impl BatchParser {
                 }
             }
             let record = &data[start..pos];
-            if let Some(error) = self.append_row(plan, data, &mut cols, &mut row, || line_of(start))
+            if let Some(error) =
+                self.append_row(plan, data, &mut cols, &mut row, || chunk.line_at(start))
             {
                 if !plan.skip_bad_rows {
                     return Err(with_hint(error).into());
@@ -166,7 +166,7 @@ impl BatchParser {
                 // Text offsets are right by construction, so a text array fails on bad UTF-8.
                 Fault::Error(e) => match std::str::from_utf8(&chunk.data) {
                     Err(bad) => Fault::NotUtf8 {
-                        line: chunk.first_line + count_lines(&chunk.data[..bad.valid_up_to()]),
+                        line: chunk.line_at(bad.valid_up_to()),
                     },
                     Ok(_) => Fault::Error(e),
                 },
@@ -220,7 +220,7 @@ impl BatchParser {
                 col.builder.append_null();
                 continue;
             }
-            let fits = !(col.guards_zeros && values::has_leading_zero(values::trim(v)))
+            let fits = !loses_zeros(col.guards_zeros, v)
                 && col.builder.append(col.kind, col.decimal, v, plan);
             if !fits && !col.widen_to_fit(j, v, plan, &mut row.widened) {
                 error.get_or_insert_with(|| invalid_value(line(), &plan.columns[j], col.kind));
@@ -336,13 +336,18 @@ impl Column {
                 Some(w) => (w.1, w.2) = (k, d),
                 None => widened.push((j, k, d)),
             }
-            let fits = !(self.guards_zeros && values::has_leading_zero(values::trim(v)))
-                && self.builder.append(k, d, v, plan);
+            let fits = !loses_zeros(self.guards_zeros, v) && self.builder.append(k, d, v, plan);
             if fits {
                 return true;
             }
         }
     }
+}
+
+/// `v` would lose its leading zeros (`007`) as a number of a column that `guards` them (see
+/// `Column::guards_zeros`): it widens the column instead.
+fn loses_zeros(guards: bool, v: &[u8]) -> bool {
+    guards && values::has_leading_zero(values::trim(v))
 }
 
 /// What the rows of a chunk changed besides their values.

@@ -8,17 +8,7 @@
 //! quote and a single one closes it. Line ends inside quoted sections are not boundaries but
 //! count as lines, as they do everywhere else.
 
-use crate::scan::Specials;
-
-/// The bits of a block at and above `offset` (none for 64).
-#[inline]
-fn from_bit(offset: u32) -> u64 {
-    if offset >= 64 {
-        0
-    } else {
-        !0u64 << offset
-    }
-}
+use crate::scan::{from_bit, Specials};
 
 /// The bits of a block up to and including `offset` (< 64).
 #[inline]

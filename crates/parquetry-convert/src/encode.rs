@@ -2,7 +2,6 @@
 //! writers of a group of columns, fed batch by batch by the coordinator, which
 //! closes row groups; a writer thread appends their column chunks to the file.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufWriter;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -34,8 +33,8 @@ pub(crate) enum EncodeMsg {
     /// Column writers for a new row group: (column index, writer).
     Start(Vec<(usize, ColumnEncoder)>),
     Write(Arc<RecordBatch>),
-    /// Close row group `index` and send its column chunks to the writer thread.
-    Finish(usize),
+    /// Close the row group and send its column chunks to the writer thread.
+    Finish,
 }
 
 /// The writer of one column chunk: the engine's own for the plain types (chunk.rs), parquet's
@@ -89,8 +88,8 @@ impl EncodedChunk {
     }
 }
 
-/// The column chunks of row group `.0` from one encoder thread.
-type Finished = (usize, Result<Vec<(usize, EncodedChunk)>, ConvertError>);
+/// One encoder thread's column chunks of a row group.
+type Finished = Result<Vec<(usize, EncodedChunk)>, ConvertError>;
 
 /// The file once every row group is in it.
 type Written = Result<SerializedFileWriter<Output>, ConvertError>;
@@ -138,7 +137,7 @@ fn encoder(fields: Vec<FieldRef>, rx: Receiver<EncodeMsg>, done: SyncSender<Fini
                     }
                 }
             }
-            EncodeMsg::Finish(index) => {
+            EncodeMsg::Finish => {
                 let result = match failed.take() {
                     Some(e) => Err(e),
                     None => std::mem::take(&mut writers)
@@ -146,7 +145,7 @@ fn encoder(fields: Vec<FieldRef>, rx: Receiver<EncodeMsg>, done: SyncSender<Fini
                         .map(|(j, w)| w.close().map(|c| (j, c)))
                         .collect(),
                 };
-                if done.send((index, result)).is_err() {
+                if done.send(result).is_err() {
                     return;
                 }
             }
@@ -154,39 +153,36 @@ fn encoder(fields: Vec<FieldRef>, rx: Receiver<EncodeMsg>, done: SyncSender<Fini
     }
 }
 
-/// Appends the row groups to `file` in order as their chunks arrive from the `encoders`
-/// threads. On a thread of its own, so that closing a row group never stops the coordinator:
-/// it goes on feeding the encoders the next row group while the last pages of this one are
+/// Appends the row groups to `file` in order as their chunks arrive, one message per row group
+/// from each encoder thread (`done`, in the encoders' order; each sends its row groups in
+/// order). On a thread of its own, so that closing a row group never stops the coordinator: it
+/// goes on feeding the encoders the next row group while the last pages of this one are
 /// compressed and its chunks copied into the file (waiting for that left both cores idle at
 /// every row group).
 fn write_row_groups(
     mut file: SerializedFileWriter<Output>,
-    done: Receiver<Finished>,
-    encoders: usize,
+    done: Vec<Receiver<Finished>>,
 ) -> Written {
-    // Row group -> (encoders that sent theirs, chunks so far).
-    let mut waiting: BTreeMap<usize, (usize, Vec<(usize, EncodedChunk)>)> = BTreeMap::new();
-    let mut next = 0;
-    for (index, part) in done {
-        let group = waiting.entry(index).or_default();
-        group.0 += 1;
-        group.1.extend(part?);
-        while waiting
-            .get(&next)
-            .is_some_and(|(sent, _)| *sent == encoders)
-        {
-            let (_, mut chunks) = waiting.remove(&next).expect("checked above");
-            chunks.sort_by_key(|(j, _)| *j);
-            let mut rg = file.next_row_group()?;
-            for (_, chunk) in chunks {
-                chunk.append_to(&mut rg)?;
+    // Without columns there is nothing to wait for.
+    while !done.is_empty() {
+        let mut chunks = Vec::new();
+        for (i, encoder) in done.iter().enumerate() {
+            match encoder.recv() {
+                Ok(part) => chunks.extend(part?),
+                // The encoders end together, between row groups; one that ends inside a row
+                // group, or before the others, stopped.
+                Err(_) if i == 0 && done.iter().all(|other| other.recv().is_err()) => {
+                    return Ok(file)
+                }
+                Err(_) => return Err(stopped()),
             }
-            rg.close()?;
-            next += 1;
         }
-    }
-    if !waiting.is_empty() {
-        return Err(stopped());
+        chunks.sort_by_key(|(j, _)| *j);
+        let mut rg = file.next_row_group()?;
+        for (_, chunk) in chunks {
+            chunk.append_to(&mut rg)?;
+        }
+        rg.close()?;
     }
     Ok(file)
 }
@@ -260,7 +256,7 @@ impl Encoders<'_> {
             return Ok(());
         }
         for i in 0..self.senders.len() {
-            self.send(i, EncodeMsg::Finish(self.row_groups))?;
+            self.send(i, EncodeMsg::Finish)?;
         }
         self.row_group_open = false;
         self.row_groups += 1;
@@ -314,24 +310,26 @@ pub(crate) fn spawn_encoders<'scope>(
 ) -> Encoders<'scope> {
     let groups = assign_columns(plan);
     let own = chunk_specs(schema, &file, props);
-    // Room for two row groups' chunks: the encoders may finish the next one before the
-    // writer has taken the last of this one.
-    let (done_tx, done_rx) = sync_channel::<Finished>(groups.len() * 2);
     let mut senders = Vec::with_capacity(groups.len());
+    let mut done_rxs = Vec::with_capacity(groups.len());
     for _ in &groups {
         let (tx, rx) = sync_channel::<EncodeMsg>(2);
+        // Room for two row groups' chunks: an encoder may finish the next one before the
+        // writer has taken the others' chunks of this one.
+        let (done, done_rx) = sync_channel::<Finished>(2);
+        done_rxs.push(done_rx);
         let fields: Vec<FieldRef> = schema.fields().iter().cloned().collect();
-        let (done, span) = (done_tx.clone(), span.clone());
+        let span = span.clone();
         s.spawn(move || {
             let _g = span.enter();
             encoder(fields, rx, done)
         });
         senders.push(tx);
     }
-    let (encoders, span) = (groups.len(), span.clone());
+    let span = span.clone();
     let writer = s.spawn(move || {
         let _g = span.enter();
-        write_row_groups(file, done_rx, encoders)
+        write_row_groups(file, done_rxs)
     });
     Encoders {
         groups,

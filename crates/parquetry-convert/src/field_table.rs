@@ -8,8 +8,8 @@
 //! byte. The caller then reads the chunk record by record, which handles all of those. Giving
 //! up is cheap to get right: the table holds nothing the caller keeps.
 
-use crate::scan::Specials;
-use crate::tokenize::{COMPLEX, QUOTED};
+use crate::scan::{from_bit, Specials};
+use crate::tokenize::{Field, COMPLEX, QUOTED};
 
 /// Chunks at or beyond this size are not tabled: a cell keeps its flags in the top two bits
 /// of its end.
@@ -24,15 +24,18 @@ pub(crate) struct Cell {
     end_and_flags: u32,
 }
 
-impl Cell {
+impl From<Field> for Cell {
+    /// Bounds below [`MAX_DATA`] (the table reads only such chunks).
     #[inline]
-    fn new(start: usize, end: usize, flags: u8) -> Cell {
+    fn from(f: Field) -> Cell {
         Cell {
-            start: start as u32,
-            end_and_flags: end as u32 | u32::from(flags) << 30,
+            start: f.start as u32,
+            end_and_flags: f.end as u32 | u32::from(f.flags) << 30,
         }
     }
+}
 
+impl Cell {
     #[inline]
     pub(crate) fn range(self) -> std::ops::Range<usize> {
         self.start as usize..(self.end_and_flags & END_MASK) as usize
@@ -59,16 +62,6 @@ pub(crate) struct TableTokenizer {
     comment: Option<u8>,
 }
 
-/// The bits of a block at and above `offset`.
-#[inline]
-fn from_bit(offset: u32) -> u64 {
-    if offset >= 64 {
-        0
-    } else {
-        !0u64 << offset
-    }
-}
-
 /// The field being read.
 struct Open {
     start: usize,
@@ -86,16 +79,10 @@ impl Open {
         }
     }
 
-    /// The cell of the field ending at `end`, as `Tokenizer::push` makes it.
+    /// The cell of the field ending at `end`, as the record tokenizer reads it.
     #[inline]
     fn cell(&self, end: usize) -> Cell {
-        if self.flags & QUOTED == 0 {
-            Cell::new(self.start, end, 0)
-        } else if self.flags == QUOTED && self.last_close == end {
-            Cell::new(self.start + 1, end - 1, QUOTED)
-        } else {
-            Cell::new(self.start, end, QUOTED | COMPLEX)
-        }
+        Cell::from(Field::closed(self.start, end, self.flags, self.last_close))
     }
 }
 
@@ -248,7 +235,7 @@ mod tests {
         while pos < data.len() {
             pos = tok.record(data, pos, &mut fields).ok()?;
             assert!(!is_blank(&fields) && fields.len() == ncols);
-            want.extend(fields.iter().map(|f| Cell::new(f.start, f.end, f.flags)));
+            want.extend(fields.iter().map(|&f| Cell::from(f)));
         }
         Some((got, want))
     }

@@ -195,6 +195,13 @@ pub(crate) struct Chunk {
     pub last: bool,
 }
 
+impl Chunk {
+    /// The 1-based line number of byte `pos` of the chunk.
+    pub(crate) fn line_at(&self, pos: usize) -> u64 {
+        self.first_line + count_lines(&self.data[..pos])
+    }
+}
+
 /// Bytes read past a chunk's end before cutting it, so that the end of the input is seen
 /// by the chunk that holds it (see [`Chunk::last`]).
 pub(crate) const LOOKAHEAD: usize = 64 << 10;
@@ -338,16 +345,14 @@ impl ChunkReader {
     }
 
     /// Position just after the last record boundary of `data`, if any, and the line ends
-    /// before it when the scan counted them. `data` starts at a record boundary, and the quote
-    /// rules are the tokenizer's: a quote opens a quoted field only at the start of a field,
-    /// so `32" TV` is plain text.
-    fn boundary(&self, data: &[u8]) -> Option<(usize, Option<u64>)> {
+    /// before it. `data` starts at a record boundary, and the quote rules are the tokenizer's:
+    /// a quote opens a quoted field only at the start of a field, so `32" TV` is plain text.
+    fn boundary(&self, data: &[u8]) -> Option<(usize, u64)> {
         match self.escape {
             Some(escape) => self
                 .boundary_with_escape(data, escape)
-                .map(|cut| (cut, None)),
-            None => crate::cut::last_boundary(data, self.delimiter, self.quote)
-                .map(|(cut, lines)| (cut, Some(lines))),
+                .map(|cut| (cut, count_lines(&data[..cut]))),
+            None => crate::cut::last_boundary(data, self.delimiter, self.quote),
         }
     }
 
@@ -396,7 +401,7 @@ impl ChunkReader {
                 if self.pending.is_empty() {
                     return Ok(None);
                 }
-                (self.pending.len(), None)
+                (self.pending.len(), count_lines(&self.pending))
             } else {
                 let before_lookahead = self.pending.len() - LOOKAHEAD;
                 match self.boundary(&self.pending[..before_lookahead]) {
@@ -429,7 +434,7 @@ impl ChunkReader {
                     .at_line(line));
                 }
             }
-            self.next_line += lines.unwrap_or_else(|| count_lines(&data));
+            self.next_line += lines;
             let index = self.next_index;
             self.next_index += 1;
             return Ok(Some(Chunk {

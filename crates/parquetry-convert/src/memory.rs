@@ -21,18 +21,25 @@ const TRIM_THRESHOLD: libc::c_int = 128 << 20;
 
 static TUNED: Once = Once::new();
 
+static ACCEPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Lets freed chunk-sized buffers be reused (glibc only; other allocators keep
-/// their own policy). Idempotent; called by every conversion.
-pub(crate) fn keep_freed_buffers() {
+/// their own policy). Idempotent; called by every conversion. True when the
+/// allocator took both thresholds (a refused one leaves its default).
+pub(crate) fn keep_freed_buffers() -> bool {
     TUNED.call_once(|| {
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
         // SAFETY: mallopt only changes allocator parameters; it is thread-safe
-        // and returns 0 (ignored: the defaults stay) for a value it refuses.
-        unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
-            libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
-        }
+        // and returns 0 for a value it refuses (the default then stays).
+        let accepted = unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
+                && libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
+        };
+        #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+        let accepted = true;
+        ACCEPTED.store(accepted, std::sync::atomic::Ordering::Relaxed);
     });
+    ACCEPTED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Returns the free memory the allocator still holds to the kernel: a
@@ -52,8 +59,8 @@ mod tests {
 
     #[test]
     fn tuning_twice_and_trimming_leave_allocation_working() {
-        keep_freed_buffers();
-        keep_freed_buffers();
+        assert!(keep_freed_buffers(), "glibc refused the thresholds");
+        assert!(keep_freed_buffers());
         let big: Vec<Vec<u8>> = (0..4).map(|i| vec![i as u8; 8 << 20]).collect();
         assert!(big
             .iter()

@@ -143,6 +143,16 @@ impl Specials {
     }
 }
 
+/// The bits of a block's mask at and above `offset` (none for 64 or more).
+#[inline]
+pub(crate) fn from_bit(offset: u32) -> u64 {
+    if offset >= 64 {
+        0
+    } else {
+        !0u64 << offset
+    }
+}
+
 /// The masks of one block for [`crate::field_table`]: bit `i` is byte `i` of the block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TableMasks {

@@ -21,6 +21,30 @@ pub(crate) struct Field {
     pub flags: u8,
 }
 
+impl Field {
+    /// The field read from `start` to `end` with `flags`, its quoted section (if any) closed
+    /// just before `last_close`: `"text"` exactly points inside the quotes; any other quoted
+    /// field keeps its raw bytes, flagged for [`Tokenizer::unescape`].
+    #[inline]
+    pub(crate) fn closed(start: usize, end: usize, flags: u8, last_close: usize) -> Field {
+        if flags & QUOTED == 0 {
+            Field { start, end, flags }
+        } else if flags == QUOTED && last_close == end {
+            Field {
+                start: start + 1,
+                end: end - 1,
+                flags,
+            }
+        } else {
+            Field {
+                start,
+                end,
+                flags: flags | COMPLEX,
+            }
+        }
+    }
+}
+
 /// The record could not be completed: a quoted section runs to the end of the data.
 #[derive(Debug)]
 pub(crate) struct Unterminated;
@@ -66,12 +90,12 @@ impl Tokenizer {
             loop {
                 pos = self.specials.next(data, pos, &mut block);
                 if pos >= len {
-                    self.push(fields, start, len, flags, last_close);
+                    fields.push(Field::closed(start, len, flags, last_close));
                     return Ok(len);
                 }
                 let b = data[pos];
                 if b == self.delimiter {
-                    self.push(fields, start, pos, flags, last_close);
+                    fields.push(Field::closed(start, pos, flags, last_close));
                     pos += 1;
                     break;
                 }
@@ -81,7 +105,7 @@ impl Tokenizer {
                     } else {
                         pos
                     };
-                    self.push(fields, start, end, flags, last_close);
+                    fields.push(Field::closed(start, end, flags, last_close));
                     return Ok(pos + 1);
                 }
                 if b == self.quote {
@@ -128,32 +152,6 @@ impl Tokenizer {
         }
     }
 
-    #[inline]
-    fn push(
-        &self,
-        fields: &mut Vec<Field>,
-        start: usize,
-        end: usize,
-        mut flags: u8,
-        last_close: usize,
-    ) {
-        if flags & QUOTED == 0 {
-            fields.push(Field { start, end, flags });
-            return;
-        }
-        // `"text"` exactly: point inside the quotes.
-        if flags == QUOTED && last_close == end {
-            fields.push(Field {
-                start: start + 1,
-                end: end - 1,
-                flags,
-            });
-            return;
-        }
-        flags |= COMPLEX;
-        fields.push(Field { start, end, flags });
-    }
-
     /// The bytes of a field, with quotes and escapes removed when needed.
     #[inline]
     pub(crate) fn value<'a>(
@@ -162,11 +160,22 @@ impl Tokenizer {
         f: &Field,
         scratch: &'a mut Vec<u8>,
     ) -> &'a [u8] {
-        if f.flags & COMPLEX == 0 {
-            return &data[f.start..f.end];
+        self.bytes(&data[f.start..f.end], f.flags & COMPLEX != 0, scratch)
+    }
+
+    /// The bytes of the `raw` range of a field, unescaped into `scratch` when `complex`.
+    #[inline]
+    pub(crate) fn bytes<'a>(
+        &self,
+        raw: &'a [u8],
+        complex: bool,
+        scratch: &'a mut Vec<u8>,
+    ) -> &'a [u8] {
+        if !complex {
+            return raw;
         }
         scratch.clear();
-        self.unescape(&data[f.start..f.end], scratch);
+        self.unescape(raw, scratch);
         scratch
     }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use arrow_schema::Schema;
 
-use super::{BatchParser, Column};
+use super::{loses_zeros, BatchParser, Column};
 use crate::columns::{parse_date, parse_ts, Builder, Prim};
 use crate::field_table::Cell;
 use crate::input::Chunk;
@@ -49,13 +49,8 @@ impl<'a> Values<'a> {
     where
         'a: 's,
     {
-        let raw = &self.data[cell.range()];
-        if !cell.complex() {
-            return raw;
-        }
-        scratch.clear();
-        self.tok.unescape(raw, scratch);
-        scratch
+        self.tok
+            .bytes(&self.data[cell.range()], cell.complex(), scratch)
     }
 }
 
@@ -188,7 +183,7 @@ fn fill<T: Default>(
             column.push_null();
             continue;
         }
-        if guards && values::has_leading_zero(values::trim(v)) {
+        if loses_zeros(guards, v) {
             return None;
         }
         column.push(parse(v)?);

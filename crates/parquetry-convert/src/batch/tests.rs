@@ -4,7 +4,6 @@
 use proptest::prelude::*;
 
 use super::BatchParser;
-use crate::input::{ChunkReader, Source};
 use crate::options::ConvertOptions;
 
 /// Cells by the column type they belong to: numbers, floats, dates, timestamps, booleans and
@@ -138,15 +137,10 @@ fn clean_chunks_take_the_table_and_others_do_not() {
         .collect();
     for (extra, takes_table) in [(None, true), (Some(1), false)] {
         let text = text_of(&rows, 3, false, extra);
-        let plan =
-            crate::detect::plan(&Source::Text(&text), &ConvertOptions::default(), None).unwrap();
-        let (reader, _) = Source::Text(&text).open(None).unwrap();
-        let chunk = ChunkReader::new(reader, false, false, b',', b'"', None, 1 << 20)
-            .next_chunk()
-            .unwrap()
-            .unwrap();
+        let (plan, chunks) =
+            crate::stages::plan_and_chunks(&text, &ConvertOptions::default()).unwrap();
         let mut parser = BatchParser::new(&plan);
-        let parsed = parser.parse_table(&plan, &plan.schema(), &chunk);
+        let parsed = parser.parse_table(&plan, &plan.schema(), &chunks[0]);
         assert_eq!(parsed.is_some(), takes_table, "{extra:?}");
     }
 }

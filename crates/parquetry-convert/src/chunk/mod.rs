@@ -30,7 +30,7 @@ use parquet::column::writer::ColumnCloseResult;
 use parquet::compression::{create_codec, Codec, CodecOptions};
 use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::{ColumnChunkMetaData, OffsetIndexBuilder};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnDescPtr;
 use snap::raw::{max_compress_len, Encoder as Snappy};
@@ -62,7 +62,8 @@ pub(crate) struct ChunkSpec {
 
 impl ChunkSpec {
     /// The spec of a column of `data_type`, or `None` when this writer does not handle it
-    /// (decimals, nested types): parquet's writer does.
+    /// (decimals, nested types) or `props` ask for what it does not write (no statistics,
+    /// version 2 data pages): parquet's writer does.
     pub(crate) fn new(
         descr: ColumnDescPtr,
         data_type: &DataType,
@@ -81,6 +82,11 @@ impl ChunkSpec {
             return None;
         }
         let path = descr.path();
+        if props.statistics_enabled(path) == EnabledStatistics::None
+            || props.writer_version() != WriterVersion::PARQUET_1_0
+        {
+            return None;
+        }
         Some(ChunkSpec {
             data_type: data_type.clone(),
             codec: props.compression(path),
@@ -421,7 +427,7 @@ impl ChunkWriter {
         }
         let metadata = ColumnChunkMetaData::builder(self.spec.descr.clone())
             .set_compression(self.spec.codec)
-            .set_encodings(self.encodings.clone())
+            .set_encodings(std::mem::take(&mut self.encodings))
             .set_num_values(self.rows as i64)
             .set_total_compressed_size(total as i64)
             .set_total_uncompressed_size(self.uncompressed as i64)

@@ -11,11 +11,14 @@ use super::values::{PageValues, Run};
 pub(crate) struct Text {
     dict: Option<BytesDict>,
     dict_open: bool,
-    /// Bytes of the dictionary page so far.
-    dict_bytes: usize,
     bounds: TextBounds,
     /// Byte arrays longer than this are cut in the statistics (parquet's default, 64).
     truncate: Option<usize>,
+}
+
+/// Bytes of the PLAIN dictionary page of `dict`: each entry's length in 4 bytes, then its bytes.
+fn dict_page_bytes(dict: &BytesDict) -> usize {
+    dict.bytes.len() + 4 * dict.len()
 }
 
 /// Minimum and maximum of a text column, byte by byte.
@@ -68,7 +71,6 @@ impl Text {
         Text {
             dict: dictionary.then(BytesDict::new),
             dict_open: dictionary,
-            dict_bytes: 0,
             bounds: TextBounds::default(),
             truncate,
         }
@@ -93,13 +95,12 @@ impl Text {
                     if new {
                         // Each distinct value is seen once here: the bounds of the
                         // dictionary are those of the values.
-                        self.dict_bytes += 4 + v.len();
                         self.bounds.add(v);
                     }
                     page.indices.push(index);
                 }
             }
-            return self.dict_bytes > dict_limit;
+            return dict_page_bytes(dict) > dict_limit;
         }
         for &(s, e) in runs {
             let bytes = (offsets[e] - offsets[s]) as usize;
@@ -125,7 +126,7 @@ impl Text {
 
     pub(crate) fn dictionary(&self) -> Option<(Vec<u8>, usize)> {
         let dict = self.dict.as_ref()?;
-        let mut out = Vec::with_capacity(self.dict_bytes);
+        let mut out = Vec::with_capacity(dict_page_bytes(dict));
         for i in 0..dict.len() {
             let v = dict.entry(i);
             out.extend_from_slice(&(v.len() as u32).to_le_bytes());

@@ -87,8 +87,6 @@ pub(crate) struct Bounds<T> {
     min: T,
     max: T,
     seen: bool,
-    /// Values seen, NaN included: floating columns count their NaN from the first one.
-    values: u64,
     nans: u64,
     first_nan: Option<T>,
 }
@@ -99,7 +97,6 @@ impl<T: FixedValue> Bounds<T> {
             min: T::HIGHEST,
             max: T::LOWEST,
             seen: false,
-            values: 0,
             nans: 0,
             first_nan: None,
         }
@@ -122,7 +119,6 @@ impl<T: FixedValue> Bounds<T> {
         (self.min, self.max) = (min, max);
         // Only NaN so far leaves min above max (an infinity alone gives min == max).
         self.seen = !T::less(self.max, self.min);
-        self.values += values.len() as u64;
         self.nans += nans;
         if nans > 0 && self.first_nan.is_none() {
             self.first_nan = values.iter().copied().find(|&v| is_nan(v));
@@ -133,8 +129,12 @@ impl<T: FixedValue> Bounds<T> {
     /// each of which went through [`Bounds::add`] once.
     #[inline]
     fn count(&mut self, v: T) {
-        self.values += 1;
         self.nans += u64::from(is_nan(v));
+    }
+
+    /// A value went through [`Bounds::add`]: a number, or only NaN so far.
+    fn any(&self) -> bool {
+        self.seen || self.first_nan.is_some()
     }
 }
 
@@ -227,7 +227,8 @@ impl<T: FixedValue> Fixed<T> {
     /// The chunk's statistics; only nulls (or no rows) give the null count alone.
     pub(crate) fn statistics(&self, nulls: u64) -> Statistics {
         let b = &self.bounds;
-        let nans = (T::IS_FLOAT && b.values > 0).then_some(b.nans);
+        // Floating columns count their NaN from the first value.
+        let nans = (T::IS_FLOAT && b.any()).then_some(b.nans);
         let bounds = if b.seen {
             Some((b.min, b.max))
         } else {
