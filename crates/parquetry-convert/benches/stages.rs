@@ -1,6 +1,8 @@
 //! One stage of the engine at a time, each with its throughput, so that a regression in one
 //! stage shows without the threads and the other stages around it:
 //!
+//! - `detect`: the dialect, header and column types from the file's first 1 MiB, as every
+//!   conversion starts (bytes of CSV per second; most of a small file's time);
 //! - `tokenize`: records split into fields (bytes of CSV per second);
 //! - `values/*`: each value parser alone (values per second);
 //! - `parse`: tokenize and type a chunk into Arrow arrays, one thread (bytes of CSV);
@@ -13,7 +15,7 @@
 mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use parquetry_convert::stages::{parse_values, sample_values, Stages, ValueParser};
+use parquetry_convert::stages::{detect, parse_values, sample_values, Stages, ValueParser};
 use parquetry_convert::{Codec, ConvertOptions};
 
 fn bench(c: &mut Criterion) {
@@ -24,6 +26,11 @@ fn bench(c: &mut Criterion) {
     let bytes = stages.bytes() as u64;
 
     let mut group = c.benchmark_group("stage");
+    // What a conversion samples: its first MiB (the file goes on past it).
+    let head = &csv[..csv.len().min(1 << 20)];
+    group.throughput(Throughput::Bytes(head.len() as u64));
+    let options = ConvertOptions::default();
+    group.bench_function("detect", |b| b.iter(|| detect(head, &options).unwrap()));
     group.sample_size(10);
     group.throughput(Throughput::Bytes(bytes));
     group.bench_function("tokenize", |b| b.iter(|| stages.tokenize()));

@@ -282,19 +282,6 @@ fn column_names(header: Option<Vec<Vec<u8>>>, n: usize) -> Vec<String> {
     names
 }
 
-/// True when at least 1000 sampled values of column `j` are more than 90 % distinct.
-fn mostly_unique(values: &[Vec<Vec<u8>>], j: usize, header: bool) -> bool {
-    let mut distinct = std::collections::HashSet::new();
-    let mut n = 0usize;
-    for v in values.iter().skip(header as usize).filter_map(|r| r.get(j)) {
-        if !v.is_empty() {
-            n += 1;
-            distinct.insert(v.as_slice());
-        }
-    }
-    n >= 1000 && distinct.len() * 10 > n * 9
-}
-
 /// Reads the sample and decides everything that can be decided before the real pass.
 /// `encoding_override` replaces the options' encoding when a pass found non-UTF-8 bytes late.
 pub(crate) fn plan(
@@ -407,7 +394,7 @@ pub(crate) fn plan(
                 kind: sampled.filter(|_| !ambiguous).unwrap_or(Kind::Utf8),
                 decimal: classifier.separator(j),
                 source: TypeSource::Sampled,
-                mostly_unique: mostly_unique(&values, j, header),
+                mostly_unique: infer::mostly_unique(&values, j, header),
                 note: ambiguous.then(|| AMBIGUOUS_NOTE.to_string()),
             }
         })

@@ -19,6 +19,14 @@ use crate::tokenize::{Field, Tokenizer};
 use crate::values;
 use crate::write::{writer_properties, Fault, CHUNK_BYTES};
 
+/// Detects the plan of the file that starts with `head` (dialect, header, column types) as
+/// a conversion does from its first bytes: the number of columns.
+#[inline(never)]
+pub fn detect(head: &[u8], options: &ConvertOptions) -> Result<usize, ConvertError> {
+    let plan = crate::detect::plan(&Source::Head(head), options, None)?;
+    Ok(plan.columns.len())
+}
+
 /// A CSV text with its plan, cut into the chunks a pass would parse.
 pub struct Stages {
     plan: Plan,
