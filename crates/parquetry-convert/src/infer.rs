@@ -2,7 +2,10 @@
 //! column (as arrow-csv's `InferredDataType`), fed record by record, which
 //! then chooses the column's type; and the header decision it supports.
 
+use std::borrow::Cow;
+
 use crate::decimal::ColumnDecimal;
+use crate::detect::Record;
 use crate::error::{ConvertError, ErrorKind};
 use crate::options::ConvertOptions;
 use crate::plan::{self, ColumnPlan, Kind};
@@ -87,7 +90,7 @@ impl Classifier<'_> {
     }
 
     /// Adds one record's values to the evidence of their columns.
-    pub(crate) fn observe(&self, evidence: &mut [ColumnEvidence], record: &[Vec<u8>]) {
+    pub(crate) fn observe(&self, evidence: &mut [ColumnEvidence], record: &[Cow<[u8]>]) {
         for (j, v) in record.iter().enumerate().take(evidence.len()) {
             if !self.is_null(v) {
                 evidence[j].observe(self.classify(v, j));
@@ -102,7 +105,7 @@ impl Classifier<'_> {
     /// records after it: in typed columns, a first value that does not fit
     /// the column's type votes for a header. With only text columns, a
     /// header has distinct, non-empty names.
-    pub(crate) fn is_header(&self, first: &[Vec<u8>], evidence: &[ColumnEvidence]) -> bool {
+    pub(crate) fn is_header(&self, first: &[Cow<[u8]>], evidence: &[ColumnEvidence]) -> bool {
         let (mut for_header, mut against) = (0, 0);
         for (j, column) in evidence.iter().enumerate() {
             let typed = column
@@ -223,7 +226,7 @@ pub(crate) fn force_schema(
 /// Stops at the first repeat too many: a column of a few categories is decided after a
 /// tenth of its values. Hashed with foldhash: the standard SipHash was a fifth of the time
 /// of detection, which is most of a small file's conversion.
-pub(crate) fn mostly_unique(values: &[Vec<Vec<u8>>], j: usize, header: bool) -> bool {
+pub(crate) fn mostly_unique(values: &[Record], j: usize, header: bool) -> bool {
     let column = || {
         values
             .iter()
@@ -241,7 +244,7 @@ pub(crate) fn mostly_unique(values: &[Vec<Vec<u8>>], j: usize, header: bool) -> 
     );
     let mut repeats = 0;
     for v in column() {
-        if !distinct.insert(v.as_slice()) {
+        if !distinct.insert(&v[..]) {
             repeats += 1;
             // More than 90 % distinct is fewer repeats than a tenth of the values.
             if repeats * 10 >= n {
@@ -254,12 +257,19 @@ pub(crate) fn mostly_unique(values: &[Vec<Vec<u8>>], j: usize, header: bool) -> 
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
     use super::mostly_unique;
+    use crate::detect::Record;
 
     /// A header row and `n` values of which `repeats` repeat the first.
-    fn column(n: usize, repeats: usize) -> Vec<Vec<Vec<u8>>> {
-        let mut rows = vec![vec![b"name".to_vec()]];
-        rows.extend((0..n).map(|i| vec![if i < repeats { 0 } else { i }.to_string().into_bytes()]));
+    fn column(n: usize, repeats: usize) -> Vec<Record<'static>> {
+        let mut rows = vec![vec![Cow::Borrowed(&b"name"[..])]];
+        rows.extend((0..n).map(|i| {
+            vec![Cow::Owned(
+                if i < repeats { 0 } else { i }.to_string().into_bytes(),
+            )]
+        }));
         rows
     }
 
@@ -274,7 +284,7 @@ mod tests {
         assert!(!mostly_unique(&column(999, 0), 0, true));
         // Empty values are not counted, and the header is not a value.
         let mut with_empty = column(1000, 0);
-        with_empty[500][0].clear();
+        with_empty[500][0] = Cow::Borrowed(&[]);
         assert!(!mostly_unique(&with_empty, 0, true));
         assert!(mostly_unique(&with_empty, 0, false));
     }
