@@ -193,8 +193,9 @@ pub(crate) fn detect_dialect(options: &ConvertOptions, text: &[u8]) -> (u8, u8, 
             // `\"` followed by more text (not a field end) is a backslash-escaped quote; then
             // backslash escaping is tried first and wins ties, as doubled quotes would read
             // such fields with the same field counts.
-            let evidence = text.windows(3).any(|w| {
-                w[0] == b'\\' && (w[1] == b'"' || w[1] == b'\'') && !b",;\t|\r\n".contains(&w[2])
+            let evidence = memchr::memchr_iter(b'\\', text).any(|i| {
+                matches!(text.get(i + 1), Some(b'"' | b'\''))
+                    && text.get(i + 2).is_some_and(|c| !b",;\t|\r\n".contains(c))
             });
             if evidence {
                 vec![Some(b'\\'), None]
