@@ -34,14 +34,17 @@ echo "Input \`$(basename "$csv")\`, $bytes bytes; value parsers on $values gener
 echo
 echo "| stage | instructions | per input byte (per value) |"
 echo "|---|---:|---:|"
-for stage in tokenize parse encode-none encode-snappy; do
+for stage in detect tokenize parse encode-none encode-snappy; do
+  per=$bytes
   case "$stage" in
+    # Detection reads the first MiB only.
+    detect) fn='*stages*detect*'; per=$(( bytes < 1048576 ? bytes : 1048576 )) ;;
     tokenize) fn='*Stages*tokenize*' ;;
     parse) fn='*Stages*parse*' ;;
     *) fn='*Stages*encode*' ;;
   esac
   n="$(count "$stage" "$fn" "$csv")"
-  printf '| %s | %s | %.2f |\n' "$stage" "$(printf "%'d" "$n")" "$(echo "$n / $bytes" | bc -l)"
+  printf '| %s | %s | %.2f |\n' "$stage" "$(printf "%'d" "$n")" "$(echo "$n / $per" | bc -l)"
 done
 for kind in int float-dot float-comma iso-date iso-timestamp; do
   n="$(count "values-$kind" '*parse_values*' "$values")"

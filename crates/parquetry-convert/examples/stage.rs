@@ -1,9 +1,10 @@
 //! Runs one stage of the engine once, for `bench/profile-stages.sh` to count its
 //! instructions under callgrind (only inside the stage's function):
-//! `stage tokenize|parse|encode-none|encode-snappy CSV` or `stage values-KIND COUNT`
+//! `stage detect|tokenize|parse|encode-none|encode-snappy CSV` (`detect` reads the first MiB,
+//! as a conversion samples it) or `stage values-KIND COUNT`
 //! with KIND one of int, float-dot, float-comma, iso-date, iso-timestamp.
 
-use parquetry_convert::stages::{parse_values, sample_values, Stages, ValueParser};
+use parquetry_convert::stages::{detect, parse_values, sample_values, Stages, ValueParser};
 use parquetry_convert::{Codec, ConvertOptions};
 
 fn main() {
@@ -26,6 +27,12 @@ fn main() {
         return;
     }
     let csv = std::fs::read(input).expect("the CSV file");
+    if stage == "detect" {
+        let head = &csv[..csv.len().min(1 << 20)];
+        let columns = detect(head, &ConvertOptions::default()).expect("a plan");
+        println!("{columns} columns");
+        return;
+    }
     let stages = Stages::prepare(&csv, &ConvertOptions::default()).expect("a plan");
     match stage.as_str() {
         "tokenize" => println!("{} fields", stages.tokenize()),
