@@ -81,19 +81,25 @@ impl Classifier<'_> {
     }
 
     fn classify(&self, v: &[u8], j: usize) -> u64 {
-        plan::classify(
-            v,
-            self.separator(j),
-            &self.options.date_formats,
-            &self.options.timestamp_formats,
-        )
+        self.classify_among(v, j, plan::ALL)
+    }
+
+    /// [`Self::classify`] `& possible`, trying only those types' parsers.
+    fn classify_among(&self, v: &[u8], j: usize, possible: u64) -> u64 {
+        let formats = (
+            &self.options.date_formats[..],
+            &self.options.timestamp_formats[..],
+        );
+        plan::classify_among(v, self.separator(j), formats, possible)
     }
 
     /// Adds one record's values to the evidence of their columns.
     pub(crate) fn observe(&self, evidence: &mut [ColumnEvidence], record: &[Cow<[u8]>]) {
         for (j, v) in record.iter().enumerate().take(evidence.len()) {
             if !self.is_null(v) {
-                evidence[j].observe(self.classify(v, j));
+                // Types an earlier value ruled out stay out: they need not be tried.
+                let fits = self.classify_among(v, j, evidence[j].fits);
+                evidence[j].observe(fits);
                 if crate::values::has_leading_zero(crate::values::trim(v)) {
                     evidence[j].leading_zeros += 1;
                 }
@@ -114,7 +120,7 @@ impl Classifier<'_> {
             if !typed {
                 continue;
             }
-            if !self.is_null(&first[j]) && self.classify(&first[j], j) & column.fits != 0 {
+            if !self.is_null(&first[j]) && self.classify_among(&first[j], j, column.fits) != 0 {
                 against += 1;
             } else {
                 for_header += 1;
@@ -271,6 +277,64 @@ mod tests {
             )]
         }));
         rows
+    }
+
+    /// Trying only the possible types' parsers gives what trying all of them and masking
+    /// gives, for values of every kind and every way of ruling types out.
+    #[test]
+    fn classifying_among_possible_types_is_classifying_then_masking() {
+        use crate::plan::{classify, classify_among, ALL};
+        let values: &[&str] = &[
+            "42",
+            "-7",
+            "007",
+            "01310-100",
+            "3.25",
+            "-0.5",
+            "1,5",
+            "1.234,56",
+            "1e5",
+            "12345678901234567890123",
+            "2024-01-31",
+            "2024-01-31T12:00:00",
+            "2024-01-31 12:00:00+02:00",
+            "31/01/2024",
+            "01/02/2024",
+            "13/13/2024",
+            "31/01/2024 12:30",
+            "01/02/2024 08:00:00",
+            "true",
+            "FALSE",
+            "sim",
+            "não",
+            "31.01.2024",
+            "20240131 120000",
+            "text",
+            " 12 ",
+            "+",
+            "-",
+            "2024-1",
+        ];
+        let dates = ["%d.%m.%Y".to_string()];
+        let times = ["%Y%m%d %H%M%S".to_string()];
+        let mut masks = vec![0, ALL, 1 << 16, 1 << 32];
+        masks.extend((0..11).map(|bit| 1u64 << bit));
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..64 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            masks.push(state);
+        }
+        for v in values {
+            for decimal in [b'.', b','] {
+                let all = classify(v.as_bytes(), decimal, &dates, &times);
+                for &possible in &masks {
+                    let among = classify_among(v.as_bytes(), decimal, (&dates, &times), possible);
+                    assert_eq!(among, all & possible, "{v:?} among {possible:#x}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -213,6 +213,8 @@ const TS_CUSTOM0: u32 = 32;
 /// At most this many user formats of each kind take part in inference.
 pub(crate) const MAX_FORMATS: usize = 16;
 pub(crate) const ALL: u64 = u64::MAX;
+/// The built-in date and timestamp types.
+const DATES_AND_TIMES: u64 = DATE_ISO | DATE_DMY | DATE_MDY | TS_NAIVE | TS_UTC | TS_DMY | TS_MDY;
 
 /// Parses a date with a user format.
 pub(crate) fn custom_date(v: &[u8], fmt: &str) -> Option<i32> {
@@ -250,10 +252,24 @@ pub(crate) fn classify(
     date_formats: &[String],
     ts_formats: &[String],
 ) -> u64 {
+    classify_among(v, decimal, (date_formats, ts_formats), ALL)
+}
+
+/// What a value could be of the types in `possible`: `classify(…) & possible`, without
+/// trying the parsers of the other types. Detection passes what a column's values so far
+/// allow; a column is text after its first word, and a float column's values no longer go
+/// through the timestamp parsers.
+pub(crate) fn classify_among(
+    v: &[u8],
+    decimal: u8,
+    (date_formats, ts_formats): (&[String], &[String]),
+    possible: u64,
+) -> u64 {
     let t = values::trim(v);
     let Some(&first) = t.first() else { return 0 };
     let mut bits = 0;
-    if first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.' | b',') {
+    let numeric = first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.' | b',');
+    if numeric && possible & (INT | FLOAT | BIG_INT) != 0 {
         if values::has_leading_zero(t) {
             // `007`, `01310-100`: codes whose zeros matter; a number would lose them.
         } else if values::parse_i64(t, decimal).is_some() {
@@ -266,6 +282,8 @@ pub(crate) fn classify(
         } else if values::parse_f64(t, decimal).is_some() {
             bits |= FLOAT;
         }
+    }
+    if numeric && possible & DATES_AND_TIMES != 0 {
         if t.len() >= 10 && t[4] == b'-' {
             match values::parse_iso_timestamp(t) {
                 Some((_, None)) if t.len() == 10 => bits |= DATE_ISO | TS_NAIVE,
@@ -290,20 +308,21 @@ pub(crate) fn classify(
                 bits |= TS_MDY;
             }
         }
-    } else if values::parse_bool(t).is_some() {
+    }
+    if !numeric && possible & BOOL != 0 && values::parse_bool(t).is_some() {
         bits |= BOOL;
     }
     for (i, f) in date_formats.iter().take(MAX_FORMATS).enumerate() {
-        if custom_date(t, f).is_some() {
+        if possible & (1 << (DATE_CUSTOM0 + i as u32)) != 0 && custom_date(t, f).is_some() {
             bits |= 1 << (DATE_CUSTOM0 + i as u32);
         }
     }
     for (i, f) in ts_formats.iter().take(MAX_FORMATS).enumerate() {
-        if custom_timestamp(t, f).is_some() {
+        if possible & (1 << (TS_CUSTOM0 + i as u32)) != 0 && custom_timestamp(t, f).is_some() {
             bits |= 1 << (TS_CUSTOM0 + i as u32);
         }
     }
-    bits
+    bits & possible
 }
 
 /// The most specific type allowed by a column's candidate bits.
