@@ -15,7 +15,9 @@
 mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use parquetry_convert::stages::{detect, parse_values, sample_values, Stages, ValueParser};
+use parquetry_convert::stages::{
+    detect, detection_sample, parse_values, sample_values, Stages, ValueParser,
+};
 use parquetry_convert::{Codec, ConvertOptions};
 
 fn bench(c: &mut Criterion) {
@@ -26,11 +28,10 @@ fn bench(c: &mut Criterion) {
     let bytes = stages.bytes() as u64;
 
     let mut group = c.benchmark_group("stage");
-    // What a conversion samples: its first MiB (the file goes on past it).
-    let head = &csv[..csv.len().min(1 << 20)];
-    group.throughput(Throughput::Bytes(head.len() as u64));
+    // Detection reads the file's first MiB only.
+    group.throughput(Throughput::Bytes(detection_sample(&csv).len() as u64));
     let options = ConvertOptions::default();
-    group.bench_function("detect", |b| b.iter(|| detect(head, &options).unwrap()));
+    group.bench_function("detect", |b| b.iter(|| detect(&csv, &options).unwrap()));
     group.sample_size(10);
     group.throughput(Throughput::Bytes(bytes));
     group.bench_function("tokenize", |b| b.iter(|| stages.tokenize()));

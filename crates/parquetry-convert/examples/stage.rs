@@ -28,8 +28,7 @@ fn main() {
     }
     let csv = std::fs::read(input).expect("the CSV file");
     if stage == "detect" {
-        let head = &csv[..csv.len().min(1 << 20)];
-        let columns = detect(head, &ConvertOptions::default()).expect("a plan");
+        let columns = detect(&csv, &ConvertOptions::default()).expect("a plan");
         println!("{columns} columns");
         return;
     }

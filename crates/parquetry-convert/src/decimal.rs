@@ -4,7 +4,7 @@
 //! column (`1.234,56`) next to `lat`/`lon` columns (`-23.550`) made the coordinates integers
 //! (-23550), and one `-23.5505` flipped the file and made `valor` text.
 
-use crate::detect::Record;
+use crate::detect::SampledRecord;
 use crate::values;
 
 /// What a column's values say about its decimal separator.
@@ -69,7 +69,7 @@ pub(crate) enum ColumnDecimal {
 
 /// The separator of each of `ncols` columns of `rows` (records of field values), and the
 /// file's own (`,` when any column uses a decimal comma), for a file not delimited by commas.
-pub(crate) fn detect(rows: &[Record], ncols: usize) -> (Vec<ColumnDecimal>, u8) {
+pub(crate) fn detect(rows: &[SampledRecord], ncols: usize) -> (Vec<ColumnDecimal>, u8) {
     let mut ev = vec![Evidence::default(); ncols];
     for row in rows {
         for (e, v) in ev.iter_mut().zip(row) {
@@ -106,7 +106,7 @@ mod tests {
 
     use super::*;
 
-    fn rows<'a>(cols: &[&[&'a str]]) -> Vec<Record<'a>> {
+    fn rows<'a>(cols: &[&[&'a str]]) -> Vec<SampledRecord<'a>> {
         let n = cols[0].len();
         (0..n)
             .map(|i| {

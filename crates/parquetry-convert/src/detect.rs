@@ -14,11 +14,11 @@ use crate::locate;
 use crate::options::{ConvertOptions, Encoding, Escape, OnError, Ragged};
 use crate::plan::{self, ColumnPlan, Kind, Plan};
 use crate::report::TypeSource;
-use crate::tokenize::{Field, Tokenizer, COMPLEX, QUOTED};
+use crate::tokenize::{Tokenizer, QUOTED};
 
 /// Bytes read for detection and inference. Big enough for thousands of rows, small enough
 /// that a later type break is handled by widening rather than by reading more up front.
-const SAMPLE_BYTES: usize = 1 << 20;
+pub(crate) const SAMPLE_BYTES: usize = 1 << 20;
 /// Line ends a sample should hold. With fewer, a few long fields (a 4 MB blob in the first
 /// row) would crowd every data row out of it, and the other columns would be typed from
 /// the header alone: the sample grows, a megabyte at a time, until it holds them.
@@ -251,24 +251,12 @@ pub(crate) fn detect_dialect(options: &ConvertOptions, text: &[u8]) -> (u8, u8, 
     best
 }
 
-/// A field's value: borrowed from the sample unless its quotes had to be undone (a
-/// value of its own for each of the sample's ~50,000 fields was a fifth of detection).
-fn field_text<'a>(t: &Tokenizer, text: &'a [u8], f: &Field) -> Cow<'a, [u8]> {
-    let raw = &text[f.start..f.end];
-    if f.flags & COMPLEX == 0 {
-        return Cow::Borrowed(raw);
-    }
-    let mut unescaped = Vec::new();
-    t.bytes(raw, true, &mut unescaped);
-    Cow::Owned(unescaped)
-}
-
 const AMBIGUOUS_NOTE: &str = "kept as text: values like `1.234` could use `.` as the decimal \
      separator or as a thousands separator, and other columns use a decimal comma; set \
      `decimal_separator` or a `schema` type for this column";
 
 /// Names from the header row: empty ones get `column_N`, duplicates a `_2`, `_3`… suffix.
-fn column_names(header: Option<Record>, n: usize) -> Vec<String> {
+fn column_names(header: Option<SampledRecord>, n: usize) -> Vec<String> {
     let mut names: Vec<String> = Vec::with_capacity(n);
     for i in 0..n {
         let raw = header
@@ -447,14 +435,20 @@ const SAMPLE_CUT_NOTE: &str = "the first records are longer than the sample that
      inside a field, and columns were typed from the values before the cut (a column with \
      none is text); set `schema` for the others, or inspect more bytes";
 
-/// The values of the sample's first records, as bytes, record by record.
-/// The values of a sampled record.
-pub(crate) type Record<'a> = Vec<Cow<'a, [u8]>>;
+/// The values of a sampled record, borrowed from the sample unless their quotes had to be
+/// undone (a value of its own for each of the sample's ~50,000 fields was a fifth of
+/// detection).
+pub(crate) type SampledRecord<'a> = Vec<Cow<'a, [u8]>>;
 
-fn sampled_values<'a>(tok: &Tokenizer, text: &'a [u8], comment: Option<u8>) -> Vec<Record<'a>> {
+/// The values of the sample's first records, as bytes, record by record.
+fn sampled_values<'a>(
+    tok: &Tokenizer,
+    text: &'a [u8],
+    comment: Option<u8>,
+) -> Vec<SampledRecord<'a>> {
     layout::records(tok, text, INFER_RECORDS + 1, comment)
         .iter()
-        .map(|r| r.fields.iter().map(|f| field_text(tok, text, f)).collect())
+        .map(|r| r.fields.iter().map(|f| tok.value_of(text, f)).collect())
         .collect()
 }
 

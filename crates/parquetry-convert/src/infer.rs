@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use crate::decimal::ColumnDecimal;
-use crate::detect::Record;
+use crate::detect::SampledRecord;
 use crate::error::{ConvertError, ErrorKind};
 use crate::options::ConvertOptions;
 use crate::plan::{self, ColumnPlan, Kind};
@@ -232,7 +232,7 @@ pub(crate) fn force_schema(
 /// Stops at the first repeat too many: a column of a few categories is decided after a
 /// tenth of its values. Hashed with foldhash: the standard SipHash was a fifth of the time
 /// of detection, which is most of a small file's conversion.
-pub(crate) fn mostly_unique(values: &[Record], j: usize, header: bool) -> bool {
+pub(crate) fn mostly_unique(values: &[SampledRecord], j: usize, header: bool) -> bool {
     let column = || {
         values
             .iter()
@@ -266,10 +266,10 @@ mod tests {
     use std::borrow::Cow;
 
     use super::mostly_unique;
-    use crate::detect::Record;
+    use crate::detect::SampledRecord;
 
     /// A header row and `n` values of which `repeats` repeat the first.
-    fn column(n: usize, repeats: usize) -> Vec<Record<'static>> {
+    fn column(n: usize, repeats: usize) -> Vec<SampledRecord<'static>> {
         let mut rows = vec![vec![Cow::Borrowed(&b"name"[..])]];
         rows.extend((0..n).map(|i| {
             vec![Cow::Owned(

@@ -1,7 +1,7 @@
 //! Finds the table in the sample: the lines to skip before it (forced by `skip_rows`, or
 //! detected), the dialect it is written in, and its shape.
 
-use crate::detect::{self, Record};
+use crate::detect::{self, SampledRecord};
 use crate::layout::{self, Shape};
 use crate::options::ConvertOptions;
 use crate::tokenize::Tokenizer;
@@ -70,8 +70,8 @@ fn dialect_of(text: &[u8], sep: Option<u8>, options: &ConvertOptions) -> (u8, u8
 
 /// Drops, from the records of a whole file, the trailing ones that do not have `fields`
 /// fields (a `Fonte:` or `Total` footer), at most [`layout::MAX_FOOTER_LINES`] of them.
-pub(crate) fn drop_footer(values: &mut Vec<Record>, fields: usize) {
-    let fits = |r: &Record| {
+pub(crate) fn drop_footer(values: &mut Vec<SampledRecord>, fields: usize) {
+    let fits = |r: &SampledRecord| {
         r.len() == fields || (r.len() == fields + 1 && r.last().is_some_and(|v| v.is_empty()))
     };
     let trailing = values.iter().rev().take_while(|r| !fits(r)).count();

@@ -313,13 +313,15 @@ pub(crate) fn classify_among(
         bits |= BOOL;
     }
     for (i, f) in date_formats.iter().take(MAX_FORMATS).enumerate() {
-        if possible & (1 << (DATE_CUSTOM0 + i as u32)) != 0 && custom_date(t, f).is_some() {
-            bits |= 1 << (DATE_CUSTOM0 + i as u32);
+        let bit = 1 << (DATE_CUSTOM0 + i as u32);
+        if possible & bit != 0 && custom_date(t, f).is_some() {
+            bits |= bit;
         }
     }
     for (i, f) in ts_formats.iter().take(MAX_FORMATS).enumerate() {
-        if possible & (1 << (TS_CUSTOM0 + i as u32)) != 0 && custom_timestamp(t, f).is_some() {
-            bits |= 1 << (TS_CUSTOM0 + i as u32);
+        let bit = 1 << (TS_CUSTOM0 + i as u32);
+        if possible & bit != 0 && custom_timestamp(t, f).is_some() {
+            bits |= bit;
         }
     }
     bits & possible

@@ -19,11 +19,16 @@ use crate::tokenize::{Field, Tokenizer};
 use crate::values;
 use crate::write::{writer_properties, Fault, CHUNK_BYTES};
 
-/// Detects the plan of the file that starts with `head` (dialect, header, column types) as
-/// a conversion does from its first bytes: the number of columns.
+/// The first bytes of `csv` that a conversion's detection samples.
+pub fn detection_sample(csv: &[u8]) -> &[u8] {
+    &csv[..csv.len().min(crate::detect::SAMPLE_BYTES)]
+}
+
+/// Detects the plan of `csv` (dialect, header, column types) from its
+/// [`detection_sample`], as a conversion does: the number of columns.
 #[inline(never)]
-pub fn detect(head: &[u8], options: &ConvertOptions) -> Result<usize, ConvertError> {
-    let plan = crate::detect::plan(&Source::Head(head), options, None)?;
+pub fn detect(csv: &[u8], options: &ConvertOptions) -> Result<usize, ConvertError> {
+    let plan = crate::detect::plan(&Source::Head(detection_sample(csv)), options, None)?;
     Ok(plan.columns.len())
 }
 

@@ -6,6 +6,8 @@
 //! the escaped quote) and a single one closes it. A quote anywhere else is an ordinary byte, so
 //! `TV 32" LED` and `="0123"` are read as written, and `"ab"c"d` is `abc"d`.
 
+use std::borrow::Cow;
+
 use crate::scan::{Block, Specials};
 
 /// The field started with a quote (so an empty value is `""`, not a missing one).
@@ -161,6 +163,18 @@ impl Tokenizer {
         scratch: &'a mut Vec<u8>,
     ) -> &'a [u8] {
         self.bytes(&data[f.start..f.end], f.flags & COMPLEX != 0, scratch)
+    }
+
+    /// [`Self::value`] without a scratch buffer: borrowed from `data` unless quotes or
+    /// escapes had to be removed (for values kept beyond the next field, as a sample's).
+    pub(crate) fn value_of<'a>(&self, data: &'a [u8], f: &Field) -> Cow<'a, [u8]> {
+        let raw = &data[f.start..f.end];
+        if f.flags & COMPLEX == 0 {
+            return Cow::Borrowed(raw);
+        }
+        let mut unescaped = Vec::new();
+        self.unescape(raw, &mut unescaped);
+        Cow::Owned(unescaped)
     }
 
     /// The bytes of the `raw` range of a field, unescaped into `scratch` when `complex`.
