@@ -88,6 +88,19 @@ impl Application {
         let port = listener.local_addr()?.port();
         let auth = http::AuthGate::start(&settings.auth, &store, listener.local_addr()?).await?;
         let links = http::link_signer(&settings.links, &store).await?;
+        let workers = if settings.worker.worker_count() > 0 {
+            Some(
+                WorkerPool::start(WorkerContext {
+                    store: store.clone(),
+                    storage: storage.clone(),
+                    metrics: metrics.metrics.clone(),
+                    settings: settings.worker.clone(),
+                })
+                .await,
+            )
+        } else {
+            None
+        };
         let state = web::Data::new(AppState {
             store: store.clone(),
             storage: storage.clone(),
@@ -102,6 +115,7 @@ impl Application {
             auth,
             quotas: http::QuotaLimits::from_settings(&settings.quotas),
             links,
+            head_starts: workers.as_ref().map(WorkerPool::head_starts),
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -122,19 +136,6 @@ impl Application {
         // Every process delivers webhooks, API-only ones too: deliveries do
         // not wait for a worker process to be up.
         let dispatcher = Dispatcher::start(store.clone(), webhooks, settings.trace_url.clone())?;
-        let workers = if settings.worker.worker_count() > 0 {
-            Some(
-                WorkerPool::start(WorkerContext {
-                    store,
-                    storage,
-                    metrics: metrics.metrics.clone(),
-                    settings: settings.worker.clone(),
-                })
-                .await,
-            )
-        } else {
-            None
-        };
         tracing::info!(address = %settings.bind, port, "listening");
         Ok(Application {
             port,

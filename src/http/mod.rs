@@ -15,6 +15,7 @@ mod quota;
 mod range;
 mod rejects;
 use crate::rfc3339;
+mod enqueue;
 mod timeline;
 mod upload;
 mod upload_body;
@@ -64,6 +65,9 @@ pub struct AppState {
     pub quotas: quota::Limits,
     /// Signs and checks share links (see `links`).
     pub links: LinkSigner,
+    /// Converts uploads while they arrive, in this process's worker slots;
+    /// `None` in a process without workers.
+    pub head_starts: Option<crate::worker::HeadStarts>,
 }
 
 /// Every route of the API as `(method, path)`, as `openapi.yaml` must list them.

@@ -12,6 +12,7 @@ use tracing::field::Empty;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use super::enqueue::enqueue;
 use super::problem::ApiError;
 use super::quota;
 use super::upload_body::{self, BodyWriter, OptionPairs, StoredUpload};
@@ -19,8 +20,8 @@ use super::views::JobView;
 use super::wait::{self, WaitQuery};
 use super::AppState;
 use crate::jobs::{Inserted, Job, NewJob, StoredOptions};
-use crate::telemetry;
 use crate::webhooks::CallbackRefused;
+use crate::worker::HeadStart;
 
 /// Longest accepted file name, in bytes (a common file-system limit).
 const MAX_FILENAME_BYTES: usize = 255;
@@ -45,10 +46,21 @@ pub async fn create_job(
     let id = Uuid::now_v7();
     let with_digest = idempotency_key.is_some();
     let limit = quota::upload_limit(&state, room);
-    let (stored, filename, options, callback_url) =
-        receive(&request, payload, &state, (id, limit), with_digest)
-            .await
-            .map_err(|error| quota::over_room(error, &state, room))?;
+    let Received {
+        stored,
+        filename,
+        options,
+        callback_url,
+        head_start,
+    } = receive(
+        &request,
+        payload,
+        &state,
+        (id, &principal.tenant, limit),
+        with_digest,
+    )
+    .await
+    .map_err(|error| quota::over_room(error, &state, room))?;
     state.metrics.upload_bytes.add(stored.bytes, &[]);
 
     // A callback that is the server's default is what no callback means.
@@ -74,8 +86,13 @@ pub async fn create_job(
         received_at,
         callback_url,
     };
-    let job = match enqueue(&state, new_job).await {
-        Ok(Inserted::Created(job)) => job,
+    let job = match enqueue(&state, new_job, head_start.as_ref()).await {
+        Ok(Inserted::Created(job)) => {
+            if let Some(head_start) = head_start {
+                head_start.hand_over(job.clone());
+            }
+            job
+        }
         Ok(Inserted::Existing(existing)) => {
             // The key was used before (or by a concurrent upload that won):
             // this upload's copy is not needed either way.
@@ -138,6 +155,16 @@ async fn answer_when_finished(
     Ok(answer.json(JobView::new(job, state.trace_url.as_deref())))
 }
 
+/// A stored upload, with what the job is made of.
+struct Received {
+    stored: StoredUpload,
+    filename: String,
+    options: serde_json::Value,
+    callback_url: Option<String>,
+    /// Its conversion, begun while it arrived.
+    head_start: Option<HeadStart>,
+}
+
 /// Checks what can be checked before the body, stores the body as job
 /// `id`'s input, and returns it with the job's file name and stored options.
 /// Nothing is left behind on an error: a failed body is aborted by its sink,
@@ -146,9 +173,9 @@ async fn receive(
     request: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
-    (id, limit): (Uuid, u64),
+    (id, tenant, limit): (Uuid, &str, u64),
     with_digest: bool,
-) -> Result<(StoredUpload, String, serde_json::Value, Option<String>), ApiError> {
+) -> Result<Received, ApiError> {
     let mut options: OptionPairs =
         serde_urlencoded::from_str(request.query_string()).map_err(|error| {
             ApiError::InvalidQuery(format!("the query string is malformed: {error}"))
@@ -169,12 +196,19 @@ async fn receive(
             return Err(ApiError::EmptyFile);
         }
     }
-    decode_options(&options)?;
+    let convert_options = decode_options(&options)?;
     let sink = state
         .storage
         .begin_upload(id, limit)
         .await
         .map_err(|error| anyhow::anyhow!(error).context("creating the upload file"))?;
+    // A raw body's options are all known now; a form's may follow its file.
+    let head_start = match (&state.head_starts, sink.arrival(), multipart) {
+        (Some(starts), Some(arrival), false) => {
+            starts.begin((id, tenant), convert_options, arrival)
+        }
+        _ => None,
+    };
     let writer = BodyWriter::new(sink, with_digest);
     let idle = state.upload_idle_timeout;
     // The body's transfer is a stage of its own in the trace: a 100 MB upload
@@ -214,7 +248,13 @@ async fn receive(
     let accepted = job_filename(query_filename.or(form_filename), &upload)
         .and_then(|filename| stored_options(&options).map(|options| (filename, options)));
     match accepted {
-        Ok((filename, options)) => Ok((upload, filename, options, callback_url)),
+        Ok((filename, options)) => Ok(Received {
+            stored: upload,
+            filename,
+            options,
+            callback_url,
+            head_start,
+        }),
         Err(error) => {
             remove_upload(state, id).await;
             Err(error)
@@ -378,27 +418,6 @@ async fn refuse_when_overloaded(state: &AppState, declared: Option<u64>) -> Resu
         return Err(ApiError::InsufficientStorage);
     }
     Ok(())
-}
-
-/// The PRODUCER span of the enqueue; its context is stored in the row so the
-/// worker's CONSUMER span continues this trace, in whatever process it runs.
-async fn enqueue(state: &AppState, mut job: NewJob) -> Result<Inserted, ApiError> {
-    let producer = tracing::info_span!(
-        "enqueue job",
-        otel.name = "publish jobs",
-        otel.kind = "producer",
-        messaging.system = "parquetry",
-        messaging.operation.type = "send",
-        messaging.operation.name = "publish",
-        messaging.destination.name = "jobs",
-        messaging.message.id = %job.id,
-        parquetry.job.id = %job.id,
-    );
-    let context = telemetry::trace_context_of(&producer);
-    job.traceparent = context.as_ref().map(|(parent, _)| parent.clone());
-    job.tracestate = context.and_then(|(_, state)| state);
-    job.trace_id = telemetry::trace_id_of(&producer);
-    Ok(state.store.insert(&job).instrument(producer).await?)
 }
 
 pub(super) fn take_option(options: &mut OptionPairs, name: &str) -> Option<String> {

@@ -13,6 +13,26 @@ use super::postgres_sql::*;
 use super::spans::{decode_error, DbTarget};
 use super::{AttemptReport, Job, JobError, JobStatus, ListCursor, NewJob, Removal, Scope};
 
+/// The statement that enqueues `job`.
+fn insert_query(
+    job: &NewJob,
+) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(INSERT)
+        .bind(job.id)
+        .bind(&job.input_filename)
+        .bind(job.input_bytes)
+        .bind(&job.options)
+        .bind(&job.traceparent)
+        .bind(&job.tracestate)
+        .bind(&job.trace_id)
+        .bind(&job.idempotency_key)
+        .bind(job.max_attempts)
+        .bind(&job.request_digest)
+        .bind(job.received_at)
+        .bind(&job.callback_url)
+        .bind(&job.tenant)
+}
+
 /// The job table. Cloning is cheap (a pool handle).
 /// The job table in PostgreSQL: the production store, shared by every
 /// process of a deployment.
@@ -61,24 +81,29 @@ impl PgJobs {
     /// Enqueues a job whose input is already stored; `None` when its
     /// idempotency key is taken.
     pub async fn insert(&self, job: &NewJob) -> sqlx::Result<Option<Job>> {
-        let query = sqlx::query(INSERT)
-            .bind(job.id)
-            .bind(&job.input_filename)
-            .bind(job.input_bytes)
-            .bind(&job.options)
-            .bind(&job.traceparent)
-            .bind(&job.tracestate)
-            .bind(&job.trace_id)
-            .bind(&job.idempotency_key)
-            .bind(job.max_attempts)
-            .bind(&job.request_digest)
-            .bind(job.received_at)
-            .bind(&job.callback_url)
-            .bind(&job.tenant);
-        let row = self
+        let query = insert_query(job).fetch_optional(&self.pool);
+        let row = self.target.traced("INSERT enqueue", INSERT, query).await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    /// Enqueues a job already claimed by `worker_id`, in one transaction:
+    /// no other worker can see it queued. `None` when its idempotency key is
+    /// taken.
+    pub async fn insert_claimed(&self, job: &NewJob, worker_id: &str) -> sqlx::Result<Option<Job>> {
+        let mut transaction = self.pool.begin().await?;
+        let insert = insert_query(job).fetch_optional(&mut *transaction);
+        if self
             .target
-            .traced("INSERT enqueue", INSERT, query.fetch_optional(&self.pool))
-            .await?;
+            .traced("INSERT enqueue", INSERT, insert)
+            .await?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let claim = sqlx::query(CLAIM_ONE).bind(job.id).bind(worker_id);
+        let claim = claim.fetch_optional(&mut *transaction);
+        let row = self.target.traced("UPDATE claim", CLAIM_ONE, claim).await?;
+        transaction.commit().await?;
         row.as_ref().map(job_from_row).transpose()
     }
 

@@ -24,6 +24,27 @@ fn micros(instant: DateTime<Utc>) -> i64 {
     instant.timestamp_micros()
 }
 
+/// The statement that enqueues `job`.
+fn insert_query(
+    job: &NewJob,
+) -> sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    sqlx::query(INSERT)
+        .bind(job.id)
+        .bind(&job.input_filename)
+        .bind(job.input_bytes)
+        .bind(job.options.to_string())
+        .bind(&job.traceparent)
+        .bind(&job.tracestate)
+        .bind(&job.trace_id)
+        .bind(&job.idempotency_key)
+        .bind(job.max_attempts)
+        .bind(micros(Utc::now()))
+        .bind(&job.request_digest)
+        .bind(micros(job.received_at))
+        .bind(&job.callback_url)
+        .bind(&job.tenant)
+}
+
 fn later(delay: Duration) -> i64 {
     micros(Utc::now()) + i64::try_from(delay.as_micros()).unwrap_or(i64::MAX / 2)
 }
@@ -110,26 +131,33 @@ impl SqliteJobs {
 
     /// Enqueues a job; `None` when its idempotency key is taken.
     pub async fn insert(&self, job: &NewJob) -> sqlx::Result<Option<Job>> {
-        let query = sqlx::query(INSERT)
-            .bind(job.id)
-            .bind(&job.input_filename)
-            .bind(job.input_bytes)
-            .bind(job.options.to_string())
-            .bind(&job.traceparent)
-            .bind(&job.tracestate)
-            .bind(&job.trace_id)
-            .bind(&job.idempotency_key)
-            .bind(job.max_attempts)
-            .bind(micros(Utc::now()))
-            .bind(&job.request_digest)
-            .bind(micros(job.received_at))
-            .bind(&job.callback_url)
-            .bind(&job.tenant);
-        let created = self.one("INSERT enqueue", INSERT, query).await?;
+        let created = self
+            .one("INSERT enqueue", INSERT, insert_query(job))
+            .await?;
         if created.is_some() {
             self.queued.notify_one();
         }
         Ok(created)
+    }
+
+    /// Enqueues a job already claimed by `worker_id`, in one transaction;
+    /// `None` when its idempotency key is taken.
+    pub async fn insert_claimed(&self, job: &NewJob, worker_id: &str) -> sqlx::Result<Option<Job>> {
+        let mut transaction = self.pool.begin().await?;
+        let insert = insert_query(job).fetch_all(&mut *transaction);
+        if self
+            .target
+            .traced("INSERT enqueue", INSERT, insert)
+            .await?
+            .is_empty()
+        {
+            return Ok(None);
+        }
+        let claim = sqlx::query(CLAIM_ONE).bind(job.id).bind(worker_id);
+        let claim = claim.bind(micros(Utc::now())).fetch_all(&mut *transaction);
+        let rows = self.target.traced("UPDATE claim", CLAIM_ONE, claim).await?;
+        transaction.commit().await?;
+        self.changed(rows.first().map(job_from_row).transpose())
     }
 
     pub async fn find_by_idempotency_key(

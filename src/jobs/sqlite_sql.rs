@@ -44,6 +44,11 @@ pub(super) const CLAIM: &str = "WITH fair AS MATERIALIZED ( \
                  WHERE q.status = 'queued' AND q.run_after <= ?2 \
                  ORDER BY f.running, f.served NULLS FIRST, q.created_at, q.id LIMIT 1) \
      RETURNING *";
+/// Claims the job just inserted, in the same transaction (see `insert_claimed`).
+pub(super) const CLAIM_ONE: &str = "UPDATE jobs SET status = 'running', worker_id = ?2, \
+     attempts = attempts + 1, started_at = ?3, heartbeat_at = ?3, updated_at = ?3, \
+     progress = NULL, timeline = '[]' \
+     WHERE id = ?1 AND status = 'queued' RETURNING *";
 /// Renews the lease and records the attempt's progress in the same statement.
 pub(super) const HEARTBEAT: &str = "UPDATE jobs SET heartbeat_at = ?3, updated_at = ?3, \
      progress = ?4, timeline = ?5 \

@@ -242,10 +242,25 @@ impl JobStore {
     /// Enqueues a job whose input is already stored; with an idempotency key
     /// that is taken, returns the job that has it instead.
     pub async fn insert(&self, job: &NewJob) -> StoreResult<Inserted> {
+        self.insert_as(job, None).await
+    }
+
+    /// Enqueues a job that `worker_id` of this process already runs (its
+    /// conversion began while the upload arrived): it is stored claimed,
+    /// and no other worker sees it queued.
+    pub async fn insert_claimed(&self, job: &NewJob, worker_id: &str) -> StoreResult<Inserted> {
+        self.insert_as(job, Some(worker_id)).await
+    }
+
+    async fn insert_as(&self, job: &NewJob, claimed_by: Option<&str>) -> StoreResult<Inserted> {
         // The key's holder may expire or be deleted between the insert that
         // found the key taken and the lookup: then the key is free again.
         for _ in 0..3 {
-            if let Some(created) = dispatch!(self, insert(job))? {
+            let created = match claimed_by {
+                Some(worker_id) => dispatch!(self, insert_claimed(job, worker_id))?,
+                None => dispatch!(self, insert(job))?,
+            };
+            if let Some(created) = created {
                 return Ok(Inserted::Created(created));
             }
             let key = job.idempotency_key.as_deref().unwrap_or_default();

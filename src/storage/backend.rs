@@ -68,17 +68,6 @@ impl Backend {
         }
     }
 
-    /// The staging file `LocalFileSystem` writes a multipart upload of
-    /// `key` into (`<file>#<n>`, the first free `n`: job keys are unique, so
-    /// it is `#1`), once it exists; `None` for a bucket. Only used to start
-    /// flushing an upload to disk early: the completion's fsync stays.
-    pub(super) fn staging_file(&self, key: &Path) -> Option<PathBuf> {
-        let mut staging = self.local_path(key)?.into_os_string();
-        staging.push("#1");
-        let staging = PathBuf::from(staging);
-        staging.exists().then_some(staging)
-    }
-
     /// Free bytes where uploads are written, for back-pressure; `None` for a
     /// bucket, which has no such limit to protect.
     pub(super) fn free_bytes(&self) -> io::Result<Option<u64>> {
@@ -111,8 +100,8 @@ impl Backend {
 }
 
 impl Backend {
-    /// Staging files of multipart uploads into the data directory that a
-    /// killed process never completed nor aborted (`uploads/<id>.csv#<n>`),
+    /// Staging files of uploads into the data directory that a killed
+    /// process never completed nor aborted (`uploads/<id>.csv#<n>`),
     /// untouched for `grace`. Object listings do not show them. A bucket
     /// keeps its incomplete uploads out of sight; its lifecycle rule aborts
     /// them.

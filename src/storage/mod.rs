@@ -11,6 +11,7 @@
 //! before it is published.
 
 mod backend;
+mod local_upload;
 mod objects;
 mod preview;
 mod scratch;
@@ -126,9 +127,8 @@ impl Storage {
     /// Starts storing an upload of at most `limit` bytes.
     pub async fn begin_upload(&self, id: Uuid, limit: u64) -> Result<UploadSink, StorageError> {
         let key = self.objects.upload_key(id);
-        let writer = self.objects.begin_upload(&key).await?;
-        let staging = self.objects.staging_file(&key);
-        Ok(UploadSink::new(writer, limit, self.clone(), staging))
+        let destination = self.objects.begin_input(&key).await?;
+        Ok(UploadSink::new(destination, limit, self.clone()))
     }
 
     /// Refuses new uploads while the local disk is below its floor;

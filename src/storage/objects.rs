@@ -17,6 +17,8 @@ use tracing::field::Empty;
 use tracing::{Instrument, Span};
 
 use super::backend::{self, Backend};
+use super::local_upload::LocalUpload;
+use super::sink::Destination;
 use super::{job_id_of, StorageError, StoredFile};
 use crate::config::StorageSettings;
 
@@ -114,10 +116,6 @@ impl Objects {
         self.backend.local_path(key)
     }
 
-    pub(super) fn staging_file(&self, key: &Path) -> Option<PathBuf> {
-        self.backend.staging_file(key)
-    }
-
     pub(super) fn free_bytes(&self) -> std::io::Result<Option<u64>> {
         self.backend.free_bytes()
     }
@@ -146,6 +144,22 @@ impl Objects {
             parquetry.storage.key = %key,
             parquetry.storage.bytes = Empty,
         )
+    }
+
+    /// Starts an upload's input object `key`: written in order into the
+    /// data directory, so it can be read while it arrives; a multipart
+    /// upload to a bucket.
+    pub(super) async fn begin_input(
+        &self,
+        key: &Path,
+    ) -> Result<(Destination, Span), StorageError> {
+        let Some(target) = self.local_path(key) else {
+            let (upload, span) = self.begin_upload(key).await?;
+            return Ok((Destination::Bucket(upload), span));
+        };
+        let span = self.span("UploadPart", key);
+        let upload = traced(&span, LocalUpload::begin(target)).await?;
+        Ok((Destination::Directory(upload), span))
     }
 
     /// Starts a multipart upload to `key`.

@@ -1,8 +1,13 @@
-//! An upload written chunk by chunk as it arrives, into a multipart upload
-//! of the job's input object.
+//! An upload written chunk by chunk as it arrives: into the data directory
+//! in order (see `local_upload`), or as a multipart upload to the bucket.
+
+use std::sync::Arc;
 
 use object_store::WriteMultipart;
+use parquetry_convert::Arrival;
 use tracing::Span;
+
+use super::local_upload::LocalUpload;
 
 use super::objects::{traced, MAX_CONCURRENT_PARTS};
 use super::{Storage, StorageError, UploadError};
@@ -11,74 +16,37 @@ use super::{Storage, StorageError, UploadError};
 /// an upload without `Content-Length` passed the floor check with nothing
 /// declared, so the floor is checked again as it grows.
 const FREE_SPACE_CHECK_EVERY: u64 = 16 * 1024 * 1024;
-/// How many bytes may be written between two early flushes of a local upload.
-const FLUSH_EVERY: u64 = 16 * 1024 * 1024;
-
 /// An upload being written. Dropping it without `finish` or `abort` leaves
-/// an incomplete multipart upload behind: call `abort` on every error path.
+/// an incomplete upload behind: call `abort` on every error path.
 pub struct UploadSink {
-    writer: Option<WriteMultipart>,
+    destination: Option<Destination>,
     span: Span,
     written: u64,
     limit: u64,
     checked_at: u64,
     storage: Storage,
-    early_flush: Option<EarlyFlush>,
 }
 
-/// A local upload is flushed to disk while it still arrives, in the
-/// background: the fsync that makes it durable before the 202 then finds
-/// little left to write, instead of the whole file (about 50 ms for 100 MB
-/// here, on the critical path of every upload).
-struct EarlyFlush {
-    staging: std::path::PathBuf,
-    flushed_at: u64,
-    running: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl EarlyFlush {
-    /// Starts a flush when enough was written since the last one and the
-    /// last one is over.
-    fn maybe_start(&mut self, written: u64) {
-        if written - self.flushed_at < FLUSH_EVERY
-            || self
-                .running
-                .as_ref()
-                .is_some_and(|task| !task.is_finished())
-        {
-            return;
-        }
-        self.flushed_at = written;
-        let staging = self.staging.clone();
-        self.running = Some(tokio::task::spawn_blocking(move || {
-            // Any descriptor of the file flushes its pages; a failure only
-            // leaves the work to the completion's fsync.
-            if let Ok(file) = std::fs::File::open(&staging) {
-                let _ = file.sync_data();
-            }
-        }));
-    }
+/// Where the bytes go: the data directory's own in-order writer, or a
+/// multipart upload to the bucket.
+pub(super) enum Destination {
+    Directory(LocalUpload),
+    Bucket(WriteMultipart),
 }
 
 impl UploadSink {
     pub(super) fn new(
-        (writer, span): (WriteMultipart, Span),
+        (destination, span): (Destination, Span),
         limit: u64,
         storage: Storage,
-        staging: Option<std::path::PathBuf>,
     ) -> Self {
         UploadSink {
-            writer: Some(writer),
+            destination: Some(destination),
             span,
             written: 0,
             limit,
             checked_at: 0,
             storage,
-            early_flush: staging.map(|staging| EarlyFlush {
-                staging,
-                flushed_at: 0,
-                running: None,
-            }),
         }
     }
 
@@ -86,9 +54,18 @@ impl UploadSink {
         self.written
     }
 
+    /// The upload as a conversion can read it while it arrives: only a
+    /// local file is written in order.
+    pub fn arrival(&self) -> Option<Arc<dyn Arrival>> {
+        match self.destination.as_ref()? {
+            Destination::Directory(upload) => Some(upload.arrival()),
+            Destination::Bucket(_) => None,
+        }
+    }
+
     /// Appends a chunk, refusing to go past the size limit or below the free
-    /// disk floor; waits while too many parts are in flight, so a fast
-    /// client cannot fill the memory.
+    /// disk floor; waits while too much is in flight, so a fast client
+    /// cannot fill the memory.
     pub async fn write(&mut self, chunk: &[u8]) -> Result<(), UploadError> {
         self.written += chunk.len() as u64;
         if self.written > self.limit {
@@ -100,33 +77,47 @@ impl UploadSink {
                 return Err(UploadError::DiskFull);
             }
         }
-        let writer = self.writer.as_mut().expect("write after finish");
-        writer.write(chunk);
-        traced(&self.span, writer.wait_for_capacity(MAX_CONCURRENT_PARTS))
-            .await
-            .map_err(|error| disk_full_or(StorageError::from(error)))?;
-        if let Some(flush) = &mut self.early_flush {
-            flush.maybe_start(self.written);
-        }
-        Ok(())
+        let written = match self.destination.as_mut().expect("write after finish") {
+            Destination::Directory(upload) => upload.write(chunk).await.map_err(StorageError::from),
+            Destination::Bucket(writer) => {
+                writer.write(chunk);
+                traced(&self.span, writer.wait_for_capacity(MAX_CONCURRENT_PARTS))
+                    .await
+                    .map_err(StorageError::from)
+            }
+        };
+        written.map_err(disk_full_or)
     }
 
     /// Completes the upload (durably: the object is on disk or in the
     /// bucket when this returns); returns its size.
     pub async fn finish(mut self) -> Result<u64, UploadError> {
-        let writer = self.writer.take().expect("finish twice");
-        traced(&self.span, writer.finish())
-            .await
-            .map_err(|error| disk_full_or(StorageError::from(error)))?;
+        let finished = match self.destination.take().expect("finish twice") {
+            Destination::Directory(upload) => traced(&self.span, upload.finish())
+                .await
+                .map_err(StorageError::from),
+            Destination::Bucket(writer) => traced(&self.span, writer.finish())
+                .await
+                .map(drop)
+                .map_err(StorageError::from),
+        };
+        finished.map_err(disk_full_or)?;
         Ok(self.written)
     }
 
     /// Removes whatever was written.
     pub async fn abort(mut self) {
-        if let Some(writer) = self.writer.take() {
-            if let Err(error) = traced(&self.span, writer.abort()).await {
-                tracing::warn!(%error, "could not remove a partial upload");
-            }
+        let aborted = match self.destination.take() {
+            None => return,
+            Some(Destination::Directory(upload)) => traced(&self.span, upload.abort())
+                .await
+                .map_err(StorageError::from),
+            Some(Destination::Bucket(writer)) => traced(&self.span, writer.abort())
+                .await
+                .map_err(StorageError::from),
+        };
+        if let Err(error) = aborted {
+            tracing::warn!(%error, "could not remove a partial upload");
         }
     }
 }

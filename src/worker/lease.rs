@@ -89,16 +89,15 @@ pub(super) struct Lease {
 }
 
 impl Lease {
-    /// Starts renewing the lease of `job` every `interval`.
+    /// Starts renewing the lease of `job` every `interval`; `signal` stops
+    /// the job's conversion.
     pub fn keep(
-        store: JobStore,
-        job: Uuid,
-        worker_id: &str,
+        (store, job, worker_id): (JobStore, Uuid, &str),
         interval: Duration,
         abandon: CancellationToken,
         progress: ProgressSpans,
+        signal: Arc<StopSignal>,
     ) -> Lease {
-        let signal = Arc::new(StopSignal::default());
         let done = CancellationToken::new();
         let heartbeat = Heartbeat {
             store,

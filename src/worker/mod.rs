@@ -1,6 +1,7 @@
 //! Background workers: they claim queued jobs and convert them off the async
 //! threads, at most `--workers` at once in this process.
 
+mod head_start;
 mod housekeeping;
 mod lease;
 mod outcome;
@@ -11,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -19,6 +20,8 @@ use crate::config::WorkerSettings;
 use crate::jobs::{JobStore, StoreError, StoreResult};
 use crate::storage::Storage;
 use crate::telemetry::metrics::Metrics;
+
+pub use head_start::{producer_span, HeadStart, HeadStarts};
 
 /// What a worker needs to run jobs.
 #[derive(Clone)]
@@ -37,6 +40,7 @@ pub struct WorkerPool {
     abandon_jobs: CancellationToken,
     workers: Vec<JoinHandle<()>>,
     background: Vec<JoinHandle<()>>,
+    head_starts: HeadStarts,
 }
 
 impl WorkerPool {
@@ -49,11 +53,13 @@ impl WorkerPool {
         let wake = Arc::new(Notify::new());
         let process = process_name();
         let outage = Arc::new(OutageReport::default());
+        let slots = Arc::new(Semaphore::new(count));
         let workers = (0..count)
             .map(|n| {
                 let worker = Worker {
                     id: format!("{process}-{n}"),
                     outage: outage.clone(),
+                    slots: slots.clone(),
                     context: context.clone(),
                     wake: wake.clone(),
                     stop_claiming: stop_claiming.clone(),
@@ -62,6 +68,14 @@ impl WorkerPool {
                 tokio::spawn(worker.run())
             })
             .collect();
+        let head_starts = HeadStarts {
+            context: context.clone(),
+            slots,
+            stop_claiming: stop_claiming.clone(),
+            abandon: abandon_jobs.clone(),
+            tasks: tokio_util::task::TaskTracker::new(),
+            worker_id: format!("{process}-head-start"),
+        };
         let background = vec![
             tokio::spawn(
                 context
@@ -77,7 +91,13 @@ impl WorkerPool {
             abandon_jobs,
             workers,
             background,
+            head_starts,
         }
+    }
+
+    /// Conversions of uploads that still arrive, in these workers' slots.
+    pub fn head_starts(&self) -> HeadStarts {
+        self.head_starts.clone()
     }
 
     /// Stops claiming, lets running jobs finish for up to `grace`, then puts
@@ -92,6 +112,7 @@ impl WorkerPool {
         for worker in self.workers {
             let _ = worker.await;
         }
+        self.head_starts.wait().await;
         timer.abort();
         for task in self.background {
             task.abort();
@@ -111,6 +132,9 @@ fn process_name() -> String {
 struct Worker {
     id: String,
     outage: Arc<OutageReport>,
+    /// A worker holds a slot while it claims and runs a job; head starts
+    /// take slots too.
+    slots: Arc<Semaphore>,
     context: WorkerContext,
     wake: Arc<Notify>,
     stop_claiming: CancellationToken,
@@ -121,6 +145,10 @@ impl Worker {
     async fn run(self) {
         let poll_interval = self.context.settings.poll_interval();
         while !self.stop_claiming.is_cancelled() {
+            let slot = tokio::select! {
+                slot = self.slots.clone().acquire_owned() => slot.expect("the slots are never closed"),
+                _ = self.stop_claiming.cancelled() => break,
+            };
             let claim_started = SystemTime::now();
             let claimed = self.context.store.claim(&self.id).await;
             self.outage.observe(&claimed);
@@ -131,12 +159,14 @@ impl Worker {
                         ended: SystemTime::now(),
                     };
                     run::run_job(&self.context, &self.id, job, claimed, &self.abandon_jobs).await;
+                    drop(slot);
                     continue;
                 }
                 Ok(None) => {}
                 Err(StoreError::Unavailable(_)) => {}
                 Err(error) => tracing::warn!(%error, worker.id = %self.id, "claiming a job failed"),
             }
+            drop(slot);
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(poll_interval) => {}

@@ -10,7 +10,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{field::Empty, Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::lease::{Lease, StopReason};
+use super::head_start::Begun;
+use super::lease::{Lease, StopReason, StopSignal};
 use super::outcome::{self, Outcome};
 use super::progress::ProgressSpans;
 use super::WorkerContext;
@@ -34,7 +35,11 @@ pub(super) async fn run_job(
     abandon: &CancellationToken,
 ) {
     let producer = producer_context(&job);
-    let span = consumer_span(&job, worker_id, producer.clone());
+    let span = consumer_span(
+        (job.id, &job.tenant, job.attempts),
+        worker_id,
+        producer.clone(),
+    );
     // The claim ran before the job span began: it hangs beside it, under the
     // upload's PRODUCER span, so no child starts before its parent.
     let claim_parent = producer.clone().unwrap_or_else(|| span.context());
@@ -46,25 +51,87 @@ pub(super) async fn run_job(
         let waited = waited.as_secs_f64();
         span.in_scope(|| context.metrics.job_queue_wait.record(waited, &[]));
     }
+    let attempt = Attempt {
+        span,
+        producer,
+        started: std::time::Instant::now(),
+        head_start: None,
+    };
+    run_attempt(context, worker_id, job, attempt, abandon).await;
+}
 
-    let started = std::time::Instant::now();
+/// A conversion that began while the job's upload arrived (see
+/// `head_start`), and the thread running it.
+pub(super) struct HeadStarted {
+    pub begun: Begun,
+    pub conversion: tokio::task::JoinHandle<Result<ConversionReport, ConvertError>>,
+}
+
+/// Runs a job stored claimed by `worker_id`, whose conversion is under way.
+pub(super) async fn run_head_started(
+    context: &WorkerContext,
+    worker_id: &str,
+    job: Job,
+    head_start: HeadStarted,
+    abandon: &CancellationToken,
+) {
+    let span = head_start.begun.consumer.clone();
+    // It never waited in the queue.
+    span.in_scope(|| context.metrics.job_queue_wait.record(0.0, &[]));
+    let attempt = Attempt {
+        span,
+        producer: producer_context(&job),
+        started: head_start.begun.started,
+        head_start: Some(head_start),
+    };
+    run_attempt(context, worker_id, job, attempt, abandon).await;
+}
+
+/// One attempt at a claimed job, in its CONSUMER span.
+struct Attempt {
+    span: Span,
+    producer: Option<opentelemetry::Context>,
+    started: std::time::Instant,
+    head_start: Option<HeadStarted>,
+}
+
+async fn run_attempt(
+    context: &WorkerContext,
+    worker_id: &str,
+    job: Job,
+    attempt: Attempt,
+    abandon: &CancellationToken,
+) {
+    let Attempt {
+        span,
+        producer,
+        started,
+        head_start,
+    } = attempt;
     let files = context.storage.scratch().attempt(job.id, job.attempts);
     let status = async {
         tracing::info!(
             job_id = %job.id,
             parquetry.tenant = %job.tenant,
             attempt = job.attempts,
+            head_start = head_start.is_some(),
             "job started"
         );
+        let signal = match &head_start {
+            Some(head_start) => head_start.begun.signal.clone(),
+            None => Arc::new(StopSignal::default()),
+        };
         let lease = Lease::keep(
-            context.store.clone(),
-            job.id,
-            worker_id,
+            (context.store.clone(), job.id, worker_id),
             context.settings.heartbeat_interval(),
             abandon.clone(),
             ProgressSpans::new(producer, job.id, job.input_bytes),
+            signal,
         );
-        let outcome = convert(context, &job, &files, &lease).await;
+        let outcome = match head_start {
+            Some(head_start) => finish_head_start(head_start, &lease).await,
+            None => convert(context, &job, &files, &lease).await,
+        };
         let signal = lease.signal.clone();
         let status = outcome::settle(context, worker_id, &job, &files, outcome, lease).await;
         // One count for the beats, not a span each.
@@ -92,7 +159,11 @@ fn producer_context(job: &Job) -> Option<opentelemetry::Context> {
         .and_then(|parent| telemetry::context_from_traceparent(parent, job.tracestate.as_deref()))
 }
 
-fn consumer_span(job: &Job, worker_id: &str, producer: Option<opentelemetry::Context>) -> Span {
+pub(super) fn consumer_span(
+    (id, tenant, attempt): (uuid::Uuid, &str, i32),
+    worker_id: &str,
+    producer: Option<opentelemetry::Context>,
+) -> Span {
     let span = tracing::info_span!(
         "process job",
         otel.name = "process jobs",
@@ -102,12 +173,12 @@ fn consumer_span(job: &Job, worker_id: &str, producer: Option<opentelemetry::Con
         messaging.operation.type = "process",
         messaging.operation.name = "process",
         messaging.destination.name = "jobs",
-        messaging.message.id = %job.id,
-        parquetry.job.id = %job.id,
+        messaging.message.id = %id,
+        parquetry.job.id = %id,
         // The tenant, not as a metric label (unbounded), on spans and logs.
-        parquetry.tenant = %job.tenant,
+        parquetry.tenant = %tenant,
         parquetry.worker.id = worker_id,
-        parquetry.job.attempt = job.attempts,
+        parquetry.job.attempt = attempt,
         parquetry.job.status = Empty,
         parquetry.job.heartbeats = Empty,
     );
@@ -147,15 +218,7 @@ async fn convert(
     };
     let output = files.result();
     let rejects = files.rejects();
-    let convert_span = tracing::info_span!(
-        "convert",
-        parquetry.input.bytes = job.input_bytes,
-        parquetry.rows = Empty,
-        parquetry.columns = Empty,
-        parquetry.row_groups = Empty,
-        parquetry.output.bytes = Empty,
-        parquetry.codec = Empty,
-    );
+    let convert_span = convert_span(&Span::current(), job.input_bytes);
     let converted = {
         let signal = Arc::clone(&lease.signal);
         let span = convert_span.clone();
@@ -173,6 +236,35 @@ async fn convert(
         })
         .await
     };
+    conversion_outcome(converted, lease, &convert_span)
+}
+
+/// Waits for the conversion begun while the upload arrived.
+async fn finish_head_start(head_start: HeadStarted, lease: &Lease) -> Outcome {
+    let converted = head_start.conversion.await;
+    conversion_outcome(converted, lease, &head_start.begun.convert_span)
+}
+
+/// The `convert` span of an attempt, under `parent` (the job's span).
+pub(super) fn convert_span(parent: &Span, input_bytes: impl tracing::Value) -> Span {
+    tracing::info_span!(
+        parent: parent,
+        "convert",
+        parquetry.input.bytes = input_bytes,
+        parquetry.rows = Empty,
+        parquetry.columns = Empty,
+        parquetry.row_groups = Empty,
+        parquetry.output.bytes = Empty,
+        parquetry.codec = Empty,
+    )
+}
+
+/// What the attempt makes of its conversion's end.
+fn conversion_outcome(
+    converted: Result<Result<ConversionReport, ConvertError>, tokio::task::JoinError>,
+    lease: &Lease,
+    convert_span: &Span,
+) -> Outcome {
     // The engine keeps freed buffers for reuse during a pass; between jobs they go back.
     parquetry_convert::release_free_memory();
     let stop = lease.signal.reason();
@@ -182,7 +274,7 @@ async fn convert(
         // job's files were removed under the conversion).
         (_, StopReason::Canceled) => Outcome::Canceled,
         (_, StopReason::LeaseLost) => Outcome::LeaseLost,
-        (converted, _) => settle_conversion(converted, stop, &convert_span),
+        (converted, _) => settle_conversion(converted, stop, convert_span),
     }
 }
 

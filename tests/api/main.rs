@@ -8,6 +8,7 @@ mod db_spans;
 mod fairness;
 mod follow;
 mod hardening;
+mod head_start;
 mod helpers;
 mod http_telemetry;
 mod inspect;

@@ -4,8 +4,8 @@
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
-use std::path::Path;
 
+use crate::arrival::{ArrivingReader, InputFile};
 use crate::error::{ConvertError, ErrorKind};
 
 /// How the input file is compressed.
@@ -42,9 +42,9 @@ impl std::fmt::Display for FsError {
 impl std::error::Error for FsError {}
 
 /// The compressed file, with its own errors tagged as [`FsError`].
-pub(crate) struct TaggedFile(pub(crate) File);
+pub(crate) struct TaggedFile<R>(pub(crate) R);
 
-impl Read for TaggedFile {
+impl<R: Read> Read for TaggedFile<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         self.0
             .read(buf)
@@ -95,32 +95,73 @@ pub(crate) fn read_error(e: std::io::Error) -> ConvertError {
 
 /// Opens the input, recognising gzip, zstd and zip by their magic bytes whatever the file name;
 /// `member` (the option) picks the file to read in a zip archive, and is refused for other input.
+/// An arriving input is read as it grows, except a zip archive: its directory is at its end.
 pub(crate) fn open(
-    path: &Path,
+    input: InputFile,
     member: Option<&str>,
 ) -> Result<(Box<dyn Read + Send>, InputCompression), ConvertError> {
-    let mut file = File::open(path).map_err(|e| {
+    let file = input.open().map_err(|e| {
         ConvertError::new(
             ErrorKind::Io,
-            format!("cannot open input {}: {e}", path.display()),
+            format!("cannot open input {}: {e}", input.describe()),
         )
     })?;
+    match input {
+        InputFile::Complete(_) => open_file(file, member),
+        InputFile::Arriving(arrival) => {
+            let mut reader = ArrivingReader::new(file.try_clone()?, arrival.clone());
+            let (magic, n) = read_magic(&mut reader)?;
+            if is_zip(&magic, n) {
+                crate::arrival::wait_complete(&**arrival).map_err(read_error)?;
+                return open_file(file, member);
+            }
+            let reader = ArrivingReader::new(file, arrival.clone());
+            open_stream(reader, (magic, n), member)
+        }
+    }
+}
+
+fn read_magic(reader: &mut dyn Read) -> Result<([u8; 4], usize), ConvertError> {
     let mut magic = [0u8; 4];
     let mut n = 0;
     while n < 4 {
-        match file.read(&mut magic[n..])? {
-            0 => break,
-            k => n += k,
+        match reader.read(&mut magic[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(read_error(e)),
         }
     }
+    Ok((magic, n))
+}
+
+fn is_zip(magic: &[u8; 4], n: usize) -> bool {
+    n == 4 && (*magic == *b"PK\x03\x04" || *magic == *b"PK\x05\x06")
+}
+
+/// A complete file, read from its start.
+fn open_file(
+    mut file: File,
+    member: Option<&str>,
+) -> Result<(Box<dyn Read + Send>, InputCompression), ConvertError> {
+    let (magic, n) = read_magic(&mut file)?;
     file.seek(SeekFrom::Start(0))?;
-    if n == 4 && (magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06") {
+    if is_zip(&magic, n) {
         return Ok((crate::zip_input::open(file, member)?, InputCompression::Zip));
     }
+    open_stream(file, (magic, n), member)
+}
+
+/// Plain, gzip or zstd input from `source`, positioned at its start, by its first bytes.
+fn open_stream<R: Read + Send + 'static>(
+    source: R,
+    (magic, n): ([u8; 4], usize),
+    member: Option<&str>,
+) -> Result<(Box<dyn Read + Send>, InputCompression), ConvertError> {
     crate::zip_input::no_member(member)?;
-    let buffered = |f: File| BufReader::with_capacity(1 << 20, TaggedFile(f));
+    let buffered = |source: R| BufReader::with_capacity(1 << 20, TaggedFile(source));
     Ok(if n >= 2 && magic[..2] == [0x1f, 0x8b] {
-        let inner = flate2::bufread::MultiGzDecoder::new(buffered(file));
+        let inner = flate2::bufread::MultiGzDecoder::new(buffered(source));
         (
             Box::new(Decompress {
                 inner,
@@ -129,7 +170,7 @@ pub(crate) fn open(
             InputCompression::Gzip,
         )
     } else if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
-        let inner = zstd::Decoder::with_buffer(buffered(file))?;
+        let inner = zstd::Decoder::with_buffer(buffered(source))?;
         (
             Box::new(Decompress {
                 inner,
@@ -140,7 +181,7 @@ pub(crate) fn open(
     } else {
         // Plain files are read in chunk-sized blocks straight into the chunk buffers: a
         // BufReader would only add a copy.
-        (Box::new(file), InputCompression::None)
+        (Box::new(source), InputCompression::None)
     })
 }
 
@@ -148,7 +189,7 @@ pub(crate) fn open(
 /// memory (an upload that an inspection reads whole, or only the head of a longer one).
 #[derive(Clone, Copy)]
 pub(crate) enum Source<'a> {
-    File(&'a Path),
+    File(InputFile<'a>),
     Text(&'a [u8]),
     /// The first bytes of a longer file, its last line cut wherever the head ended.
     Head(&'a [u8]),
@@ -159,8 +200,8 @@ impl Source<'_> {
         &self,
         member: Option<&str>,
     ) -> Result<(Box<dyn Read + Send>, InputCompression), ConvertError> {
-        match self {
-            Source::File(path) => open(path, member),
+        match *self {
+            Source::File(input) => open(input, member),
             Source::Text(text) | Source::Head(text) => Ok((
                 Box::new(std::io::Cursor::new(text.to_vec())),
                 InputCompression::None,
@@ -564,8 +605,11 @@ pub(crate) fn repair_utf8(bytes: &[u8]) -> (Vec<u8>, usize) {
 /// True when the input shows a valid multi-byte UTF-8 character before its first invalid
 /// byte, i.e. it is a UTF-8 file with stray Windows-1252 values. Only called after a pass
 /// met invalid UTF-8, and it stops at the first non-ASCII byte.
-pub(crate) fn utf8_before_invalid(path: &Path, member: Option<&str>) -> Result<bool, ConvertError> {
-    let (mut reader, _) = open(path, member)?;
+pub(crate) fn utf8_before_invalid(
+    input: InputFile,
+    member: Option<&str>,
+) -> Result<bool, ConvertError> {
+    let (mut reader, _) = open(input, member)?;
     let mut buf = vec![0u8; 1 << 20];
     let (mut carry, mut first) = (0, true);
     loop {

@@ -5,6 +5,7 @@
 //! Parquet encoding. A value deep in the file that breaks a sampled type widens that column
 //! and restarts the pass, so inference never fails a job late.
 
+mod arrival;
 mod bad_rows;
 mod batch;
 mod chunk;
@@ -43,9 +44,13 @@ mod zip_input;
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use arrival::InputFile;
 
 use tracing::field::Empty;
 
+pub use arrival::{Arrival, Written};
 pub use error::{ConvertError, ErrorKind};
 pub use inspect::{inspect, Inspection};
 pub use memory::release_free_memory;
@@ -116,6 +121,43 @@ pub fn convert_observed(
     cancel: &AtomicBool,
     progress: &Progress,
 ) -> Result<ConversionReport, ConvertError> {
+    let control = (cancel, progress);
+    convert_input(
+        InputFile::Complete(input),
+        (output, rejects),
+        options,
+        control,
+    )
+}
+
+/// [`convert_observed`] of a file that is still being written (see [`Arrival`]): the
+/// conversion reads it as it grows, so it can finish soon after the last byte arrives. A
+/// zip archive is only read once complete (its directory is at its end). The progress has a
+/// total once the caller says the input is complete ([`Progress::input_complete`]) and the
+/// input is plain. A writer that gives up fails the conversion with ErrorKind::Io.
+pub fn convert_arriving(
+    input: &Arc<dyn Arrival>,
+    output: &Path,
+    rejects: Option<&Path>,
+    options: &ConvertOptions,
+    cancel: &AtomicBool,
+    progress: &Progress,
+) -> Result<ConversionReport, ConvertError> {
+    let control = (cancel, progress);
+    convert_input(
+        InputFile::Arriving(input),
+        (output, rejects),
+        options,
+        control,
+    )
+}
+
+fn convert_input(
+    input: InputFile,
+    (output, rejects): (&Path, Option<&Path>),
+    options: &ConvertOptions,
+    (cancel, progress): (&AtomicBool, &Progress),
+) -> Result<ConversionReport, ConvertError> {
     let span = tracing::info_span!(
         "parquet.convert",
         parquetry.rows = Empty,
@@ -145,7 +187,7 @@ pub fn convert_observed(
 }
 
 fn convert_inner(
-    input: &Path,
+    input: InputFile,
     (output, rejects): (&Path, Option<&Path>),
     options: &ConvertOptions,
     (cancel, progress): (&AtomicBool, &Progress),
@@ -154,25 +196,19 @@ fn convert_inner(
 ) -> Result<ConversionReport, ConvertError> {
     let (_, codec_name) = write::codec(options)?;
     span.record("parquetry.codec", codec_name.as_str());
-    let input_bytes = std::fs::metadata(input)
-        .map_err(|e| {
-            ConvertError::new(
-                ErrorKind::Io,
-                format!("cannot read input {}: {e}", input.display()),
-            )
-        })?
-        .len();
-    // Integers as i64: tracing-opentelemetry exports u64 and usize fields as strings.
-    span.record("parquetry.input.bytes", input_bytes as i64);
     if cancel.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(ConvertError::canceled());
     }
     progress.set_stage(progress::Stage::Detecting);
     let mut plan = detect::plan(&input::Source::File(input), options, None)?;
     // A pass reads the file's bytes when it is plain; a compressed file's
-    // decompressed size is not known until it is read.
-    if plan.input_compression == input::InputCompression::None {
-        progress.set_total_bytes(input_bytes);
+    // decompressed size is not known until it is read, an arriving file's until it is complete.
+    match (plan.input_compression, input) {
+        (input::InputCompression::None, InputFile::Complete(_)) => {
+            progress.set_total_bytes(input_bytes(input)?);
+        }
+        (input::InputCompression::None, InputFile::Arriving(_)) => progress.set_arriving_plain(),
+        _ => {}
     }
     let (stats, replans) = run_passes(
         &mut plan,
@@ -183,6 +219,10 @@ fn convert_inner(
         created,
     )?;
     progress.set_stage(progress::Stage::Finished);
+    // An arriving input is complete once a pass has read all of it.
+    let input_bytes = input_bytes(input)?;
+    // Integers as i64: tracing-opentelemetry exports u64 and usize fields as strings.
+    span.record("parquetry.input.bytes", input_bytes as i64);
     span.record("parquetry.replans", replans as i64);
     if stats.windows_1252_values > 0 {
         tracing::warn!(
@@ -204,12 +244,24 @@ fn convert_inner(
     ))
 }
 
+/// The input file's length.
+fn input_bytes(input: InputFile) -> Result<u64, ConvertError> {
+    let length = input
+        .open()
+        .and_then(|file| file.metadata())
+        .map(|m| m.len());
+    length.map_err(|e| {
+        let what = input.describe();
+        ConvertError::new(ErrorKind::Io, format!("cannot read input {what}: {e}"))
+    })
+}
+
 /// Runs passes until one completes: each fault that inference can learn from
 /// (a wider type, a non-UTF-8 file) adjusts the plan for the next pass.
 /// Returns the last pass's figures and how many passes were redone.
 fn run_passes(
     plan: &mut plan::Plan,
-    input: &Path,
+    input: InputFile,
     output: (&Path, Option<&Path>),
     options: &ConvertOptions,
     control: (&AtomicBool, &Progress),
@@ -254,7 +306,7 @@ fn run_passes(
 /// about late values (the columns they widened).
 fn replan_as_windows_1252(
     old: &plan::Plan,
-    input: &Path,
+    input: InputFile,
     options: &ConvertOptions,
 ) -> Result<plan::Plan, ConvertError> {
     let mut plan = detect::plan(

@@ -30,6 +30,7 @@ use parquet::file::writer::SerializedFileWriter;
 use tracing::field::Empty;
 use tracing::Span;
 
+use crate::arrival::InputFile;
 use crate::batch::BatchParser;
 use crate::encode::{spawn_encoders, Encoders, Output};
 use crate::error::{ConvertError, ErrorKind};
@@ -89,7 +90,7 @@ fn merge_widenings(into: &mut Vec<Widening>, more: Vec<Widening>) {
 /// thread puts batches back in file order, and encoder threads encode column chunks.
 pub(crate) fn run(
     plan: &Plan,
-    input_path: &Path,
+    input_path: InputFile,
     (output, rejects_path): (&Path, Option<&Path>),
     options: &ConvertOptions,
     (cancel, progress): (&AtomicBool, &Progress),
@@ -123,7 +124,7 @@ pub(crate) fn run(
 /// [`run`] inside its span.
 fn run_pass(
     plan: &Plan,
-    input_path: &Path,
+    input_path: InputFile,
     (output, rejects_path): (&Path, Option<&Path>),
     options: &ConvertOptions,
     (cancel, progress): (&AtomicBool, &Progress),

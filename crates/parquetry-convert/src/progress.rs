@@ -2,7 +2,7 @@
 //! stage, the bytes of input read and the rows written so far. A caller
 //! (the service's heartbeat) samples it; the engine only counts.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
@@ -56,6 +56,10 @@ pub struct Progress {
     passes: AtomicU64,
     /// Bytes a pass reads in all; 0 while unknown (compressed input).
     total_bytes: AtomicU64,
+    /// The size of an arriving input once complete (0 before), and whether it is plain: the
+    /// total is known when both are.
+    arrived_bytes: AtomicU64,
+    arriving_plain: AtomicBool,
     /// When each stage began, in order: a job's timeline. A handful of
     /// entries written at stage changes, never in the per-chunk path.
     stages: Mutex<Vec<(Stage, SystemTime)>>,
@@ -121,6 +125,26 @@ impl Progress {
         self.total_bytes.store(total, Ordering::Relaxed);
     }
 
+    /// The arriving input (see [`crate::convert_arriving`]) is complete, `bytes` long: the
+    /// total of a pass once the conversion knows the input is plain.
+    pub fn input_complete(&self, bytes: u64) {
+        self.arrived_bytes.store(bytes, Ordering::SeqCst);
+        self.total_from_arrival();
+    }
+
+    /// The arriving input is plain: its size, once complete, is what a pass reads.
+    pub(crate) fn set_arriving_plain(&self) {
+        self.arriving_plain.store(true, Ordering::SeqCst);
+        self.total_from_arrival();
+    }
+
+    fn total_from_arrival(&self) {
+        let bytes = self.arrived_bytes.load(Ordering::SeqCst);
+        if bytes > 0 && self.arriving_plain.load(Ordering::SeqCst) {
+            self.set_total_bytes(bytes);
+        }
+    }
+
     /// A pass starts over: its counts start from zero.
     pub(crate) fn start_pass(&self) {
         self.bytes_read.store(0, Ordering::Relaxed);
@@ -167,5 +191,28 @@ mod tests {
         assert_eq!(progress.snapshot().fraction(), Some(0.25));
         progress.add_bytes(500);
         assert_eq!(progress.snapshot().fraction(), Some(1.0));
+    }
+
+    #[test]
+    fn an_arriving_input_has_a_total_once_complete_and_known_plain() {
+        for plain_first in [true, false] {
+            let progress = Progress::default();
+            progress.add_bytes(50);
+            if plain_first {
+                progress.set_arriving_plain();
+            } else {
+                progress.input_complete(200);
+            }
+            assert_eq!(progress.snapshot().fraction(), None);
+            if plain_first {
+                progress.input_complete(200);
+            } else {
+                progress.set_arriving_plain();
+            }
+            assert_eq!(progress.snapshot().fraction(), Some(0.25));
+        }
+        let compressed = Progress::default();
+        compressed.input_complete(200);
+        assert_eq!(compressed.snapshot().total_bytes, None);
     }
 }

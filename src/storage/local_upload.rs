@@ -1,0 +1,255 @@
+//! An upload into the data directory, written in order into its staging
+//! file (`uploads/<id>.csv#1`, which the orphan sweep knows) and moved into
+//! place once complete and on disk. Written in order, unlike an
+//! `object_store` multipart upload whose parts land in parallel: at any time
+//! every byte up to a known length is in the file, so a conversion can read
+//! the upload while it still arrives (see [`UploadArrival`]).
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex};
+
+use parquetry_convert::{Arrival, Written};
+
+/// Bytes gathered before a write to the file: one write in flight while the
+/// next block arrives.
+const BLOCK: usize = 1024 * 1024;
+/// How many bytes may be written between two early flushes: the fsync that
+/// makes the upload durable before the 202 then finds little left to write,
+/// instead of the whole file (about 50 ms for 100 MB, on the critical path).
+const FLUSH_EVERY: u64 = 16 * 1024 * 1024;
+
+/// A block being written: it gives the file and its buffer back.
+type BlockWrite = tokio::task::JoinHandle<io::Result<(File, Vec<u8>)>>;
+
+/// An upload being written to the data directory.
+pub(super) struct LocalUpload {
+    /// The staging file, taken by each write in turn.
+    file: Option<File>,
+    pending: Vec<u8>,
+    writing: Option<BlockWrite>,
+    /// Bytes in the file once the write in flight is done.
+    queued: u64,
+    flushed_at: u64,
+    flushing: Option<tokio::task::JoinHandle<()>>,
+    arrival: Arc<UploadArrival>,
+}
+
+impl LocalUpload {
+    /// Creates the staging file of `target`.
+    pub(super) async fn begin(target: PathBuf) -> io::Result<LocalUpload> {
+        let mut staging = target.clone().into_os_string();
+        staging.push("#1");
+        let staging = PathBuf::from(staging);
+        let create = staging.clone();
+        let file =
+            blocking(move || File::options().write(true).create_new(true).open(create)).await?;
+        Ok(LocalUpload {
+            file: Some(file),
+            pending: Vec::with_capacity(BLOCK),
+            writing: None,
+            queued: 0,
+            flushed_at: 0,
+            flushing: None,
+            arrival: Arc::new(UploadArrival::new(staging, target)),
+        })
+    }
+
+    /// The upload as a conversion reads it while it arrives.
+    pub(super) fn arrival(&self) -> Arc<UploadArrival> {
+        self.arrival.clone()
+    }
+
+    pub(super) async fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
+        self.pending.extend_from_slice(chunk);
+        if self.pending.len() >= BLOCK {
+            self.start_write().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the write in flight, then starts writing what is pending.
+    async fn start_write(&mut self) -> io::Result<()> {
+        let spare = self.settle_write().await?;
+        let block = std::mem::replace(&mut self.pending, spare);
+        let mut file = self.file.take().expect("the file is back after a write");
+        self.queued += block.len() as u64;
+        let (arrival, written) = (self.arrival.clone(), self.queued);
+        self.writing = Some(tokio::task::spawn_blocking(move || {
+            file.write_all(&block)?;
+            // Readers go on as soon as the bytes are in the file.
+            arrival.grown(written);
+            Ok((file, block))
+        }));
+        Ok(())
+    }
+
+    /// Waits for the write in flight, if any; returns its emptied buffer for
+    /// the next block.
+    async fn settle_write(&mut self) -> io::Result<Vec<u8>> {
+        let Some(writing) = self.writing.take() else {
+            return Ok(Vec::with_capacity(BLOCK));
+        };
+        let (file, mut block) = writing.await.map_err(io::Error::other)??;
+        self.maybe_flush(&file);
+        self.file = Some(file);
+        block.clear();
+        Ok(block)
+    }
+
+    /// Starts flushing the file to disk in the background when enough was
+    /// written since the last flush and that one is over.
+    fn maybe_flush(&mut self, file: &File) {
+        let busy = self.flushing.as_ref().is_some_and(|f| !f.is_finished());
+        if self.queued - self.flushed_at < FLUSH_EVERY || busy {
+            return;
+        }
+        self.flushed_at = self.queued;
+        // A failure only leaves the work to the completion's fsync.
+        if let Ok(file) = file.try_clone() {
+            self.flushing = Some(tokio::task::spawn_blocking(move || {
+                let _ = file.sync_data();
+            }));
+        }
+    }
+
+    /// Writes the rest, makes the file durable and moves it into place.
+    pub(super) async fn finish(mut self) -> io::Result<()> {
+        if !self.pending.is_empty() {
+            self.start_write().await?;
+        }
+        self.settle_write().await?;
+        let file = self.file.take().expect("the file is back after a write");
+        let arrival = self.arrival.clone();
+        blocking(move || {
+            file.sync_all()?;
+            arrival.move_into_place()
+        })
+        .await?;
+        self.arrival.complete(self.queued);
+        Ok(())
+    }
+
+    /// Removes what was written; readers get an error.
+    pub(super) async fn abort(mut self) -> io::Result<()> {
+        self.arrival.fail();
+        let _ = self.settle_write().await;
+        let staging = self.arrival.current_path();
+        match tokio::fs::remove_file(staging).await {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for LocalUpload {
+    /// An upload dropped unfinished will never complete: a reader waiting
+    /// for it must not wait forever. Its staging file is the sweep's.
+    fn drop(&mut self) {
+        self.arrival.fail();
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(io::Error::other)?
+}
+
+/// How far a local upload got, shared with the conversion reading it.
+pub struct UploadArrival {
+    state: Mutex<ArrivalState>,
+    changed: Condvar,
+}
+
+struct ArrivalState {
+    /// Where the file is now: the staging file, then the target.
+    path: PathBuf,
+    target: PathBuf,
+    written: Written,
+    failed: bool,
+}
+
+impl UploadArrival {
+    fn new(staging: PathBuf, target: PathBuf) -> UploadArrival {
+        UploadArrival {
+            state: Mutex::new(ArrivalState {
+                path: staging,
+                target,
+                written: Written {
+                    bytes: 0,
+                    complete: false,
+                },
+                failed: false,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ArrivalState> {
+        // The state stays consistent whatever panicked while holding it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn current_path(&self) -> PathBuf {
+        self.lock().path.clone()
+    }
+
+    fn grown(&self, bytes: u64) {
+        self.lock().written.bytes = bytes;
+        self.changed.notify_all();
+    }
+
+    /// Renames the staging file to its target, and syncs the directory so
+    /// the name is durable; readers opening it from now on find it there.
+    fn move_into_place(&self) -> io::Result<()> {
+        let mut state = self.lock();
+        std::fs::rename(&state.path, &state.target)?;
+        state.path = state.target.clone();
+        if let Some(directory) = state.target.parent() {
+            File::open(directory)?.sync_all()?;
+        }
+        Ok(())
+    }
+
+    fn complete(&self, bytes: u64) {
+        self.lock().written = Written {
+            bytes,
+            complete: true,
+        };
+        self.changed.notify_all();
+    }
+
+    fn fail(&self) {
+        let mut state = self.lock();
+        if !state.written.complete {
+            state.failed = true;
+        }
+        drop(state);
+        self.changed.notify_all();
+    }
+}
+
+impl Arrival for UploadArrival {
+    fn open(&self) -> io::Result<File> {
+        // Under the lock: the file is not renamed between reading its path and opening it.
+        let state = self.lock();
+        File::open(&state.path)
+    }
+
+    fn wait_past(&self, bytes: u64) -> io::Result<Written> {
+        let mut state = self.lock();
+        loop {
+            if state.failed {
+                return Err(io::Error::other("the upload did not complete"));
+            }
+            if state.written.bytes > bytes || state.written.complete {
+                return Ok(state.written);
+            }
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Head starts: a job's conversion begun while its upload still arrives, in
+//! one of this process's worker slots, reading the upload as it is written
+//! (see `parquetry_convert::convert_arriving`). The job's row is still
+//! written only once the upload is durably stored; it is then stored already
+//! claimed by this process, and the job runs on from there like any other:
+//! under a lease, cancelable, retried elsewhere if this attempt fails. An
+//! upload that fails, or makes no job, stops its conversion and leaves
+//! nothing behind.
+//!
+//! The trace keeps its shape: the upload's PRODUCER span (which the row's
+//! INSERT runs in) begins with the head start, and the job's CONSUMER span
+//! under it holds the conversion.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use parquetry_convert::{Arrival, ConversionReport, ConvertError, ConvertOptions};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{field::Empty, Span};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use uuid::Uuid;
+
+use super::lease::StopSignal;
+use super::{run, WorkerContext};
+use crate::jobs::Job;
+use crate::storage::AttemptFiles;
+
+/// Starts conversions of uploads that still arrive, in this process's
+/// worker slots.
+#[derive(Clone)]
+pub struct HeadStarts {
+    pub(super) context: WorkerContext,
+    /// One permit per worker; a claim and a head start each hold one.
+    pub(super) slots: Arc<Semaphore>,
+    pub(super) stop_claiming: CancellationToken,
+    pub(super) abandon: CancellationToken,
+    /// The head-started jobs still running, for the shutdown to wait on.
+    pub(super) tasks: TaskTracker,
+    /// The worker the jobs are stored claimed by.
+    pub(super) worker_id: String,
+}
+
+impl HeadStarts {
+    /// Begins converting job `id`'s upload as it arrives, when a worker slot
+    /// is free now; `None` leaves the job to the queue. Call inside the
+    /// upload's request span: the job's spans hang under it.
+    pub fn begin(
+        &self,
+        (id, tenant): (Uuid, &str),
+        options: ConvertOptions,
+        arrival: Arc<dyn Arrival>,
+    ) -> Option<HeadStart> {
+        if self.stop_claiming.is_cancelled() {
+            return None;
+        }
+        let slot = self.slots.clone().try_acquire_owned().ok()?;
+        let producer = producer_span(id);
+        let consumer = run::consumer_span(
+            (id, tenant, FIRST_ATTEMPT),
+            &self.worker_id,
+            Some(producer.context()),
+        );
+        let convert_span = run::convert_span(&consumer, Empty);
+        let files = self.context.storage.scratch().attempt(id, FIRST_ATTEMPT);
+        let signal = Arc::new(StopSignal::default());
+        let conversion = {
+            let (signal, span) = (signal.clone(), convert_span.clone());
+            let (output, rejects) = (files.result(), files.rejects());
+            tokio::task::spawn_blocking(move || {
+                span.in_scope(|| {
+                    parquetry_convert::convert_arriving(
+                        &arrival,
+                        &output,
+                        Some(&rejects),
+                        &options,
+                        &signal.cancel,
+                        &signal.progress,
+                    )
+                })
+            })
+        };
+        Some(HeadStart {
+            job: id,
+            slot: Some(slot),
+            conversion: Some(conversion),
+            begun: Begun {
+                signal,
+                convert_span,
+                consumer,
+                started: Instant::now(),
+            },
+            producer,
+            files,
+            starts: self.clone(),
+        })
+    }
+
+    /// Stops taking uploads and waits for the head-started jobs, which give
+    /// their job back when `abandon` fires.
+    pub(super) async fn wait(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+}
+
+/// The attempt a head start is: the job's first.
+const FIRST_ATTEMPT: i32 = 1;
+
+/// The PRODUCER span of an upload's job: the enqueue runs in it, and a head
+/// start begins it.
+pub fn producer_span(id: Uuid) -> Span {
+    tracing::info_span!(
+        "enqueue job",
+        otel.name = "publish jobs",
+        otel.kind = "producer",
+        messaging.system = "parquetry",
+        messaging.operation.type = "send",
+        messaging.operation.name = "publish",
+        messaging.destination.name = "jobs",
+        messaging.message.id = %id,
+        parquetry.job.id = %id,
+    )
+}
+
+/// What the attempt needs from the conversion begun before its row existed.
+pub(super) struct Begun {
+    pub signal: Arc<StopSignal>,
+    pub convert_span: Span,
+    /// The job's CONSUMER span, which the attempt continues.
+    pub consumer: Span,
+    pub started: Instant,
+}
+
+/// A conversion under way of an upload that still arrives. Dropped without
+/// [`HeadStart::hand_over`], it stops the conversion and removes its files.
+pub struct HeadStart {
+    job: Uuid,
+    slot: Option<OwnedSemaphorePermit>,
+    conversion: Option<JoinHandle<Result<ConversionReport, ConvertError>>>,
+    begun: Begun,
+    producer: Span,
+    files: AttemptFiles,
+    starts: HeadStarts,
+}
+
+impl HeadStart {
+    /// The upload's PRODUCER span: the job's row is inserted inside it.
+    pub fn producer(&self) -> &Span {
+        &self.producer
+    }
+
+    /// The worker the job's row must be stored claimed by.
+    pub fn worker_id(&self) -> &str {
+        &self.starts.worker_id
+    }
+
+    /// The job's row is stored, claimed by [`Self::worker_id`]: the attempt
+    /// goes on in the background, past the request.
+    pub fn hand_over(mut self, job: Job) {
+        debug_assert_eq!(job.id, self.job);
+        let conversion = self.conversion.take().expect("handed over once");
+        let slot = self.slot.take();
+        // The upload is complete: the conversion's progress has a total now.
+        let input_bytes = u64::try_from(job.input_bytes).unwrap_or(0);
+        self.begun.signal.progress.input_complete(input_bytes);
+        let convert_span = &self.begun.convert_span;
+        convert_span.record("parquetry.input.bytes", job.input_bytes);
+        let begun = Begun {
+            signal: self.begun.signal.clone(),
+            convert_span: self.begun.convert_span.clone(),
+            consumer: self.begun.consumer.clone(),
+            started: self.begun.started,
+        };
+        let starts = self.starts.clone();
+        starts.tasks.spawn(async move {
+            let worker = starts.worker_id.as_str();
+            let run = run::HeadStarted { begun, conversion };
+            run::run_head_started(&starts.context, worker, job, run, &starts.abandon).await;
+            drop(slot);
+        });
+    }
+}
+
+impl Drop for HeadStart {
+    fn drop(&mut self) {
+        let Some(conversion) = self.conversion.take() else {
+            return;
+        };
+        // The upload failed or made no job: the conversion is nobody's.
+        self.begun
+            .signal
+            .cancel
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.begun
+            .consumer
+            .record("parquetry.job.status", "abandoned");
+        let (files, slot) = (self.files.clone(), self.slot.take());
+        self.starts.tasks.spawn(async move {
+            let _ = conversion.await;
+            files.remove().await;
+            drop(slot);
+        });
+    }
+}

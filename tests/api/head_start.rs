@@ -1,0 +1,111 @@
+//! Head starts: a raw upload is converted while it arrives, when a worker is
+//! free; the job still exists only once the upload is stored, and an upload
+//! cut off mid-way leaves neither a job nor a file, and frees its worker.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::helpers::*;
+
+/// A request body the test sends piece by piece.
+fn piecewise_body() -> (mpsc::Sender<Result<Bytes, std::io::Error>>, reqwest::Body) {
+    let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|piece| (piece, receiver))
+    });
+    (sender, reqwest::Body::wrap_stream(stream))
+}
+
+/// Whether a worker's scratch space holds a file: a conversion has begun.
+fn converting(app: &TestApp) -> bool {
+    std::fs::read_dir(app.data_dir.join("work")).is_ok_and(|mut entries| entries.next().is_some())
+}
+
+#[tokio::test]
+async fn a_raw_upload_is_converted_while_it_arrives() {
+    let app = spawn_app_with(|s| s.worker.workers = Some(1)).await;
+    let csv = large_csv(120_000).into_bytes();
+    let (first, rest) = csv.split_at(csv.len() * 2 / 3);
+    let (sender, body) = piecewise_body();
+    let upload = tokio::spawn({
+        let client = app.client.clone();
+        let url = app.url("/v1/jobs?wait=60");
+        async move {
+            let request = client.post(url).header("Content-Type", "text/csv");
+            request.body(body).send().await.unwrap()
+        }
+    });
+    sender
+        .send(Ok(Bytes::copy_from_slice(first)))
+        .await
+        .unwrap();
+    eventually(
+        "the conversion to begin before the upload ends",
+        Duration::from_secs(30),
+        async || converting(&app),
+    )
+    .await;
+    assert_eq!(
+        app.job_count().await,
+        0,
+        "no job before the upload is stored"
+    );
+    sender.send(Ok(Bytes::copy_from_slice(rest))).await.unwrap();
+    drop(sender);
+
+    let answer = upload.await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let job: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(job["status"], "succeeded", "{job:#}");
+    assert_eq!(job["attempts"], 1, "{job:#}");
+    assert_eq!(job["input"]["bytes"], csv.len());
+    let id = job["id"].as_str().unwrap();
+    let parquet = app.download(id).await.bytes().await.unwrap();
+    let batch = read_parquet(parquet);
+    assert_eq!(batch.num_rows(), 120_000);
+    assert_eq!(batch.schema().field(1).data_type().to_string(), "Float64");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_upload_cut_off_while_converting_leaves_nothing_and_frees_its_worker() {
+    let app = spawn_app_with(|s| s.worker.workers = Some(1)).await;
+    let csv = large_csv(120_000).into_bytes();
+    let (sender, body) = piecewise_body();
+    let upload = tokio::spawn({
+        let client = app.client.clone();
+        let url = app.url("/v1/jobs");
+        async move {
+            let request = client.post(url).header("Content-Type", "text/csv");
+            request.body(body).send().await
+        }
+    });
+    let half = Bytes::copy_from_slice(&csv[..csv.len() / 2]);
+    sender.send(Ok(half)).await.unwrap();
+    eventually(
+        "the conversion to begin",
+        Duration::from_secs(30),
+        async || converting(&app),
+    )
+    .await;
+    // The client fails mid-body: the connection closes without the rest.
+    let failure = std::io::Error::other("the client gave up");
+    sender.send(Err(failure)).await.unwrap();
+    assert!(upload.await.unwrap().is_err());
+
+    eventually(
+        "the partial upload and its conversion's files to go",
+        Duration::from_secs(30),
+        async || app.stored_files().is_empty(),
+    )
+    .await;
+    assert_eq!(app.job_count().await, 0);
+    // The one worker is free again: the next upload converts.
+    let next = app.upload_raw("a,b\n1,2\n", "?wait=60").await;
+    assert_eq!(next.status(), 200);
+    let job: serde_json::Value = next.json().await.unwrap();
+    assert_eq!(job["status"], "succeeded", "{job:#}");
+    app.stop().await;
+}
