@@ -12,7 +12,10 @@ pub struct TimelineEntry {
     /// `received` (the upload arriving and being stored), `queued`,
     /// `claimed` (a worker took it and fetches its input), the conversion's
     /// `detecting`, `converting`, `writing`, then `storing` (the result),
-    /// and the final status.
+    /// and the final status. A job converted while its upload arrived (a
+    /// head start) has no `queued` nor `claimed`: its conversion's stages
+    /// begin while it is `received`, and its `created_at` tells when the
+    /// upload was stored.
     pub stage: String,
     #[serde(serialize_with = "super::rfc3339::serialize")]
     pub started_at: DateTime<Utc>,
@@ -27,11 +30,21 @@ pub fn of(job: &Job) -> Vec<TimelineEntry> {
     if let Some(received) = job.received_at {
         steps.push(("received".into(), received));
     }
-    steps.push(("queued".into(), job.created_at));
-    if let Some(started) = job.started_at {
-        steps.push(("claimed".into(), started));
-        steps.extend(recorded_stages(&job.timeline));
+    let stages = match job.started_at {
+        Some(_) => recorded_stages(&job.timeline),
+        None => Vec::new(),
+    };
+    // A conversion that began before the job's row was written had a head
+    // start: it never waited in the queue, and its stages follow the
+    // upload's first byte.
+    let head_start = stages.first().is_some_and(|(_, at)| *at < job.created_at);
+    if !head_start {
+        steps.push(("queued".into(), job.created_at));
+        if let Some(started) = job.started_at {
+            steps.push(("claimed".into(), started));
+        }
     }
+    steps.extend(stages);
     if let (true, Some(finished)) = (job.status.is_finished(), job.finished_at) {
         steps.push((job.status.as_str().into(), finished));
     }

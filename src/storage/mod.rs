@@ -49,7 +49,11 @@ pub enum StorageError {
 impl StorageError {
     /// Whether the disk is full (`ENOSPC`), whatever layer reported it.
     pub fn is_disk_full(&self) -> bool {
-        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        // `Io` is transparent: its `source` skips the I/O error itself.
+        let mut source: Option<&(dyn std::error::Error + 'static)> = match self {
+            StorageError::Io(error) => Some(error),
+            _ => Some(self),
+        };
         while let Some(error) = source {
             if let Some(io) = error.downcast_ref::<io::Error>() {
                 if io.kind() == io::ErrorKind::StorageFull || io.raw_os_error() == Some(28) {

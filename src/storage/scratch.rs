@@ -80,6 +80,12 @@ impl ScratchSpace {
 }
 
 impl ScratchFile {
+    /// How long ago the file was last written; none when it is gone.
+    pub fn idle_for(&self) -> Option<std::time::Duration> {
+        let modified = std::fs::metadata(&self.path).ok()?.modified().ok()?;
+        Some(modified.elapsed().unwrap_or_default())
+    }
+
     /// Removes the file; a missing one is fine.
     pub async fn remove(&self) -> io::Result<()> {
         remove_if_exists(&self.path).await

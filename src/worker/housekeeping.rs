@@ -70,7 +70,8 @@ async fn remove_expired(context: &WorkerContext) -> anyhow::Result<()> {
 
 /// Removes what no live job owns: stored objects of jobs that have no row
 /// (after `orphan_grace`, so an upload whose row is being written keeps its
-/// file), and scratch files of attempts that are not running anymore.
+/// file), and scratch files of attempts that are not running anymore (those
+/// of a job with no row yet, a head start's, after `orphan_grace` too).
 async fn sweep(context: &WorkerContext) -> anyhow::Result<()> {
     let grace = context.settings.orphan_grace();
     let abandoned = context.storage.remove_abandoned_uploads(grace).await?;
@@ -110,7 +111,13 @@ async fn sweep(context: &WorkerContext) -> anyhow::Result<()> {
         }
     }
     for file in scratch {
-        let live = states.get(&file.job) == Some(&(JobStatus::Running, file.attempt));
+        let live = match states.get(&file.job) {
+            Some(state) => *state == (JobStatus::Running, file.attempt),
+            // No row yet: a conversion begun while its upload arrives (a
+            // head start, in any process on this machine) until it idles
+            // as long as an orphan.
+            None => file.idle_for().is_some_and(|idle| idle < grace),
+        };
         if !live {
             tracing::info!(job_id = %file.job, attempt = file.attempt, "removing the scratch file of an attempt that is not running");
             if let Err(error) = file.remove().await {

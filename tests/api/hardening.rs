@@ -208,6 +208,8 @@ async fn partial_results_of_attempts_that_no_longer_run_are_swept() {
     let live = scratch_file(&app, &running, 2);
     let killed_attempt = scratch_file(&app, &running, 1);
     let finished_job = scratch_file(&app, &failed, 1);
+    // A job with no row yet: a conversion begun while its upload arrives.
+    let head_start = scratch_file(&app, &uuid::Uuid::now_v7().to_string(), 1);
 
     eventually(
         "the dead attempts' files to go",
@@ -219,6 +221,10 @@ async fn partial_results_of_attempts_that_no_longer_run_are_swept() {
     assert!(
         live.exists(),
         "the running attempt's partial result was removed"
+    );
+    assert!(
+        head_start.exists(),
+        "a head start's partial result was removed before the orphan grace"
     );
     app.stop().await;
 }

@@ -61,6 +61,20 @@ async fn a_raw_upload_is_converted_while_it_arrives() {
     assert_eq!(job["status"], "succeeded", "{job:#}");
     assert_eq!(job["attempts"], 1, "{job:#}");
     assert_eq!(job["input"]["bytes"], csv.len());
+    // It never waited in the queue: its conversion began while it was received.
+    let steps: Vec<&str> = job["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| step["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps[..2], ["received", "detecting"], "{job:#}");
+    assert!(!steps.contains(&"queued") && !steps.contains(&"claimed"));
+    assert_eq!(steps.last(), Some(&"succeeded"));
+    let detecting = job["timeline"][1]["started_at"].as_str().unwrap();
+    let created = job["created_at"].as_str().unwrap();
+    let at = |t: &str| t.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    assert!(at(detecting) < at(created), "{job:#}");
     let id = job["id"].as_str().unwrap();
     let parquet = app.download(id).await.bytes().await.unwrap();
     let batch = read_parquet(parquet);

@@ -245,13 +245,14 @@ fn assert_upload_trace(spans: &[ReceivedSpan], body_size: usize) {
     assert_eq!(consumer.attr("parquetry.job.attempt").as_deref(), Some("1"));
     assert!(server.end_time_unix_nano <= consumer.end_time_unix_nano);
 
-    let claim = one(spans, "claim", |s| {
-        s.attr("db.query.text")
-            .is_some_and(|q| q.contains("SKIP LOCKED"))
-    });
+    // A free worker converted the upload as it arrived (a head start): the
+    // job was stored claimed, its claim in the INSERT's transaction. A queued
+    // job's claim (`SKIP LOCKED`) hangs in the same place.
+    let claim = one(spans, "claim", |s| s.name == "UPDATE jobs claim");
+    let query = claim.attr("db.query.text").unwrap();
+    assert!(query.contains("WHERE id = $1"), "{query}");
     // The claim ran before the job span began: it hangs beside it, under the producer.
     assert_eq!(claim.parent_span_id.as_ref(), Some(&producer.span_id));
-    assert_eq!(claim.name, "UPDATE jobs claim");
     assert!(claim.end_time_unix_nano <= consumer.end_time_unix_nano);
     assert_db_span(claim, "UPDATE");
     let convert = one(spans, "convert span", |s| s.name == "convert");
