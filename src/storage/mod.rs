@@ -11,6 +11,7 @@
 //! before it is published.
 
 mod backend;
+mod early_flush;
 mod local_upload;
 mod objects;
 mod preview;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use object_store::path::Path;
 use uuid::Uuid;
 
+pub use early_flush::ResultFlush;
 pub use objects::{ResultObject, ResultStream};
 pub use preview::ResultPreview;
 pub use scratch::{AttemptFiles, ScratchFile, ScratchSpace};
@@ -160,6 +162,19 @@ impl Storage {
             .download(&key, &attempt.input_partial(), &attempt.input_copy())
             .await?;
         Ok(attempt.input_copy())
+    }
+
+    /// Flushes the attempt's result to disk while the engine writes it, until
+    /// dropped, when it will be published from this disk (moved into the
+    /// data directory, which makes it durable first); `None` for a bucket.
+    pub fn flush_result_while_written(
+        &self,
+        id: Uuid,
+        attempt: &AttemptFiles,
+    ) -> Option<ResultFlush> {
+        let key = self.objects.result_key(id);
+        self.objects.local_path(&key)?;
+        Some(ResultFlush::start(attempt.result()))
     }
 
     /// Publishes the attempt's result under the job's result key.

@@ -128,10 +128,12 @@ async fn run_attempt(
             ProgressSpans::new(producer, job.id, job.input_bytes),
             signal,
         );
+        let flush = context.storage.flush_result_while_written(job.id, &files);
         let outcome = match head_start {
             Some(head_start) => finish_head_start(head_start, &lease).await,
             None => convert(context, &job, &files, &lease).await,
         };
+        drop(flush);
         let signal = lease.signal.clone();
         let status = outcome::settle(context, worker_id, &job, &files, outcome, lease).await;
         // One count for the beats, not a span each.
