@@ -379,9 +379,13 @@ def service_round(api: Api, csv: Path, dest: Path) -> dict:
     t_succeeded = time.perf_counter()
     size = api.download(job["id"], dest)
     t_end = time.perf_counter()
+    # A head-started job (converted while it arrived) started before its row was created:
+    # it never queued, and "convert" is what was left of its conversion after the upload.
+    queued_s = max(0.0, seconds_between(job, "created_at", "started_at"))
     return {"upload_s": seconds_between(job, "received_at", "created_at"),
-            "queue_s": seconds_between(job, "created_at", "started_at"),
-            "convert_s": seconds_between(job, "started_at", "finished_at"),
+            "queue_s": queued_s,
+            "convert_s": min(seconds_between(job, "started_at", "finished_at"),
+                             seconds_between(job, "created_at", "finished_at") - queued_s),
             "answered_s": t_succeeded - t0,
             "download_s": t_end - t_succeeded,
             "total_s": t_end - t0,

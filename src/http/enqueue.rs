@@ -27,7 +27,8 @@ pub(super) async fn enqueue(
     job.trace_id = telemetry::trace_id_of(&producer);
     let inserted = match head_start {
         Some(head_start) => {
-            let insert = state.store.insert_claimed(&job, head_start.worker_id());
+            let claim = (head_start.worker_id(), head_start.began_at());
+            let insert = state.store.insert_claimed(&job, claim);
             insert.instrument(producer).await?
         }
         None => state.store.insert(&job).instrument(producer).await?,

@@ -34,10 +34,12 @@ pub fn of(job: &Job) -> Vec<TimelineEntry> {
         Some(_) => recorded_stages(&job.timeline),
         None => Vec::new(),
     };
-    // A conversion that began before the job's row was written had a head
+    // An attempt that started before the job's row was written had a head
     // start: it never waited in the queue, and its stages follow the
     // upload's first byte.
-    let head_start = stages.first().is_some_and(|(_, at)| *at < job.created_at);
+    let head_start = job
+        .started_at
+        .is_some_and(|started| started < job.created_at);
     if !head_start {
         steps.push(("queued".into(), job.created_at));
         if let Some(started) = job.started_at {

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::Row;
 
@@ -89,7 +91,11 @@ impl PgJobs {
     /// Enqueues a job already claimed by `worker_id`, in one transaction:
     /// no other worker can see it queued. `None` when its idempotency key is
     /// taken.
-    pub async fn insert_claimed(&self, job: &NewJob, worker_id: &str) -> sqlx::Result<Option<Job>> {
+    pub async fn insert_claimed(
+        &self,
+        job: &NewJob,
+        (worker_id, started_at): (&str, DateTime<Utc>),
+    ) -> sqlx::Result<Option<Job>> {
         let mut transaction = self.pool.begin().await?;
         let insert = insert_query(job).fetch_optional(&mut *transaction);
         if self
@@ -101,7 +107,7 @@ impl PgJobs {
             return Ok(None);
         }
         let claim = sqlx::query(CLAIM_ONE).bind(job.id).bind(worker_id);
-        let claim = claim.fetch_optional(&mut *transaction);
+        let claim = claim.bind(started_at).fetch_optional(&mut *transaction);
         let row = self.target.traced("UPDATE claim", CLAIM_ONE, claim).await?;
         transaction.commit().await?;
         row.as_ref().map(job_from_row).transpose()

@@ -69,7 +69,7 @@ pub(super) const CLAIM: &str = "WITH RECURSIVE queued_tenants AS ( \
      RETURNING *";
 /// Claims the job just inserted, in the same transaction (see `insert_claimed`).
 pub(super) const CLAIM_ONE: &str = "UPDATE jobs SET status = 'running', worker_id = $2, \
-     attempts = attempts + 1, started_at = now(), heartbeat_at = now(), updated_at = now(), \
+     attempts = attempts + 1, started_at = $3, heartbeat_at = now(), updated_at = now(), \
      progress = NULL, timeline = '[]'::jsonb \
      WHERE id = $1 AND status = 'queued' RETURNING *";
 /// Renews the lease and records the attempt's progress in the same statement.

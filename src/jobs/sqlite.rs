@@ -142,7 +142,11 @@ impl SqliteJobs {
 
     /// Enqueues a job already claimed by `worker_id`, in one transaction;
     /// `None` when its idempotency key is taken.
-    pub async fn insert_claimed(&self, job: &NewJob, worker_id: &str) -> sqlx::Result<Option<Job>> {
+    pub async fn insert_claimed(
+        &self,
+        job: &NewJob,
+        (worker_id, started_at): (&str, DateTime<Utc>),
+    ) -> sqlx::Result<Option<Job>> {
         let mut transaction = self.pool.begin().await?;
         let insert = insert_query(job).fetch_all(&mut *transaction);
         if self
@@ -154,7 +158,8 @@ impl SqliteJobs {
             return Ok(None);
         }
         let claim = sqlx::query(CLAIM_ONE).bind(job.id).bind(worker_id);
-        let claim = claim.bind(micros(Utc::now())).fetch_all(&mut *transaction);
+        let claim = claim.bind(micros(Utc::now())).bind(micros(started_at));
+        let claim = claim.fetch_all(&mut *transaction);
         let rows = self.target.traced("UPDATE claim", CLAIM_ONE, claim).await?;
         transaction.commit().await?;
         self.changed(rows.first().map(job_from_row).transpose())

@@ -46,7 +46,7 @@ pub(super) const CLAIM: &str = "WITH fair AS MATERIALIZED ( \
      RETURNING *";
 /// Claims the job just inserted, in the same transaction (see `insert_claimed`).
 pub(super) const CLAIM_ONE: &str = "UPDATE jobs SET status = 'running', worker_id = ?2, \
-     attempts = attempts + 1, started_at = ?3, heartbeat_at = ?3, updated_at = ?3, \
+     attempts = attempts + 1, started_at = ?4, heartbeat_at = ?3, updated_at = ?3, \
      progress = NULL, timeline = '[]' \
      WHERE id = ?1 AND status = 'queued' RETURNING *";
 /// Renews the lease and records the attempt's progress in the same statement.

@@ -246,18 +246,26 @@ impl JobStore {
     }
 
     /// Enqueues a job that `worker_id` of this process already runs (its
-    /// conversion began while the upload arrived): it is stored claimed,
-    /// and no other worker sees it queued.
-    pub async fn insert_claimed(&self, job: &NewJob, worker_id: &str) -> StoreResult<Inserted> {
-        self.insert_as(job, Some(worker_id)).await
+    /// conversion began at `started_at`, while the upload arrived): it is
+    /// stored claimed, and no other worker sees it queued.
+    pub async fn insert_claimed(
+        &self,
+        job: &NewJob,
+        claim: (&str, chrono::DateTime<chrono::Utc>),
+    ) -> StoreResult<Inserted> {
+        self.insert_as(job, Some(claim)).await
     }
 
-    async fn insert_as(&self, job: &NewJob, claimed_by: Option<&str>) -> StoreResult<Inserted> {
+    async fn insert_as(
+        &self,
+        job: &NewJob,
+        claimed: Option<(&str, chrono::DateTime<chrono::Utc>)>,
+    ) -> StoreResult<Inserted> {
         // The key's holder may expire or be deleted between the insert that
         // found the key taken and the lookup: then the key is free again.
         for _ in 0..3 {
-            let created = match claimed_by {
-                Some(worker_id) => dispatch!(self, insert_claimed(job, worker_id))?,
+            let created = match claimed {
+                Some(claim) => dispatch!(self, insert_claimed(job, claim))?,
                 None => dispatch!(self, insert(job))?,
             };
             if let Some(created) = created {

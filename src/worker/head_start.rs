@@ -84,6 +84,7 @@ impl HeadStarts {
         };
         Some(HeadStart {
             job: id,
+            began_at: chrono::Utc::now(),
             slot: Some(slot),
             conversion: Some(conversion),
             begun: Begun {
@@ -138,6 +139,8 @@ pub(super) struct Begun {
 /// [`HeadStart::hand_over`], it stops the conversion and removes its files.
 pub struct HeadStart {
     job: Uuid,
+    /// When the conversion began: the attempt's `started_at`.
+    began_at: chrono::DateTime<chrono::Utc>,
     slot: Option<OwnedSemaphorePermit>,
     conversion: Option<JoinHandle<Result<ConversionReport, ConvertError>>>,
     begun: Begun,
@@ -150,6 +153,11 @@ impl HeadStart {
     /// The upload's PRODUCER span: the job's row is inserted inside it.
     pub fn producer(&self) -> &Span {
         &self.producer
+    }
+
+    /// When the conversion began: the attempt's start, before the row exists.
+    pub fn began_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.began_at
     }
 
     /// The worker the job's row must be stored claimed by.

@@ -145,10 +145,12 @@ impl Worker {
     async fn run(self) {
         let poll_interval = self.context.settings.poll_interval();
         while !self.stop_claiming.is_cancelled() {
-            let slot = tokio::select! {
-                slot = self.slots.clone().acquire_owned() => slot.expect("the slots are never closed"),
+            // Waits for a free slot without holding it while claiming: a head
+            // start is never refused because a worker happens to be polling.
+            tokio::select! {
+                slot = self.slots.acquire() => drop(slot.expect("the slots are never closed")),
                 _ = self.stop_claiming.cancelled() => break,
-            };
+            }
             let claim_started = SystemTime::now();
             let claimed = self.context.store.claim(&self.id).await;
             self.outage.observe(&claimed);
@@ -158,21 +160,33 @@ impl Worker {
                         started: claim_started,
                         ended: SystemTime::now(),
                     };
-                    run::run_job(&self.context, &self.id, job, claimed, &self.abandon_jobs).await;
-                    drop(slot);
+                    self.run_in_a_slot(job, claimed).await;
                     continue;
                 }
                 Ok(None) => {}
                 Err(StoreError::Unavailable(_)) => {}
                 Err(error) => tracing::warn!(%error, worker.id = %self.id, "claiming a job failed"),
             }
-            drop(slot);
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(poll_interval) => {}
                 _ = self.stop_claiming.cancelled() => {}
             }
         }
+    }
+}
+
+impl Worker {
+    /// Runs a claimed job in a slot; gives it back to the queue (without
+    /// spending its attempt) when a head start took the last slot meanwhile.
+    async fn run_in_a_slot(&self, job: crate::jobs::Job, claimed: run::ClaimTiming) {
+        let Ok(_slot) = self.slots.clone().try_acquire_owned() else {
+            if let Err(error) = self.context.store.requeue(job.id, &self.id).await {
+                tracing::warn!(%error, job_id = %job.id, "giving a claimed job back failed; its lease will expire instead");
+            }
+            return;
+        };
+        run::run_job(&self.context, &self.id, job, claimed, &self.abandon_jobs).await;
     }
 }
 

@@ -61,7 +61,9 @@ impl InputFile<'_> {
     }
 }
 
-/// Reads an arriving file from its start, waiting at the end of what is written so far.
+/// Reads an arriving file from its start, waiting at the end of what is written so far
+/// (tested through `convert_arriving` in `tests/arriving.rs`: pieces of one byte and more, a
+/// writer that gives up, a zip archive that waits for its end).
 pub(crate) struct ArrivingReader {
     file: File,
     arrival: Arc<dyn Arrival>,
@@ -106,109 +108,5 @@ impl Read for ArrivingReader {
         }
         self.position += read as u64;
         Ok(read)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Write;
-    use std::sync::{Condvar, Mutex};
-
-    /// A file written in steps by the test, with the waits a real writer would cause.
-    struct Steps {
-        path: std::path::PathBuf,
-        state: Mutex<(Written, bool)>,
-        changed: Condvar,
-    }
-
-    impl Steps {
-        fn append(&self, bytes: &[u8], complete: bool) {
-            let mut file = std::fs::OpenOptions::new()
-                .append(true)
-                .open(&self.path)
-                .unwrap();
-            file.write_all(bytes).unwrap();
-            let mut state = self.state.lock().unwrap();
-            state.0.bytes += bytes.len() as u64;
-            state.0.complete = complete;
-            self.changed.notify_all();
-        }
-
-        fn fail(&self) {
-            self.state.lock().unwrap().1 = true;
-            self.changed.notify_all();
-        }
-    }
-
-    impl Arrival for Steps {
-        fn open(&self) -> io::Result<File> {
-            File::open(&self.path)
-        }
-
-        fn wait_past(&self, bytes: u64) -> io::Result<Written> {
-            let mut state = self.state.lock().unwrap();
-            loop {
-                if state.1 {
-                    return Err(io::Error::other("the upload failed"));
-                }
-                if state.0.bytes > bytes || state.0.complete {
-                    return Ok(state.0);
-                }
-                state = self.changed.wait(state).unwrap();
-            }
-        }
-    }
-
-    fn steps(dir: &tempfile::TempDir) -> Arc<Steps> {
-        let path = dir.path().join("arriving.csv");
-        std::fs::write(&path, b"").unwrap();
-        Arc::new(Steps {
-            path,
-            state: Mutex::new((
-                Written {
-                    bytes: 0,
-                    complete: false,
-                },
-                false,
-            )),
-            changed: Condvar::new(),
-        })
-    }
-
-    #[test]
-    fn a_reader_sees_every_byte_in_order_and_ends_only_when_complete() {
-        let dir = tempfile::tempdir().unwrap();
-        let steps = steps(&dir);
-        std::thread::scope(|scope| {
-            let reader = scope.spawn(|| {
-                let mut all = Vec::new();
-                ArrivingReader::new(steps.open().unwrap(), steps.clone())
-                    .read_to_end(&mut all)
-                    .map(|_| all)
-            });
-            for part in [&b"a,b\n"[..], b"1,", b"2\n3,4", b""] {
-                steps.append(part, false);
-            }
-            steps.append(b"\n", true);
-            assert_eq!(reader.join().unwrap().unwrap(), b"a,b\n1,2\n3,4\n");
-        });
-        assert_eq!(wait_complete(&*steps).unwrap(), 12);
-    }
-
-    #[test]
-    fn a_writer_that_gives_up_is_a_read_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let steps = steps(&dir);
-        std::thread::scope(|scope| {
-            let reader = scope.spawn(|| {
-                let mut all = Vec::new();
-                ArrivingReader::new(steps.open().unwrap(), steps.clone()).read_to_end(&mut all)
-            });
-            steps.append(b"a,b\n1,2\n", false);
-            steps.fail();
-            assert!(reader.join().unwrap().is_err());
-        });
-        assert!(wait_complete(&*steps).is_err());
     }
 }
