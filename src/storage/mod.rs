@@ -3,7 +3,10 @@
 //! of one `object_store` — the data directory (`LocalFileSystem`) by
 //! default, or an S3-compatible bucket that every process shares. Callers
 //! never see which: uploads, downloads, removal and the orphan sweep take
-//! one path for both, so every local test also covers what S3 runs.
+//! one path for both. One difference stays inside this module: an upload
+//! into the data directory is written in order by its own sink, so that a
+//! conversion can read it while it arrives (`UploadSink::arrival`), where a
+//! bucket's is a multipart upload (the S3 tests run that against moto).
 //!
 //! The engine converts seekable local files: a worker gets its input as a
 //! local path (the object itself in the data directory, a copy in its
