@@ -20,6 +20,7 @@ mod field_table;
 mod float;
 mod infer;
 mod input;
+mod input_open;
 mod inspect;
 mod layout;
 mod locate;

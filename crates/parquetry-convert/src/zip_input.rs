@@ -25,7 +25,7 @@ use zip::result::ZipError;
 use zip::{CompressionMethod, ZipArchive};
 
 use crate::error::{ConvertError, ErrorKind};
-use crate::input::{Decompress, TaggedFile};
+use crate::input_open::{Decompress, TaggedFile};
 
 /// Most entries an archive may list: the zip crate holds its whole central directory in memory.
 const MAX_ENTRIES: u64 = 100_000;
