@@ -12,12 +12,13 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use parquetry_convert::{Arrival, Written};
 
+use super::early_flush::FlushBehind;
+
 /// Bytes gathered before a write to the file: one write in flight while the
 /// next block arrives.
 const BLOCK: usize = 1024 * 1024;
-/// How many bytes may be written between two early flushes: the fsync that
-/// makes the upload durable before the 202 then finds little left to write,
-/// instead of the whole file (about 50 ms for 100 MB, on the critical path).
+/// How many bytes may be written between two early flushes (see
+/// `early_flush`): the fsync before the 202 then finds little left to write.
 const FLUSH_EVERY: u64 = 16 * 1024 * 1024;
 
 /// A block being written: it gives the file and its buffer back.
@@ -31,8 +32,7 @@ pub(super) struct LocalUpload {
     writing: Option<BlockWrite>,
     /// Bytes in the file once the write in flight is done.
     queued: u64,
-    flushed_at: u64,
-    flushing: Option<tokio::task::JoinHandle<()>>,
+    flush: FlushBehind,
     arrival: Arc<UploadArrival>,
 }
 
@@ -50,8 +50,7 @@ impl LocalUpload {
             pending: Vec::with_capacity(BLOCK),
             writing: None,
             queued: 0,
-            flushed_at: 0,
-            flushing: None,
+            flush: FlushBehind::new(FLUSH_EVERY),
             arrival: Arc::new(UploadArrival::new(staging, target)),
         })
     }
@@ -92,26 +91,10 @@ impl LocalUpload {
             return Ok(Vec::with_capacity(BLOCK));
         };
         let (file, mut block) = writing.await.map_err(io::Error::other)??;
-        self.maybe_flush(&file);
+        self.flush.grown(self.queued, || file.try_clone());
         self.file = Some(file);
         block.clear();
         Ok(block)
-    }
-
-    /// Starts flushing the file to disk in the background when enough was
-    /// written since the last flush and that one is over.
-    fn maybe_flush(&mut self, file: &File) {
-        let busy = self.flushing.as_ref().is_some_and(|f| !f.is_finished());
-        if self.queued - self.flushed_at < FLUSH_EVERY || busy {
-            return;
-        }
-        self.flushed_at = self.queued;
-        // A failure only leaves the work to the completion's fsync.
-        if let Ok(file) = file.try_clone() {
-            self.flushing = Some(tokio::task::spawn_blocking(move || {
-                let _ = file.sync_data();
-            }));
-        }
     }
 
     /// Writes the rest, makes the file durable and moves it into place.

@@ -81,8 +81,12 @@ impl ScratchSpace {
 
 impl ScratchFile {
     /// How long ago the file was last written; none when it is gone.
-    pub fn idle_for(&self) -> Option<std::time::Duration> {
-        let modified = std::fs::metadata(&self.path).ok()?.modified().ok()?;
+    pub async fn idle_for(&self) -> Option<std::time::Duration> {
+        let modified = tokio::fs::metadata(&self.path)
+            .await
+            .ok()?
+            .modified()
+            .ok()?;
         Some(modified.elapsed().unwrap_or_default())
     }
 

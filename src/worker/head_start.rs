@@ -14,9 +14,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use parquetry_convert::{Arrival, ConversionReport, ConvertError, ConvertOptions};
+use parquetry_convert::{Arrival, ConvertOptions};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{field::Empty, Span};
@@ -82,17 +81,15 @@ impl HeadStarts {
                 })
             })
         };
+        let begun = Begun {
+            signal,
+            convert_span,
+            consumer,
+            started: Instant::now(),
+        };
         Some(HeadStart {
-            job: id,
             began_at: chrono::Utc::now(),
-            slot: Some(slot),
-            conversion: Some(conversion),
-            begun: Begun {
-                signal,
-                convert_span,
-                consumer,
-                started: Instant::now(),
-            },
+            running: Some((run::HeadStarted { begun, conversion }, slot)),
             producer,
             files,
             starts: self.clone(),
@@ -138,12 +135,10 @@ pub(super) struct Begun {
 /// A conversion under way of an upload that still arrives. Dropped without
 /// [`HeadStart::hand_over`], it stops the conversion and removes its files.
 pub struct HeadStart {
-    job: Uuid,
     /// When the conversion began: the attempt's `started_at`.
     began_at: chrono::DateTime<chrono::Utc>,
-    slot: Option<OwnedSemaphorePermit>,
-    conversion: Option<JoinHandle<Result<ConversionReport, ConvertError>>>,
-    begun: Begun,
+    /// The conversion and its worker slot, until handed over or dropped.
+    running: Option<(run::HeadStarted, OwnedSemaphorePermit)>,
     producer: Span,
     files: AttemptFiles,
     starts: HeadStarts,
@@ -168,24 +163,15 @@ impl HeadStart {
     /// The job's row is stored, claimed by [`Self::worker_id`]: the attempt
     /// goes on in the background, past the request.
     pub fn hand_over(mut self, job: Job) {
-        debug_assert_eq!(job.id, self.job);
-        let conversion = self.conversion.take().expect("handed over once");
-        let slot = self.slot.take();
+        let (run, slot) = self.running.take().expect("handed over once");
         // The upload is complete: the conversion's progress has a total now.
         let input_bytes = u64::try_from(job.input_bytes).unwrap_or(0);
-        self.begun.signal.progress.input_complete(input_bytes);
-        let convert_span = &self.begun.convert_span;
+        run.begun.signal.progress.input_complete(input_bytes);
+        let convert_span = &run.begun.convert_span;
         convert_span.record("parquetry.input.bytes", job.input_bytes);
-        let begun = Begun {
-            signal: self.begun.signal.clone(),
-            convert_span: self.begun.convert_span.clone(),
-            consumer: self.begun.consumer.clone(),
-            started: self.begun.started,
-        };
         let starts = self.starts.clone();
         starts.tasks.spawn(async move {
             let worker = starts.worker_id.as_str();
-            let run = run::HeadStarted { begun, conversion };
             run::run_head_started(&starts.context, worker, job, run, &starts.abandon).await;
             drop(slot);
         });
@@ -194,20 +180,19 @@ impl HeadStart {
 
 impl Drop for HeadStart {
     fn drop(&mut self) {
-        let Some(conversion) = self.conversion.take() else {
+        let Some((run, slot)) = self.running.take() else {
             return;
         };
         // The upload failed or made no job: the conversion is nobody's.
-        self.begun
+        let begun = &run.begun;
+        begun
             .signal
             .cancel
             .store(true, std::sync::atomic::Ordering::SeqCst);
-        self.begun
-            .consumer
-            .record("parquetry.job.status", "abandoned");
-        let (files, slot) = (self.files.clone(), self.slot.take());
+        begun.consumer.record("parquetry.job.status", "abandoned");
+        let files = self.files.clone();
         self.starts.tasks.spawn(async move {
-            let _ = conversion.await;
+            let _ = run.conversion.await;
             files.remove().await;
             drop(slot);
         });

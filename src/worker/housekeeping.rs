@@ -116,7 +116,7 @@ async fn sweep(context: &WorkerContext) -> anyhow::Result<()> {
             // No row yet: a conversion begun while its upload arrives (a
             // head start, in any process on this machine) until it idles
             // as long as an orphan.
-            None => file.idle_for().is_some_and(|idle| idle < grace),
+            None => file.idle_for().await.is_some_and(|idle| idle < grace),
         };
         if !live {
             tracing::info!(job_id = %file.job, attempt = file.attempt, "removing the scratch file of an attempt that is not running");
