@@ -118,19 +118,25 @@ impl LocalUpload {
     pub(super) async fn abort(mut self) -> io::Result<()> {
         self.arrival.fail();
         let _ = self.settle_write().await;
-        let staging = self.arrival.current_path();
-        match tokio::fs::remove_file(staging).await {
-            Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
-            _ => Ok(()),
-        }
+        let arrival = self.arrival.clone();
+        blocking(move || arrival.remove_staging()).await
     }
 }
 
 impl Drop for LocalUpload {
-    /// An upload dropped unfinished will never complete: a reader waiting
-    /// for it must not wait forever. Its staging file is the sweep's.
+    /// An upload dropped unfinished (its request cut off, the connection
+    /// closed by the HTTP layer on a malformed body) will never complete: a
+    /// reader waiting for it must not wait forever, and its staging file
+    /// goes at once rather than at the next orphan sweep.
     fn drop(&mut self) {
         self.arrival.fail();
+        let arrival = self.arrival.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(move || arrival.remove_staging())),
+            Err(_) => {
+                let _ = arrival.remove_staging();
+            }
+        }
     }
 }
 
@@ -177,8 +183,17 @@ impl UploadArrival {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn current_path(&self) -> PathBuf {
-        self.lock().path.clone()
+    /// Removes the staging file unless it was moved into place. Under the
+    /// lock, so it never races the rename.
+    fn remove_staging(&self) -> io::Result<()> {
+        let state = self.lock();
+        if state.path == state.target {
+            return Ok(());
+        }
+        match std::fs::remove_file(&state.path) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
+            _ => Ok(()),
+        }
     }
 
     fn grown(&self, bytes: u64) {
@@ -234,5 +249,87 @@ impl Arrival for UploadArrival {
             }
             state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap()
+    }
+
+    /// A directory of its own, removed when the test ends.
+    struct Directory(PathBuf);
+
+    impl Directory {
+        fn new() -> Directory {
+            let path =
+                std::env::temp_dir().join(format!("parquetry-upload-{}", uuid::Uuid::new_v4()));
+            std::fs::create_dir(&path).unwrap();
+            Directory(path)
+        }
+
+        fn path(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Directory {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn names(directory: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(directory)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Dropped outside the runtime, the removal runs inline: the staging
+    /// file is gone when `drop` returns, with a block's write in flight or not.
+    #[test]
+    fn an_upload_dropped_unfinished_leaves_no_staging_file() {
+        let directory = Directory::new();
+        let runtime = runtime();
+        for size in [10, BLOCK + 10] {
+            let target = directory.path().join("job.csv");
+            let upload = runtime.block_on(async {
+                let mut upload = LocalUpload::begin(target).await.unwrap();
+                upload.write(&vec![b'a'; size]).await.unwrap();
+                upload
+            });
+            assert_eq!(names(directory.path()), ["job.csv#1"]);
+            let arrival = upload.arrival();
+            drop(upload);
+            assert!(names(directory.path()).is_empty(), "{size}");
+            assert!(arrival.wait_past(0).is_err());
+        }
+    }
+
+    #[test]
+    fn a_finished_upload_is_in_place_and_stays_after_drop() {
+        let directory = Directory::new();
+        let target = directory.path().join("job.csv");
+        let arrival = runtime().block_on(async {
+            let mut upload = LocalUpload::begin(target.clone()).await.unwrap();
+            upload.write(b"a,b\n1,2\n").await.unwrap();
+            let arrival = upload.arrival();
+            upload.finish().await.unwrap();
+            arrival
+        });
+        assert_eq!(names(directory.path()), ["job.csv"]);
+        assert_eq!(std::fs::read(&target).unwrap(), b"a,b\n1,2\n");
+        let written = arrival.wait_past(0).unwrap();
+        assert!(written.complete);
+        assert_eq!(written.bytes, 8);
     }
 }
