@@ -8,10 +8,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use parquetry_convert::{ConvertError, ErrorKind};
 
 use super::problem::ApiError;
-use super::upload::{
-    check_raw_content_type, declared_length, decode_options, is_multipart, take_option,
-};
+use super::upload::{check_raw_content_type, declared_length, is_multipart};
 use super::upload_body::{self, BodyWriter, OptionPairs};
+use super::upload_options::decode_options;
+use super::upload_options::take_option;
 use super::AppState;
 
 /// Bytes of the file read by default, and at most.
@@ -48,7 +48,13 @@ pub async fn inspect_file(
     let idle = state.upload_idle_timeout;
     let upload = if multipart {
         let multipart = Multipart::new(request.headers(), payload);
-        let upload = upload_body::receive_multipart(multipart, writer, &mut options, idle).await?;
+        let upload = upload_body::receive_multipart(
+            multipart,
+            (writer, |_: &OptionPairs| {}),
+            &mut options,
+            idle,
+        )
+        .await?;
         // Fields after the file part may set them too; the head was cut with the first.
         bytes = bytes.min(bounded(&mut options, "bytes", bytes, MAX_HEAD_BYTES)?);
         rows = bounded(&mut options, "rows", rows, MAX_ROWS)?;

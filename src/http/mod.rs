@@ -2,6 +2,7 @@
 
 mod auth;
 mod download;
+mod early_start;
 mod events;
 mod inspect;
 mod jobs;
@@ -19,6 +20,7 @@ mod enqueue;
 mod timeline;
 mod upload;
 mod upload_body;
+mod upload_options;
 mod views;
 mod wait;
 mod webhook_view;

@@ -6,20 +6,21 @@
 use actix_multipart::Multipart;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use parquetry_convert::{ConvertOptions, OptionsRefused};
 use sha2::{Digest, Sha256};
 use tracing::field::Empty;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use super::early_start::EarlyStart;
 use super::enqueue::enqueue;
 use super::problem::ApiError;
 use super::quota;
 use super::upload_body::{self, BodyWriter, OptionPairs, StoredUpload};
+use super::upload_options::{decode_options, stored_options, take_option};
 use super::views::JobView;
 use super::wait::{self, WaitQuery};
 use super::AppState;
-use crate::jobs::{Inserted, Job, NewJob, StoredOptions};
+use crate::jobs::{Inserted, Job, NewJob};
 use crate::webhooks::CallbackRefused;
 use crate::worker::HeadStart;
 
@@ -196,18 +197,17 @@ async fn receive(
             return Err(ApiError::EmptyFile);
         }
     }
-    let convert_options = decode_options(&options)?;
+    decode_options(&options)?;
     let sink = state
         .storage
         .begin_upload(id, limit)
         .await
         .map_err(|error| anyhow::anyhow!(error).context("creating the upload file"))?;
-    // A raw body's options are all known now; a form's may follow its file.
-    let head_start = match (&state.head_starts, sink.arrival(), multipart) {
-        (Some(starts), Some(arrival), false) => {
-            starts.begin((id, tenant), convert_options, arrival)
-        }
-        _ => None,
+    let arrival = sink.arrival();
+    // A raw body's options are all known now; a form's once its file begins.
+    let mut early = match multipart {
+        false => EarlyStart::begin(state, (id, tenant), &options, arrival.clone()),
+        true => None,
     };
     let writer = BodyWriter::new(sink, with_digest);
     let idle = state.upload_idle_timeout;
@@ -222,7 +222,11 @@ async fn receive(
     let upload = async {
         if multipart {
             let multipart = Multipart::new(request.headers(), payload);
-            upload_body::receive_multipart(multipart, writer, &mut options, idle).await
+            let begin_early = |known: &OptionPairs| {
+                early = EarlyStart::begin(state, (id, tenant), known, arrival);
+            };
+            upload_body::receive_multipart(multipart, (writer, begin_early), &mut options, idle)
+                .await
         } else {
             upload_body::receive_raw(payload, writer, idle).await
         }
@@ -248,13 +252,19 @@ async fn receive(
     let accepted = job_filename(query_filename.or(form_filename), &upload)
         .and_then(|filename| stored_options(&options).map(|options| (filename, options)));
     match accepted {
-        Ok((filename, options)) => Ok(Received {
-            stored: upload,
-            filename,
-            options,
-            callback_url,
-            head_start,
-        }),
+        Ok((filename, options)) => {
+            let head_start = match early {
+                Some(early) => early.keep_if_options_are(&options).await,
+                None => None,
+            };
+            Ok(Received {
+                stored: upload,
+                filename,
+                options,
+                callback_url,
+                head_start,
+            })
+        }
         Err(error) => {
             remove_upload(state, id).await;
             Err(error)
@@ -300,31 +310,6 @@ async fn form_callback(
         )),
         (Some(checked), None) => Ok(checked),
         (None, form) => job_callback(state, form.as_deref()).await,
-    }
-}
-
-/// Decodes the options as the worker will, so a mistake is a 400 now rather
-/// than a failed job later.
-pub(super) fn decode_options(options: &OptionPairs) -> Result<ConvertOptions, ApiError> {
-    ConvertOptions::from_pairs(options.iter().map(|(n, v)| (n.as_str(), v.as_str())))
-        .map_err(refused_options)
-}
-
-/// The options as the job stores and echoes them: as the engine understood
-/// them (`{" Delimiter ":" ;"}` is stored as `{"delimiter":";"}`), so the job
-/// shows what the conversion will use, and the worker decodes the same.
-fn stored_options(options: &OptionPairs) -> Result<serde_json::Value, ApiError> {
-    let pairs =
-        ConvertOptions::normalised_pairs(options.iter().map(|(n, v)| (n.as_str(), v.as_str())))
-            .map_err(refused_options)?;
-    let pairs = pairs.into_iter().map(|(n, v)| (n.to_string(), v)).collect();
-    Ok(StoredOptions::new(pairs).to_json())
-}
-
-fn refused_options(refused: OptionsRefused) -> ApiError {
-    match refused {
-        OptionsRefused::TooLarge(message) => ApiError::OptionsTooLarge(message),
-        OptionsRefused::Invalid(error) => ApiError::InvalidOption(error.to_string()),
     }
 }
 
@@ -418,11 +403,6 @@ async fn refuse_when_overloaded(state: &AppState, declared: Option<u64>) -> Resu
         return Err(ApiError::InsufficientStorage);
     }
     Ok(())
-}
-
-pub(super) fn take_option(options: &mut OptionPairs, name: &str) -> Option<String> {
-    let position = options.iter().position(|(n, _)| n == name)?;
-    Some(options.remove(position).1)
 }
 
 pub(super) fn declared_length(request: &HttpRequest) -> Option<u64> {

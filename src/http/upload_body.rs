@@ -200,13 +200,17 @@ pub(super) async fn receive_raw(
     writer.finish(String::new()).await
 }
 
+/// Receives a form: its `file` part into `writer`, its other fields into
+/// `options`. `file_begins` is told the options known when the file's bytes
+/// begin (the query's and those of the fields before it).
 pub(super) async fn receive_multipart(
     mut multipart: Multipart,
-    writer: BodyWriter,
+    (writer, file_begins): (BodyWriter, impl FnOnce(&OptionPairs)),
     options: &mut OptionPairs,
     idle: Duration,
 ) -> Result<StoredUpload, ApiError> {
     let mut writer = Some(writer);
+    let mut file_begins = Some(file_begins);
     let mut stored = None;
     // What arrived instead of a `file` part, to name it in `missing-file`.
     let mut other_parts: Vec<String> = Vec::new();
@@ -218,9 +222,14 @@ pub(super) async fn receive_multipart(
                 let name = field.name().unwrap_or("").to_string();
                 if name == "file" {
                     match writer.take() {
-                        Some(writer) => receive_file_field(field, writer, idle)
-                            .await
-                            .map(|s| stored = Some(s)),
+                        Some(writer) => {
+                            if let Some(file_begins) = file_begins.take() {
+                                file_begins(options);
+                            }
+                            receive_file_field(field, writer, idle)
+                                .await
+                                .map(|s| stored = Some(s))
+                        }
                         None => Err(ApiError::InvalidMultipart(
                             "only one part named `file` is accepted".into(),
                         )),

@@ -176,14 +176,20 @@ impl HeadStart {
             drop(slot);
         });
     }
-}
 
-impl Drop for HeadStart {
-    fn drop(&mut self) {
-        let Some((run, slot)) = self.running.take() else {
-            return;
-        };
-        // The upload failed or made no job: the conversion is nobody's.
+    /// Stops the conversion and returns once its files are gone and its
+    /// slot is free: for an upload whose job will run from the queue
+    /// instead, whose attempt writes the same scratch files.
+    pub async fn abandon(mut self) {
+        if let Some(stopping) = self.stop() {
+            stopping.await;
+        }
+    }
+
+    /// Stops the conversion; what is returned removes its files and frees
+    /// its slot once the conversion has stopped.
+    fn stop(&mut self) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        let (run, slot) = self.running.take()?;
         let begun = &run.begun;
         begun
             .signal
@@ -191,10 +197,19 @@ impl Drop for HeadStart {
             .store(true, std::sync::atomic::Ordering::SeqCst);
         begun.consumer.record("parquetry.job.status", "abandoned");
         let files = self.files.clone();
-        self.starts.tasks.spawn(async move {
+        Some(async move {
             let _ = run.conversion.await;
             files.remove().await;
             drop(slot);
-        });
+        })
+    }
+}
+
+impl Drop for HeadStart {
+    /// The upload failed or made no job: the conversion is nobody's.
+    fn drop(&mut self) {
+        if let Some(stopping) = self.stop() {
+            self.starts.tasks.spawn(stopping);
+        }
     }
 }

@@ -139,11 +139,14 @@ async fn the_event_stream_shows_progress_and_ends_with_the_final_status() {
 #[tokio::test]
 async fn a_finished_job_shows_its_timeline() {
     let app = spawn_app_with(|_| {}).await;
-    // A form waits in the queue (a raw body would have a head start: see
+    // A form whose option follows its file waits in the queue (an upload
+    // with all its options known at its first byte has a head start: see
     // `head_start`, whose timeline has no `queued` nor `claimed`).
-    let response = app
-        .upload_multipart(b"a,b\n1,2\n".to_vec(), "t.csv", &[])
-        .await;
+    let file = reqwest::multipart::Part::bytes(b"a,b\n1,2\n".to_vec()).file_name("t.csv");
+    let form = reqwest::multipart::Form::new()
+        .part("file", file)
+        .text("delimiter", ",");
+    let response = app.post_form(form).await;
     assert_eq!(response.status(), 202);
     let queued: Value = response.json().await.unwrap();
     let job = app

@@ -1,6 +1,8 @@
-//! Head starts: a raw upload is converted while it arrives, when a worker is
+//! Head starts: an upload is converted while it arrives, when a worker is
 //! free; the job still exists only once the upload is stored, and an upload
-//! cut off mid-way leaves neither a job nor a file, and frees its worker.
+//! cut off mid-way leaves neither a job nor a file, and frees its worker. A
+//! form's conversion begins with the options sent before its file; fields
+//! after the file that change them send the job through the queue.
 
 use std::time::Duration;
 
@@ -121,5 +123,124 @@ async fn an_upload_cut_off_while_converting_leaves_nothing_and_frees_its_worker(
     assert_eq!(next.status(), 200);
     let job: serde_json::Value = next.json().await.unwrap();
     assert_eq!(job["status"], "succeeded", "{job:#}");
+    app.stop().await;
+}
+
+const BOUNDARY: &str = "head-start-boundary";
+
+/// A form's text field, as it goes on the wire.
+fn form_field(name: &str, value: &str) -> String {
+    format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+}
+
+/// The `file` part's headers, then its bytes, then the form's end.
+fn form_file(csv: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let head = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.csv\"\r\n\
+         Content-Type: text/csv\r\n\r\n"
+    );
+    let mut first = head.into_bytes();
+    first.extend_from_slice(csv);
+    (first, b"\r\n".to_vec())
+}
+
+/// Sends a form in two pieces, its file cut at two thirds, the second only
+/// once a conversion has begun; returns the job it made, finished.
+async fn send_form_in_two(
+    app: &TestApp,
+    before: &str,
+    csv: &[u8],
+    after: &str,
+) -> serde_json::Value {
+    let (sender, body) = piecewise_body();
+    let upload = tokio::spawn({
+        let client = app.client.clone();
+        let url = app.url("/v1/jobs?wait=60");
+        async move {
+            let kind = format!("multipart/form-data; boundary={BOUNDARY}");
+            let request = client.post(url).header("Content-Type", kind);
+            request.body(body).send().await.unwrap()
+        }
+    });
+    let (cut_file, file_end) = form_file(csv);
+    let cut = cut_file.len() - csv.len() / 3;
+    let mut first = before.as_bytes().to_vec();
+    first.extend_from_slice(&cut_file[..cut]);
+    sender.send(Ok(first.into())).await.unwrap();
+    eventually(
+        "the conversion to begin before the form ends",
+        Duration::from_secs(30),
+        async || converting(app),
+    )
+    .await;
+    assert_eq!(
+        app.job_count().await,
+        0,
+        "no job before the upload is stored"
+    );
+    let mut rest = cut_file[cut..].to_vec();
+    rest.extend_from_slice(&file_end);
+    rest.extend_from_slice(after.as_bytes());
+    rest.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    sender.send(Ok(rest.into())).await.unwrap();
+    drop(sender);
+    let answer = upload.await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let job: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(job["status"], "succeeded", "{job:#}");
+    job
+}
+
+fn stages(job: &serde_json::Value) -> Vec<String> {
+    let timeline = job["timeline"].as_array().unwrap();
+    timeline
+        .iter()
+        .map(|step| step["stage"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_form_is_converted_while_it_arrives_with_the_options_before_its_file() {
+    let app = spawn_app_with(|s| s.worker.workers = Some(1)).await;
+    let csv = large_csv(120_000).into_bytes();
+    let job = send_form_in_two(&app, &form_field("header", "false"), &csv, "").await;
+    assert_eq!(job["options"]["header"], "false", "{job:#}");
+    let stages = stages(&job);
+    assert!(!stages.contains(&"queued".to_string()), "{job:#}");
+    assert_eq!(job["input"]["filename"], "big.csv");
+    let parquet = app
+        .download(job["id"].as_str().unwrap())
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    // Without a header the names line is a row of its own.
+    assert_eq!(read_parquet(parquet).num_rows(), 120_001);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_field_after_the_file_that_changes_the_options_sends_the_job_through_the_queue() {
+    let app = spawn_app_with(|s| s.worker.workers = Some(1)).await;
+    let csv = large_csv(120_000).into_bytes();
+    let job = send_form_in_two(&app, "", &csv, &form_field("header", "false")).await;
+    assert_eq!(job["options"]["header"], "false", "{job:#}");
+    assert_eq!(job["attempts"], 1, "{job:#}");
+    let stages = stages(&job);
+    assert!(stages.contains(&"queued".to_string()), "{job:#}");
+    let parquet = app
+        .download(job["id"].as_str().unwrap())
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(read_parquet(parquet).num_rows(), 120_001);
+    assert_eq!(
+        app.stored_files()
+            .iter()
+            .filter(|f| f.starts_with(app.data_dir.join("work")))
+            .count(),
+        0
+    );
     app.stop().await;
 }

@@ -1,0 +1,62 @@
+//! An upload's head start: its conversion begun while it still arrives, in a
+//! free worker slot (see `worker::head_start`), with the options known when
+//! its bytes begin. A raw body's options are all in its query string; a
+//! form's are those of the query and of the fields before its `file` part.
+//! When fields after the file change them, the head start stops and the job
+//! runs from the queue with the options it stores.
+
+use std::sync::Arc;
+
+use parquetry_convert::Arrival;
+use uuid::Uuid;
+
+use super::upload_body::OptionPairs;
+use super::upload_options::take_option;
+use super::upload_options::{decode_options, stored_options};
+use super::AppState;
+use crate::worker::HeadStart;
+
+/// A head start, with the options it converts with as the job would store them.
+pub(super) struct EarlyStart {
+    head_start: HeadStart,
+    options: serde_json::Value,
+}
+
+impl EarlyStart {
+    /// Begins job `id`'s conversion with the options `known` so far, when
+    /// the upload can be read as it arrives and a worker slot is free.
+    pub(super) fn begin(
+        state: &AppState,
+        (id, tenant): (Uuid, &str),
+        known: &OptionPairs,
+        arrival: Option<Arc<dyn Arrival>>,
+    ) -> Option<EarlyStart> {
+        let (starts, arrival) = (state.head_starts.as_ref()?, arrival?);
+        let mut known = known.clone();
+        // Fields of a form that are no conversion options.
+        for name in ["filename", "callback_url"] {
+            while take_option(&mut known, name).is_some() {}
+        }
+        // Options refused now are refused again, and answered, once the
+        // upload has ended.
+        let convert_options = decode_options(&known).ok()?;
+        let options = stored_options(&known).ok()?;
+        let head_start = starts.begin((id, tenant), convert_options, arrival)?;
+        Some(EarlyStart {
+            head_start,
+            options,
+        })
+    }
+
+    /// The head start, when the job stores the options it began with;
+    /// otherwise it is stopped and its files removed before this returns,
+    /// so the job's attempt from the queue finds none of them.
+    pub(super) async fn keep_if_options_are(self, stored: &serde_json::Value) -> Option<HeadStart> {
+        if self.options == *stored {
+            return Some(self.head_start);
+        }
+        tracing::debug!("the form's last fields changed the options: the head start stops");
+        self.head_start.abandon().await;
+        None
+    }
+}
