@@ -310,9 +310,13 @@ class Api:
             raise ApiError(f"HTTP {resp.status} (expected {expected}): {body[:500]!r}")
         return json.loads(body)
 
-    def upload(self, csv: Path, wait: bool = False) -> dict:
-        """POST the file; with `wait`, the answer comes once the job has
-        finished (200), or still running after WAIT_S (202)."""
+    def upload(self, csv: Path, wait: bool = False, form: str | None = None) -> dict:
+        """POST the file, as the raw body or, with `form` ("before" or "after": where
+        its option field goes), as a multipart form's `file` part; with `wait`, the
+        answer comes once the job has finished (200), or still running after WAIT_S
+        (202)."""
+        if form:
+            return self._upload_form(csv, wait, form)
         query = f"filename={quote(csv.name)}" + (f"&wait={WAIT_S}" if wait else "")
         with open(csv, "rb") as body:
             self.conn.request("POST", f"/v1/jobs?{query}", body=body,
@@ -320,6 +324,33 @@ class Api:
                                        "Content-Length": str(csv.stat().st_size)})
             resp = self.conn.getresponse()
             return self._json(resp, 200 if wait and resp.status == 200 else 202)
+
+    def _upload_form(self, csv: Path, wait: bool, option: str) -> dict:
+        """As `curl --form-string delimiter=, -F file=@CSV` (`option` "before") or
+        `curl -F file=@CSV --form-string delimiter=,` ("after"), the file streamed
+        from disk."""
+        boundary = "parquetry-bench-boundary"
+        field = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"delimiter\"\r\n\r\n"
+                 ",\r\n").encode()
+        file_head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+                     f"filename=\"{csv.name}\"\r\nContent-Type: text/csv\r\n\r\n").encode()
+        head = field + file_head if option == "before" else file_head
+        tail = b"\r\n" + (field if option == "after" else b"") + f"--{boundary}--\r\n".encode()
+
+        def body():
+            yield head
+            with open(csv, "rb") as f:
+                while chunk := f.read(IO_CHUNK):
+                    yield chunk
+            yield tail
+
+        length = len(head) + csv.stat().st_size + len(tail)
+        query = f"?wait={WAIT_S}" if wait else ""
+        self.conn.request("POST", f"/v1/jobs{query}", body=body(),
+                          headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
+                                   "Content-Length": str(length)})
+        resp = self.conn.getresponse()
+        return self._json(resp, 200 if wait and resp.status == 200 else 202)
 
     def job(self, job_id: str, wait: int = 0) -> dict:
         self.conn.request("GET", f"/v1/jobs/{job_id}" + (f"?wait={wait}" if wait else ""))
@@ -372,10 +403,10 @@ def settle_writeback() -> None:
     os.sync()
 
 
-def service_round(api: Api, csv: Path, dest: Path) -> dict:
+def service_round(api: Api, csv: Path, dest: Path, form: str | None) -> dict:
     settle_writeback()
     t0 = time.perf_counter()
-    job = api.wait_until_succeeded(api.upload(csv, wait=True))
+    job = api.wait_until_succeeded(api.upload(csv, wait=True, form=form))
     t_succeeded = time.perf_counter()
     size = api.download(job["id"], dest)
     t_end = time.perf_counter()
@@ -401,14 +432,15 @@ def cli_round(binary: Path, csv: Path, dest: Path) -> dict:
     return {"total_s": time.perf_counter() - t0, "parquet_bytes": dest.stat().st_size}
 
 
-def run_end_to_end(binary: Path, csv: Path, rounds: int, out_dir: Path) -> int:
+def run_end_to_end(binary: Path, csv: Path, rounds: int, out_dir: Path,
+                   form: str | None) -> int:
     """Part 1; returns the server's exit status after SIGTERM."""
     service_out, cli_out = out_dir / "service.parquet", out_dir / "cli.parquet"
     server = Server(binary, "e2e", out_dir, {"OTEL_SDK_DISABLED": "true"})
     service_runs, cli_runs = [], []
     with server.running() as api:
         for rnd in range(1, rounds + 1):
-            s = service_round(api, csv, service_out)
+            s = service_round(api, csv, service_out, form)
             service_runs.append(s)
             c = cli_round(binary, csv, cli_out)
             cli_runs.append(c)
@@ -601,6 +633,10 @@ def main() -> int:
                          "(5 s, 1 s, 60 s), so that exports fall inside the measured jobs")
     ap.add_argument("--end-to-end-only", action="store_true",
                     help="run part 1 only (the end-to-end trip against the CLI)")
+    ap.add_argument("--form", choices=["before", "after"],
+                    help="upload the end-to-end part's file as a multipart form (curl -F) "
+                         "instead of the raw body, with an option field before or after "
+                         "the file")
     ap.add_argument("--bin", type=Path, default=ROOT / "target" / "release" / "parquetry",
                     help="the parquetry binary (default target/release/parquetry; not built here)")
     ap.add_argument("--out-dir", type=Path, default=ROOT / "bench-data" / "out" / "service",
@@ -623,7 +659,7 @@ def main() -> int:
     print(f"Env at start: {env_summary()}. The machine's cores are shared with other "
           "builds: wall times are inflated when the load average exceeds the CPU count.")
 
-    e2e_exit = run_end_to_end(a.bin, csv, a.rounds, a.out_dir)
+    e2e_exit = run_end_to_end(a.bin, csv, a.rounds, a.out_dir, a.form)
     if a.end_to_end_only:
         return e2e_exit
     with OtlpSink() as sink:
