@@ -60,6 +60,15 @@ pub mod names {
     );
     pub const UPLOAD_BYTES: (&str, &str, &str) =
         ("parquetry.upload", "By", "Bytes received in uploads");
+    /// How often uploads get a head start, and how often it is lost: a
+    /// form's fields after its file that change the options, or uploads
+    /// that fail.
+    pub const HEAD_STARTS: (&str, &str, &str) = (
+        "parquetry.head_starts",
+        "{conversion}",
+        "Conversions begun while their upload arrived, by outcome: handed_over \
+         to the job once stored, or abandoned",
+    );
     pub const JOBS_QUEUED: (&str, &str, &str) = (
         "parquetry.jobs.queued",
         "{job}",
@@ -133,6 +142,7 @@ pub struct Metrics {
     pub conversion_input_bytes: Counter<u64>,
     pub conversion_output_bytes: Counter<u64>,
     pub upload_bytes: Counter<u64>,
+    pub head_starts: Counter<u64>,
     /// Records the figure; reported only by the queue gauges' exporter.
     pub jobs_queued: Gauge<i64>,
     /// Records the figure; reported only by the queue gauges' exporter.
@@ -206,6 +216,7 @@ impl Metrics {
             conversion_input_bytes: counter(meter, names::CONVERSION_INPUT_BYTES),
             conversion_output_bytes: counter(meter, names::CONVERSION_OUTPUT_BYTES),
             upload_bytes: counter(meter, names::UPLOAD_BYTES),
+            head_starts: counter(meter, names::HEAD_STARTS),
             jobs_queued,
             jobs_running,
             conversion_throughput: histogram(
@@ -233,6 +244,12 @@ impl Metrics {
             self.conversion_throughput
                 .record(input_bytes as f64 / seconds, &[size_class]);
         }
+    }
+
+    /// Counts a head start's end: `handed_over` to its job, or `abandoned`.
+    pub fn head_start_ended(&self, outcome: &'static str) {
+        self.head_starts
+            .add(1, &[KeyValue::new("outcome", outcome)]);
     }
 
     /// Counts a job reaching a final status.

@@ -195,6 +195,7 @@ impl HeadStart {
     /// goes on in the background, past the request.
     pub fn hand_over(mut self, job: Job) {
         let (run, slot) = self.running.take().expect("handed over once");
+        self.starts.context.metrics.head_start_ended("handed_over");
         // The upload is complete: the conversion's progress has a total now.
         let input_bytes = u64::try_from(job.input_bytes).unwrap_or(0);
         run.begun.signal.progress.input_complete(input_bytes);
@@ -221,6 +222,7 @@ impl HeadStart {
     /// its slot once the conversion has stopped.
     fn stop(&mut self) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
         let (run, slot) = self.running.take()?;
+        self.starts.context.metrics.head_start_ended("abandoned");
         let begun = &run.begun;
         begun
             .signal

@@ -82,6 +82,8 @@ async fn a_raw_upload_is_converted_while_it_arrives() {
     let batch = read_parquet(parquet);
     assert_eq!(batch.num_rows(), 120_000);
     assert_eq!(batch.schema().field(1).data_type().to_string(), "Float64");
+    assert_eq!(head_starts(&app, "handed_over").await, 1.0);
+    assert_eq!(head_starts(&app, "abandoned").await, 0.0);
     app.stop().await;
 }
 
@@ -119,6 +121,7 @@ async fn an_upload_cut_off_while_converting_leaves_nothing_and_frees_its_worker(
     .await;
     assert_eq!(app.job_count().await, 0);
     // The one worker is free again: the next upload converts.
+    assert_eq!(head_starts(&app, "abandoned").await, 1.0);
     let next = app.upload_raw("a,b\n1,2\n", "?wait=60").await;
     assert_eq!(next.status(), 200);
     let job: serde_json::Value = next.json().await.unwrap();
@@ -191,6 +194,11 @@ async fn send_form_in_two(
     job
 }
 
+async fn rows_of_result(app: &TestApp, job: &serde_json::Value) -> usize {
+    let result = app.download(job["id"].as_str().unwrap()).await;
+    read_parquet(result.bytes().await.unwrap()).num_rows()
+}
+
 fn stages(job: &serde_json::Value) -> Vec<String> {
     let timeline = job["timeline"].as_array().unwrap();
     timeline
@@ -208,14 +216,9 @@ async fn a_form_is_converted_while_it_arrives_with_the_options_before_its_file()
     let stages = stages(&job);
     assert!(!stages.contains(&"queued".to_string()), "{job:#}");
     assert_eq!(job["input"]["filename"], "big.csv");
-    let parquet = app
-        .download(job["id"].as_str().unwrap())
-        .await
-        .bytes()
-        .await
-        .unwrap();
     // Without a header the names line is a row of its own.
-    assert_eq!(read_parquet(parquet).num_rows(), 120_001);
+    assert_eq!(rows_of_result(&app, &job).await, 120_001);
+    assert_eq!(head_starts(&app, "handed_over").await, 1.0);
     app.stop().await;
 }
 
@@ -228,13 +231,7 @@ async fn a_field_after_the_file_that_changes_the_options_sends_the_job_through_t
     assert_eq!(job["attempts"], 1, "{job:#}");
     let stages = stages(&job);
     assert!(stages.contains(&"queued".to_string()), "{job:#}");
-    let parquet = app
-        .download(job["id"].as_str().unwrap())
-        .await
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(read_parquet(parquet).num_rows(), 120_001);
+    assert_eq!(rows_of_result(&app, &job).await, 120_001);
     assert_eq!(
         app.stored_files()
             .iter()
@@ -242,5 +239,17 @@ async fn a_field_after_the_file_that_changes_the_options_sends_the_job_through_t
             .count(),
         0
     );
+    assert_eq!(head_starts(&app, "abandoned").await, 1.0);
+    assert_eq!(head_starts(&app, "handed_over").await, 0.0);
     app.stop().await;
+}
+
+/// `parquetry_head_starts_total` of one outcome, from `/metrics`.
+async fn head_starts(app: &TestApp, outcome: &str) -> f64 {
+    let text = app.get_text("/metrics").await;
+    let prefix = format!("parquetry_head_starts_total{{outcome=\"{outcome}\"");
+    text.lines()
+        .filter(|line| line.starts_with(&prefix))
+        .map(|line| line.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
 }
