@@ -7,19 +7,20 @@
 
 use std::sync::Arc;
 
-use parquetry_convert::Arrival;
+use parquetry_convert::{Arrival, ConvertOptions};
 use uuid::Uuid;
 
 use super::upload_body::OptionPairs;
+use super::upload_options::stored_options;
 use super::upload_options::take_option;
-use super::upload_options::{decode_options, stored_options};
 use super::AppState;
+use crate::jobs::StoredOptions;
 use crate::worker::HeadStart;
 
-/// A head start, with the options it converts with as the job would store them.
+/// A head start, with the options it converts with.
 pub(super) struct EarlyStart {
     head_start: HeadStart,
-    options: serde_json::Value,
+    options: ConvertOptions,
 }
 
 impl EarlyStart {
@@ -39,24 +40,30 @@ impl EarlyStart {
         }
         // Options refused now are refused again, and answered, once the
         // upload has ended.
-        let convert_options = decode_options(&known).ok()?;
-        let options = stored_options(&known).ok()?;
-        let head_start = starts.begin((id, tenant), convert_options, arrival)?;
+        let options = as_the_worker_decodes(&stored_options(&known).ok()?)?;
+        let head_start = starts.begin((id, tenant), options.clone(), arrival)?;
         Some(EarlyStart {
             head_start,
             options,
         })
     }
 
-    /// The head start, when the job stores the options it began with;
-    /// otherwise it is stopped and its files removed before this returns,
-    /// so the job's attempt from the queue finds none of them.
+    /// The head start, when the job's options (`stored`, as its worker will
+    /// decode them) convert as those it began with: a field after the file
+    /// that restates a default (`compression=snappy`) keeps it. Otherwise it
+    /// is stopped and its files removed before this returns, so the job's
+    /// attempt from the queue finds none of them.
     pub(super) async fn keep_if_options_are(self, stored: &serde_json::Value) -> Option<HeadStart> {
-        if self.options == *stored {
+        if as_the_worker_decodes(stored).is_some_and(|options| options == self.options) {
             return Some(self.head_start);
         }
         tracing::debug!("the form's last fields changed the options: the head start stops");
         self.head_start.abandon().await;
         None
     }
+}
+
+/// Options stored as a job's, decoded as its worker will decode them.
+fn as_the_worker_decodes(stored: &serde_json::Value) -> Option<ConvertOptions> {
+    ConvertOptions::from_pairs(StoredOptions::from_json(stored).iter()).ok()
 }

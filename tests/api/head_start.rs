@@ -244,6 +244,22 @@ async fn a_field_after_the_file_that_changes_the_options_sends_the_job_through_t
     app.stop().await;
 }
 
+#[tokio::test]
+async fn fields_after_the_file_that_convert_the_same_keep_the_head_start() {
+    let app = spawn_app_with(|s| s.worker.workers = Some(1)).await;
+    let csv = large_csv(120_000).into_bytes();
+    // The default codec restated, and the job's file name: neither changes
+    // what the conversion writes.
+    let after = form_field("compression", "snappy") + &form_field("filename", "renamed.csv");
+    let job = send_form_in_two(&app, "", &csv, &after).await;
+    assert_eq!(job["options"]["compression"], "snappy", "{job:#}");
+    assert_eq!(job["input"]["filename"], "renamed.csv", "{job:#}");
+    assert!(!stages(&job).contains(&"queued".to_string()), "{job:#}");
+    assert_eq!(rows_of_result(&app, &job).await, 120_000);
+    assert_eq!(head_starts(&app, "handed_over").await, 1.0);
+    app.stop().await;
+}
+
 /// `parquetry_head_starts_total` of one outcome, from `/metrics`.
 async fn head_starts(app: &TestApp, outcome: &str) -> f64 {
     let text = app.get_text("/metrics").await;

@@ -125,7 +125,7 @@ pub enum Codec {
 }
 
 /// Everything that can be set for a conversion. `Default` = everything auto-detected, snappy.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConvertOptions {
     /// Field delimiter; `None` = detected among `,` `;` tab `|`.
     pub delimiter: Option<u8>,
