@@ -42,9 +42,7 @@ impl LocalUpload {
         let mut staging = target.clone().into_os_string();
         staging.push("#1");
         let staging = PathBuf::from(staging);
-        let create = staging.clone();
-        let file =
-            blocking(move || File::options().write(true).create_new(true).open(create)).await?;
+        let file = Creating::start(staging.clone()).finish().await?;
         Ok(LocalUpload {
             file: Some(file),
             pending: Vec::with_capacity(BLOCK),
@@ -137,6 +135,50 @@ impl Drop for LocalUpload {
                 let _ = arrival.remove_staging();
             }
         }
+    }
+}
+
+/// A staging file being created off the async threads. An upload's request
+/// can be dropped while it waits (actix drops the handler when the body
+/// turns out malformed), but the creation still happens: the file is then
+/// removed once created, rather than left for the orphan sweep.
+struct Creating {
+    path: PathBuf,
+    creation: Option<tokio::task::JoinHandle<io::Result<File>>>,
+}
+
+impl Creating {
+    fn start(path: PathBuf) -> Creating {
+        let create = path.clone();
+        let creation = tokio::task::spawn_blocking(move || {
+            File::options().write(true).create_new(true).open(create)
+        });
+        Creating {
+            path,
+            creation: Some(creation),
+        }
+    }
+
+    async fn finish(mut self) -> io::Result<File> {
+        let creation = self.creation.as_mut().expect("finished once");
+        let created = creation.await.map_err(io::Error::other)?;
+        self.creation = None;
+        created
+    }
+}
+
+impl Drop for Creating {
+    fn drop(&mut self) {
+        let Some(creation) = self.creation.take() else {
+            return;
+        };
+        let path = std::mem::take(&mut self.path);
+        tokio::spawn(async move {
+            if let Ok(Ok(file)) = creation.await {
+                drop(file);
+                let _ = tokio::fs::remove_file(path).await;
+            }
+        });
     }
 }
 
