@@ -61,6 +61,12 @@ impl EarlyStart {
         self.head_start.abandon().await;
         None
     }
+
+    /// Stops the conversion of an upload that makes no job, and returns once
+    /// its files are gone.
+    pub(super) async fn abandon(self) {
+        self.head_start.abandon().await;
+    }
 }
 
 /// Options stored as a job's, decoded as its worker will decode them.

@@ -14,6 +14,7 @@ mod preview;
 mod problem;
 mod quota;
 mod range;
+mod receive;
 mod rejects;
 use crate::rfc3339;
 mod enqueue;

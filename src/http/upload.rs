@@ -3,29 +3,20 @@
 //! a PRODUCER span whose context travels with the job. A 202 is answered
 //! only once the input and the job's row are both durably stored.
 
-use actix_multipart::Multipart;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use sha2::{Digest, Sha256};
-use tracing::field::Empty;
-use tracing::Instrument;
 use uuid::Uuid;
 
-use super::early_start::EarlyStart;
 use super::enqueue::enqueue;
 use super::problem::ApiError;
 use super::quota;
-use super::upload_body::{self, BodyWriter, OptionPairs, StoredUpload};
-use super::upload_options::{decode_options, stored_options, take_option};
+use super::receive::{receive, Received};
+use super::upload_body;
 use super::views::JobView;
 use super::wait::{self, WaitQuery};
 use super::AppState;
 use crate::jobs::{Inserted, Job, NewJob};
-use crate::webhooks::CallbackRefused;
-use crate::worker::HeadStart;
-
-/// Longest accepted file name, in bytes (a common file-system limit).
-const MAX_FILENAME_BYTES: usize = 255;
 
 pub async fn create_job(
     request: HttpRequest,
@@ -156,183 +147,6 @@ async fn answer_when_finished(
     Ok(answer.json(JobView::new(job, state.trace_url.as_deref())))
 }
 
-/// A stored upload, with what the job is made of.
-struct Received {
-    stored: StoredUpload,
-    filename: String,
-    options: serde_json::Value,
-    callback_url: Option<String>,
-    /// Its conversion, begun while it arrived.
-    head_start: Option<HeadStart>,
-}
-
-/// Checks what can be checked before the body, stores the body as job
-/// `id`'s input, and returns it with the job's file name and stored options.
-/// Nothing is left behind on an error: a failed body is aborted by its sink,
-/// a body refused once complete is removed here.
-async fn receive(
-    request: &HttpRequest,
-    payload: web::Payload,
-    state: &AppState,
-    (id, tenant, limit): (Uuid, &str, u64),
-    with_digest: bool,
-) -> Result<Received, ApiError> {
-    let mut options: OptionPairs =
-        serde_urlencoded::from_str(request.query_string()).map_err(|error| {
-            ApiError::InvalidQuery(format!("the query string is malformed: {error}"))
-        })?;
-    let query_filename = take_option(&mut options, "filename");
-    // A refused callback in the query string costs no upload.
-    let query_callback = match take_callback(&mut options)? {
-        Some(given) => Some(job_callback(state, Some(&given)).await?),
-        None => None,
-    };
-    // Read by `create_job`: how long to wait for the job, not an option.
-    while take_option(&mut options, "wait").is_some() {}
-    let multipart = is_multipart(request);
-    if !multipart {
-        check_raw_content_type(request)?;
-        // Refused now rather than queued to fail: there is nothing to convert.
-        if declared_length(request) == Some(0) {
-            return Err(ApiError::EmptyFile);
-        }
-    }
-    decode_options(&options)?;
-    let sink = state
-        .storage
-        .begin_upload(id, limit)
-        .await
-        .map_err(|error| anyhow::anyhow!(error).context("creating the upload file"))?;
-    let arrival = sink.arrival();
-    // A raw body's options are all known now; a form's once its file begins.
-    let mut early = match multipart {
-        false => EarlyStart::begin(state, (id, tenant), &options, arrival.clone()),
-        true => None,
-    };
-    let writer = BodyWriter::new(sink, with_digest);
-    let idle = state.upload_idle_timeout;
-    // The body's transfer is a stage of its own in the trace: a 100 MB upload
-    // is seconds of the request, with its size and rate.
-    let receiving = tracing::info_span!(
-        "receive upload",
-        parquetry.upload.bytes = Empty,
-        parquetry.upload.bytes_per_second = Empty,
-    );
-    let started = std::time::Instant::now();
-    let upload = async {
-        if multipart {
-            let multipart = Multipart::new(request.headers(), payload);
-            let begin_early = |known: &OptionPairs| {
-                early = EarlyStart::begin(state, (id, tenant), known, arrival);
-            };
-            upload_body::receive_multipart(multipart, (writer, begin_early), &mut options, idle)
-                .await
-        } else {
-            upload_body::receive_raw(payload, writer, idle).await
-        }
-    }
-    .instrument(receiving.clone())
-    .await?;
-    receiving.record("parquetry.upload.bytes", upload.bytes as i64);
-    let seconds = started.elapsed().as_secs_f64();
-    if seconds > 0.0 {
-        receiving.record(
-            "parquetry.upload.bytes_per_second",
-            upload.bytes as f64 / seconds,
-        );
-    }
-    let callback_url = match form_callback(state, &mut options, query_callback).await {
-        Ok(callback_url) => callback_url,
-        Err(error) => {
-            remove_upload(state, id).await;
-            return Err(error);
-        }
-    };
-    let form_filename = take_option(&mut options, "filename");
-    let accepted = job_filename(query_filename.or(form_filename), &upload)
-        .and_then(|filename| stored_options(&options).map(|options| (filename, options)));
-    match accepted {
-        Ok((filename, options)) => {
-            let head_start = match early {
-                Some(early) => early.keep_if_options_are(&options).await,
-                None => None,
-            };
-            Ok(Received {
-                stored: upload,
-                filename,
-                options,
-                callback_url,
-                head_start,
-            })
-        }
-        Err(error) => {
-            remove_upload(state, id).await;
-            Err(error)
-        }
-    }
-}
-
-/// The `callback_url` field or parameter, which may be given once.
-fn take_callback(options: &mut OptionPairs) -> Result<Option<String>, ApiError> {
-    let given = take_option(options, "callback_url");
-    if take_option(options, "callback_url").is_some() {
-        return Err(ApiError::InvalidOption(
-            "callback_url is given more than once".into(),
-        ));
-    }
-    Ok(given)
-}
-
-/// The job's callback URL, `given` checked (see `crate::webhooks`), or the
-/// server's default.
-async fn job_callback(state: &AppState, given: Option<&str>) -> Result<Option<String>, ApiError> {
-    state
-        .webhooks
-        .callback_url(given)
-        .await
-        .map_err(|refused| match refused {
-            CallbackRefused::Disabled => ApiError::WebhooksDisabled,
-            CallbackRefused::Refused(message) => ApiError::CallbackUrlRefused(message),
-        })
-}
-
-/// The job's callback URL once the form's fields are read: the query's
-/// (already checked), or the form's, but not both.
-async fn form_callback(
-    state: &AppState,
-    options: &mut OptionPairs,
-    query_callback: Option<Option<String>>,
-) -> Result<Option<String>, ApiError> {
-    let form = take_callback(options)?;
-    match (query_callback, form) {
-        (Some(_), Some(_)) => Err(ApiError::InvalidOption(
-            "callback_url is given both in the query string and as a form field".into(),
-        )),
-        (Some(checked), None) => Ok(checked),
-        (None, form) => job_callback(state, form.as_deref()).await,
-    }
-}
-
-/// The job's file name: the `filename` option, else the multipart part's,
-/// else `upload.csv`. It is stored and echoed, so it must be text a
-/// database and a `Content-Disposition` can carry.
-fn job_filename(given: Option<String>, upload: &StoredUpload) -> Result<String, ApiError> {
-    let name = given
-        .or(Some(upload.filename.clone()).filter(|f| !f.is_empty()))
-        .unwrap_or_else(|| "upload.csv".to_string());
-    if name.chars().any(char::is_control) {
-        return Err(ApiError::InvalidFilename(
-            "the file name contains control characters (such as NUL or a line break)".into(),
-        ));
-    }
-    if name.len() > MAX_FILENAME_BYTES {
-        return Err(ApiError::InvalidFilename(format!(
-            "the file name is longer than {MAX_FILENAME_BYTES} bytes"
-        )));
-    }
-    Ok(name)
-}
-
 /// SHA-256 over what defines the request for its idempotency key: the
 /// options, the file name, the callback URL it chose (left out when none,
 /// so digests of uploads without one stay as they were) and the body's own
@@ -445,7 +259,7 @@ pub(super) fn check_raw_content_type(request: &HttpRequest) -> Result<(), ApiErr
 }
 
 /// Removes the stored input of an upload that made no job.
-async fn remove_upload(state: &AppState, id: Uuid) {
+pub(super) async fn remove_upload(state: &AppState, id: Uuid) {
     if let Err(error) = state.storage.remove_upload(id).await {
         tracing::warn!(%error, job_id = %id, "could not remove the files of a refused upload");
     }
