@@ -11,8 +11,7 @@ use parquetry_convert::{Arrival, ConvertOptions};
 use uuid::Uuid;
 
 use super::upload_body::OptionPairs;
-use super::upload_options::stored_options;
-use super::upload_options::take_option;
+use super::upload_options::{stored_options, take_option};
 use super::AppState;
 use crate::jobs::StoredOptions;
 use crate::worker::HeadStart;
