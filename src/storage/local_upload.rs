@@ -173,12 +173,15 @@ impl Drop for Creating {
             return;
         };
         let path = std::mem::take(&mut self.path);
-        tokio::spawn(async move {
-            if let Ok(Ok(file)) = creation.await {
-                drop(file);
-                let _ = tokio::fs::remove_file(path).await;
-            }
-        });
+        // Without a runtime (it is shutting down) the file is the sweep's.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Ok(Ok(file)) = creation.await {
+                    drop(file);
+                    let _ = tokio::fs::remove_file(path).await;
+                }
+            });
+        }
     }
 }
 
