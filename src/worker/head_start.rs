@@ -246,3 +246,29 @@ impl Drop for HeadStart {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::process::getpriority_process;
+
+    /// The conversion's thread, and the threads it starts, run lower; the
+    /// caller's own priority is left as it was.
+    #[test]
+    fn a_head_start_runs_below_the_rest_of_the_process() {
+        let before = getpriority_process(None).unwrap();
+        let (inside, spawned) = below_uploads(|| {
+            let spawned = std::thread::scope(|scope| {
+                scope
+                    .spawn(|| getpriority_process(None).unwrap())
+                    .join()
+                    .unwrap()
+            });
+            (getpriority_process(None).unwrap(), spawned)
+        });
+        let expected = (before + HEAD_START_NICENESS).min(19);
+        assert_eq!(inside, expected);
+        assert_eq!(spawned, expected);
+        assert_eq!(getpriority_process(None).unwrap(), before);
+    }
+}
