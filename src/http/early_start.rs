@@ -10,7 +10,7 @@ use std::sync::Arc;
 use parquetry_convert::{Arrival, ConvertOptions};
 use uuid::Uuid;
 
-use super::upload_body::OptionPairs;
+use super::upload_body::{OptionPairs, KNOWN_FIELDS};
 use super::upload_options::{stored_options, take_option};
 use super::AppState;
 use crate::jobs::StoredOptions;
@@ -34,7 +34,7 @@ impl EarlyStart {
         let (starts, arrival) = (state.head_starts.as_ref()?, arrival?);
         let mut known = known.clone();
         // Fields of a form that are no conversion options.
-        for name in ["filename", "callback_url"] {
+        for name in KNOWN_FIELDS {
             while take_option(&mut known, name).is_some() {}
         }
         // Options refused now are refused again, and answered, once the
@@ -70,5 +70,5 @@ impl EarlyStart {
 
 /// Options stored as a job's, decoded as its worker will decode them.
 fn as_the_worker_decodes(stored: &serde_json::Value) -> Option<ConvertOptions> {
-    ConvertOptions::from_pairs(StoredOptions::from_json(stored).iter()).ok()
+    StoredOptions::from_json(stored).decode().ok()
 }

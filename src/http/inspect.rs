@@ -10,8 +10,7 @@ use parquetry_convert::{ConvertError, ErrorKind};
 use super::problem::ApiError;
 use super::upload::{check_raw_content_type, declared_length, is_multipart};
 use super::upload_body::{self, BodyWriter, OptionPairs};
-use super::upload_options::decode_options;
-use super::upload_options::take_option;
+use super::upload_options::{decode_options, take_option};
 use super::AppState;
 
 /// Bytes of the file read by default, and at most.

@@ -47,7 +47,7 @@ pub(super) fn accepts_raw(kind: &str) -> bool {
 }
 
 /// Form fields read beside the conversion options.
-const KNOWN_FIELDS: &[&str] = &["filename", "callback_url"];
+pub(super) const KNOWN_FIELDS: &[&str] = &["filename", "callback_url"];
 
 /// The options of one upload, in the order given (a name may repeat).
 pub(super) type OptionPairs = Vec<(String, String)>;

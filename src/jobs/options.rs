@@ -38,6 +38,13 @@ impl StoredOptions {
             .into()
     }
 
+    /// The options as the engine takes them: what a worker converts with.
+    pub fn decode(
+        &self,
+    ) -> Result<parquetry_convert::ConvertOptions, parquetry_convert::OptionsRefused> {
+        parquetry_convert::ConvertOptions::from_pairs(self.iter())
+    }
+
     /// Reads the stored JSON form back; anything else is no options.
     pub fn from_json(stored: &serde_json::Value) -> StoredOptions {
         let Some(map) = stored.as_object() else {

@@ -128,6 +128,10 @@ impl Drop for LocalUpload {
     /// goes at once rather than at the next orphan sweep.
     fn drop(&mut self) {
         self.arrival.fail();
+        // Finished (moved into place) or aborted (removed): nothing to do.
+        if !self.arrival.staging_left() {
+            return;
+        }
         let arrival = self.arrival.clone();
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => drop(runtime.spawn_blocking(move || arrival.remove_staging())),
@@ -193,6 +197,10 @@ async fn blocking<T: Send + 'static>(
         .map_err(io::Error::other)?
 }
 
+fn not_found() -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, "the upload's file was removed")
+}
+
 /// How far a local upload got, shared with the conversion reading it.
 pub struct UploadArrival {
     state: Mutex<ArrivalState>,
@@ -200,8 +208,9 @@ pub struct UploadArrival {
 }
 
 struct ArrivalState {
-    /// Where the file is now: the staging file, then the target.
-    path: PathBuf,
+    /// Where the file is now: the staging file, then the target; `None`
+    /// once the staging file is removed.
+    path: Option<PathBuf>,
     target: PathBuf,
     written: Written,
     failed: bool,
@@ -211,7 +220,7 @@ impl UploadArrival {
     fn new(staging: PathBuf, target: PathBuf) -> UploadArrival {
         UploadArrival {
             state: Mutex::new(ArrivalState {
-                path: staging,
+                path: Some(staging),
                 target,
                 written: Written {
                     bytes: 0,
@@ -228,16 +237,32 @@ impl UploadArrival {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether the staging file is still there: neither moved into place
+    /// nor removed.
+    fn staging_left(&self) -> bool {
+        let state = self.lock();
+        state
+            .path
+            .as_ref()
+            .is_some_and(|path| *path != state.target)
+    }
+
     /// Removes the staging file unless it was moved into place. Under the
     /// lock, so it never races the rename.
     fn remove_staging(&self) -> io::Result<()> {
-        let state = self.lock();
-        if state.path == state.target {
-            return Ok(());
-        }
-        match std::fs::remove_file(&state.path) {
-            Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
-            _ => Ok(()),
+        let mut state = self.lock();
+        match state.path.take() {
+            Some(path) if path != state.target => match std::fs::remove_file(&path) {
+                Err(error) if error.kind() != io::ErrorKind::NotFound => {
+                    state.path = Some(path);
+                    Err(error)
+                }
+                _ => Ok(()),
+            },
+            kept => {
+                state.path = kept;
+                Ok(())
+            }
         }
     }
 
@@ -250,8 +275,9 @@ impl UploadArrival {
     /// the name is durable; readers opening it from now on find it there.
     fn move_into_place(&self) -> io::Result<()> {
         let mut state = self.lock();
-        std::fs::rename(&state.path, &state.target)?;
-        state.path = state.target.clone();
+        let staging = state.path.as_ref().ok_or_else(not_found)?;
+        std::fs::rename(staging, &state.target)?;
+        state.path = Some(state.target.clone());
         if let Some(directory) = state.target.parent() {
             File::open(directory)?.sync_all()?;
         }
@@ -280,7 +306,7 @@ impl Arrival for UploadArrival {
     fn open(&self) -> io::Result<File> {
         // Under the lock: the file is not renamed between reading its path and opening it.
         let state = self.lock();
-        File::open(&state.path)
+        File::open(state.path.as_ref().ok_or_else(not_found)?)
     }
 
     fn wait_past(&self, bytes: u64) -> io::Result<Written> {

@@ -174,9 +174,7 @@ impl Worker {
             }
         }
     }
-}
 
-impl Worker {
     /// Runs a claimed job in a slot; gives it back to the queue (without
     /// spending its attempt) when a head start took the last slot meanwhile.
     async fn run_in_a_slot(&self, job: crate::jobs::Job, claimed: run::ClaimTiming) {

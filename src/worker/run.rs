@@ -326,7 +326,7 @@ fn engine_outcome(error: &ConvertError) -> Outcome {
 /// The options stored with the job, decoded as the upload checked them.
 fn stored_options(stored: &serde_json::Value) -> Result<ConvertOptions, JobError> {
     let pairs = crate::jobs::StoredOptions::from_json(stored);
-    ConvertOptions::from_pairs(pairs.iter()).map_err(|refused| JobError {
+    pairs.decode().map_err(|refused| JobError {
         code: error_code::INVALID_OPTION.into(),
         message: refused.to_string(),
         line: None,

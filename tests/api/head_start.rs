@@ -25,28 +25,28 @@ fn converting(app: &TestApp) -> bool {
     std::fs::read_dir(app.data_dir.join("work")).is_ok_and(|mut entries| entries.next().is_some())
 }
 
-#[tokio::test]
-async fn a_raw_upload_is_converted_while_it_arrives() {
-    let app = spawn_app_with(|s| s.worker.workers = Some(1)).await;
-    let csv = large_csv(120_000).into_bytes();
-    let (first, rest) = csv.split_at(csv.len() * 2 / 3);
+type Upload = tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>;
+
+/// Starts `POST path` of a `content_type` body whose pieces the test sends
+/// through the returned sender.
+fn upload_in_pieces(
+    app: &TestApp,
+    path: &str,
+    content_type: &str,
+) -> (mpsc::Sender<Result<Bytes, std::io::Error>>, Upload) {
     let (sender, body) = piecewise_body();
-    let upload = tokio::spawn({
-        let client = app.client.clone();
-        let url = app.url("/v1/jobs?wait=60");
-        async move {
-            let request = client.post(url).header("Content-Type", "text/csv");
-            request.body(body).send().await.unwrap()
-        }
-    });
-    sender
-        .send(Ok(Bytes::copy_from_slice(first)))
-        .await
-        .unwrap();
+    let request = app.client.post(app.url(path));
+    let request = request.header("Content-Type", content_type).body(body);
+    (sender, tokio::spawn(request.send()))
+}
+
+/// Waits for the upload's conversion to begin, and checks that its job does
+/// not exist yet.
+async fn wait_for_conversion_before_its_job(app: &TestApp) {
     eventually(
         "the conversion to begin before the upload ends",
         Duration::from_secs(30),
-        async || converting(&app),
+        async || converting(app),
     )
     .await;
     assert_eq!(
@@ -54,13 +54,32 @@ async fn a_raw_upload_is_converted_while_it_arrives() {
         0,
         "no job before the upload is stored"
     );
-    sender.send(Ok(Bytes::copy_from_slice(rest))).await.unwrap();
-    drop(sender);
+}
 
-    let answer = upload.await.unwrap();
+/// The job an upload answered with `?wait=`, finished.
+async fn succeeded_job(upload: Upload) -> serde_json::Value {
+    let answer = upload.await.unwrap().unwrap();
     assert_eq!(answer.status(), 200);
     let job: serde_json::Value = answer.json().await.unwrap();
     assert_eq!(job["status"], "succeeded", "{job:#}");
+    job
+}
+
+#[tokio::test]
+async fn a_raw_upload_is_converted_while_it_arrives() {
+    let app = spawn_app_with(|s| s.worker.workers = Some(1)).await;
+    let csv = large_csv(120_000).into_bytes();
+    let (first, rest) = csv.split_at(csv.len() * 2 / 3);
+    let (sender, upload) = upload_in_pieces(&app, "/v1/jobs?wait=60", "text/csv");
+    sender
+        .send(Ok(Bytes::copy_from_slice(first)))
+        .await
+        .unwrap();
+    wait_for_conversion_before_its_job(&app).await;
+    sender.send(Ok(Bytes::copy_from_slice(rest))).await.unwrap();
+    drop(sender);
+
+    let job = succeeded_job(upload).await;
     assert_eq!(job["attempts"], 1, "{job:#}");
     assert_eq!(job["input"]["bytes"], csv.len());
     // It never waited in the queue: its conversion began while it was received.
@@ -91,15 +110,7 @@ async fn a_raw_upload_is_converted_while_it_arrives() {
 async fn an_upload_cut_off_while_converting_leaves_nothing_and_frees_its_worker() {
     let app = spawn_app_with(|s| s.worker.workers = Some(1)).await;
     let csv = large_csv(120_000).into_bytes();
-    let (sender, body) = piecewise_body();
-    let upload = tokio::spawn({
-        let client = app.client.clone();
-        let url = app.url("/v1/jobs");
-        async move {
-            let request = client.post(url).header("Content-Type", "text/csv");
-            request.body(body).send().await
-        }
-    });
+    let (sender, upload) = upload_in_pieces(&app, "/v1/jobs", "text/csv");
     let half = Bytes::copy_from_slice(&csv[..csv.len() / 2]);
     sender.send(Ok(half)).await.unwrap();
     eventually(
@@ -120,8 +131,8 @@ async fn an_upload_cut_off_while_converting_leaves_nothing_and_frees_its_worker(
     )
     .await;
     assert_eq!(app.job_count().await, 0);
-    // The one worker is free again: the next upload converts.
     assert_eq!(head_starts(&app, "abandoned").await, 1.0);
+    // The one worker is free again: the next upload converts.
     let next = app.upload_raw("a,b\n1,2\n", "?wait=60").await;
     assert_eq!(next.status(), 200);
     let job: serde_json::Value = next.json().await.unwrap();
@@ -136,15 +147,15 @@ fn form_field(name: &str, value: &str) -> String {
     format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
 }
 
-/// The `file` part's headers, then its bytes, then the form's end.
-fn form_file(csv: &[u8]) -> (Vec<u8>, Vec<u8>) {
+/// The `file` part's headers, then its bytes.
+fn form_file(csv: &[u8]) -> Vec<u8> {
     let head = format!(
         "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.csv\"\r\n\
          Content-Type: text/csv\r\n\r\n"
     );
-    let mut first = head.into_bytes();
-    first.extend_from_slice(csv);
-    (first, b"\r\n".to_vec())
+    let mut part = head.into_bytes();
+    part.extend_from_slice(csv);
+    part
 }
 
 /// Sends a form in two pieces, its file cut at two thirds, the second only
@@ -155,43 +166,21 @@ async fn send_form_in_two(
     csv: &[u8],
     after: &str,
 ) -> serde_json::Value {
-    let (sender, body) = piecewise_body();
-    let upload = tokio::spawn({
-        let client = app.client.clone();
-        let url = app.url("/v1/jobs?wait=60");
-        async move {
-            let kind = format!("multipart/form-data; boundary={BOUNDARY}");
-            let request = client.post(url).header("Content-Type", kind);
-            request.body(body).send().await.unwrap()
-        }
-    });
-    let (cut_file, file_end) = form_file(csv);
-    let cut = cut_file.len() - csv.len() / 3;
+    let kind = format!("multipart/form-data; boundary={BOUNDARY}");
+    let (sender, upload) = upload_in_pieces(app, "/v1/jobs?wait=60", &kind);
+    let file = form_file(csv);
+    let cut = file.len() - csv.len() / 3;
     let mut first = before.as_bytes().to_vec();
-    first.extend_from_slice(&cut_file[..cut]);
+    first.extend_from_slice(&file[..cut]);
     sender.send(Ok(first.into())).await.unwrap();
-    eventually(
-        "the conversion to begin before the form ends",
-        Duration::from_secs(30),
-        async || converting(app),
-    )
-    .await;
-    assert_eq!(
-        app.job_count().await,
-        0,
-        "no job before the upload is stored"
-    );
-    let mut rest = cut_file[cut..].to_vec();
-    rest.extend_from_slice(&file_end);
+    wait_for_conversion_before_its_job(app).await;
+    let mut rest = file[cut..].to_vec();
+    rest.extend_from_slice(b"\r\n");
     rest.extend_from_slice(after.as_bytes());
     rest.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
     sender.send(Ok(rest.into())).await.unwrap();
     drop(sender);
-    let answer = upload.await.unwrap();
-    assert_eq!(answer.status(), 200);
-    let job: serde_json::Value = answer.json().await.unwrap();
-    assert_eq!(job["status"], "succeeded", "{job:#}");
-    job
+    succeeded_job(upload).await
 }
 
 async fn rows_of_result(app: &TestApp, job: &serde_json::Value) -> usize {
@@ -263,9 +252,8 @@ async fn fields_after_the_file_that_convert_the_same_keep_the_head_start() {
 /// `parquetry_head_starts_total` of one outcome, from `/metrics`.
 async fn head_starts(app: &TestApp, outcome: &str) -> f64 {
     let text = app.get_text("/metrics").await;
-    let prefix = format!("parquetry_head_starts_total{{outcome=\"{outcome}\"");
-    text.lines()
-        .filter(|line| line.starts_with(&prefix))
-        .map(|line| line.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
-        .sum()
+    value_of(
+        &text,
+        &format!("parquetry_head_starts_total{{outcome=\"{outcome}\""),
+    )
 }

@@ -448,3 +448,15 @@ pub async fn expect_problem(response: reqwest::Response, status: u16, code: &str
     assert_eq!(problem["code"], code, "{problem:#}");
     problem
 }
+
+/// The sum of the samples of a metrics exposition whose line starts with
+/// `prefix` (an exemplar after ` # ` left out).
+pub fn value_of(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .filter(|line| line.starts_with(prefix))
+        .map(|line| {
+            let sample = line.split(" # ").next().unwrap();
+            sample.rsplit(' ').next().unwrap().parse::<f64>().unwrap()
+        })
+        .sum()
+}

@@ -11,8 +11,8 @@ use parquetry::startup::{Application, QUEUE_GAUGES_LOCK_KEY};
 use sqlx::{Connection, PgConnection};
 
 use crate::helpers::{
-    create_database, eventually, settings, spawn_app_with, spawn_worker, temp_data_dir, ChildGuard,
-    TestApp,
+    create_database, eventually, settings, spawn_app_with, spawn_worker, temp_data_dir, value_of,
+    ChildGuard, TestApp,
 };
 use crate::otlp_receiver::OtlpReceiver;
 
@@ -51,17 +51,6 @@ async fn scrape(url: &str, accept: &str) -> Option<(String, String)> {
         .unwrap()
         .to_string();
     Some((content_type, response.text().await.unwrap()))
-}
-
-/// The sum of the samples whose line starts with `prefix`.
-fn value_of(text: &str, prefix: &str) -> f64 {
-    text.lines()
-        .filter(|line| line.starts_with(prefix))
-        .map(|line| {
-            let sample = line.split(" # ").next().unwrap();
-            sample.rsplit(' ').next().unwrap().parse::<f64>().unwrap()
-        })
-        .sum()
 }
 
 #[tokio::test]
