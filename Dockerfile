@@ -24,6 +24,9 @@ RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
 COPY --from=planner /app/recipe.json recipe.json
+# The C++ flags snappy is built with (see .cargo/config.toml), before the
+# dependencies are: snappy is one of them.
+COPY .cargo .cargo
 # Dependencies only: this layer is reused as long as the recipe is unchanged.
 RUN cargo chef cook --release --recipe-path recipe.json
 COPY . .

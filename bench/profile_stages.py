@@ -13,7 +13,8 @@ STAGES = [
     ("tokenize (split records and fields)", r"parquetry_convert::(tokenize|scan|field_table|cut)::|memchr::"),
     ("type (parse values, build Arrow columns)",
      r"parquetry_convert::(values|batch|columns|float)::|dec2flt|core::str::converts::from_utf8|__udivti3"),
-    ("compress (snappy)", r"snap::"),
+    # `snap::` was the pure-Rust snappy; `snappy::` is the C++ library (chunk/snappy.rs).
+    ("compress (snappy)", r"snap::|snappy::"),
     ("encode (Parquet pages, dictionaries, levels, hashing)",
      # Vec's extend loops show up on their own when not inlined: in these profiles they
      # are called from parquet's definition levels (LevelInfoBuilder::write) only.

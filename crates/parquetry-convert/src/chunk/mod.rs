@@ -14,6 +14,7 @@
 
 mod dict;
 mod rle;
+mod snappy;
 mod text;
 mod thrift;
 mod values;
@@ -33,7 +34,6 @@ use parquet::file::metadata::{ColumnChunkMetaData, OffsetIndexBuilder};
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnDescPtr;
-use snap::raw::{max_compress_len, Encoder as Snappy};
 
 use rle::{bit_packed_indices, index_width, Levels};
 use text::Text;
@@ -101,10 +101,11 @@ impl ChunkSpec {
     }
 }
 
-/// How pages are compressed. Snappy directly: parquet's codec zero-fills the largest output
-/// a page could have before every page; here the output buffer only grows.
+/// How pages are compressed. Snappy directly, by the C++ library (see [`snappy`]); and
+/// parquet's codec zero-fills the largest output a page could have before every page,
+/// where here the output buffer only grows.
 enum Compressor {
-    Snappy(Box<Snappy>),
+    Snappy,
     Other(Box<dyn Codec>),
     None,
 }
@@ -112,7 +113,7 @@ enum Compressor {
 impl Compressor {
     fn new(codec: Compression) -> Result<Compressor> {
         Ok(match codec {
-            Compression::SNAPPY => Compressor::Snappy(Box::new(Snappy::new())),
+            Compression::SNAPPY => Compressor::Snappy,
             other => match create_codec(other, &CodecOptions::default())? {
                 Some(codec) => Compressor::Other(codec),
                 None => Compressor::None,
@@ -123,15 +124,9 @@ impl Compressor {
     /// `page` compressed, in `scratch`, or `page` itself without a codec.
     fn compress<'a>(&mut self, page: &'a [u8], scratch: &'a mut Vec<u8>) -> Result<&'a [u8]> {
         match self {
-            Compressor::Snappy(encoder) => {
-                let max = max_compress_len(page.len());
-                if scratch.len() < max {
-                    scratch.resize(max, 0);
-                }
-                let n = encoder
-                    .compress(page, scratch)
-                    .map_err(|e| ParquetError::External(Box::new(e)))?;
-                Ok(&scratch[..n])
+            Compressor::Snappy => {
+                let length = snappy::compress(page, scratch);
+                Ok(&scratch[..length])
             }
             Compressor::Other(codec) => {
                 scratch.clear();
