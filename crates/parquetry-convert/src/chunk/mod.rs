@@ -101,9 +101,9 @@ impl ChunkSpec {
     }
 }
 
-/// How pages are compressed. Snappy directly, by the C++ library (see [`snappy`]); and
-/// parquet's codec zero-fills the largest output a page could have before every page,
-/// where here the output buffer only grows.
+/// How pages are compressed. Snappy by the C++ library, called directly (see [`snappy`]):
+/// parquet's snappy codec is the slower `snap`, and zero-fills the largest output a page
+/// could have before every page, where [`snappy::compress`] only grows its buffer.
 enum Compressor {
     Snappy,
     Other(Box<dyn Codec>),
